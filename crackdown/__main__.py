@@ -1,0 +1,5 @@
+import sys
+
+from crackdown.cli import main
+
+sys.exit(main())

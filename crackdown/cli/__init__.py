@@ -1,0 +1,53 @@
+"""The ``crackdown`` command line.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``; the parser it adds
+sets ``func`` to a callable ``(args) -> int``. :func:`main` turns every
+:class:`~crackdown.errors.CrackdownError` (and bad-option errors) into one line on stderr and a
+non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from crackdown import __version__
+from crackdown.errors import CrackdownError
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every sub-command registered."""
+    from crackdown.cli import data_cmd, events_cmd, report_cmd, study_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="crackdown",
+        description="Event studies of China's 2020-2023 tech crackdown.",
+    )
+    parser.add_argument("--version", action="version", version=f"crackdown {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in (events_cmd, data_cmd, study_cmd, report_cmd):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CrackdownError as exc:
+        message = " ".join(str(exc).split())
+        print(f"crackdown {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("crackdown: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""`crackdown report` (placeholder until its issue lands)."""
+
+
+def register(subparsers) -> None:  # replaced by the module's owner
+    pass
