@@ -1,0 +1,563 @@
+"""Trading calendars and the mapping of announcement instants to event day 0.
+
+Calendars come from :mod:`exchange_calendars` and are built once per exchange over
+:data:`CALENDAR_START` .. :data:`CALENDAR_END` (cached).
+
+Supported exchanges (ISO 10383 MIC of the *trading calendar*)
+------------------------------------------------------------
+``XNYS``
+    Every US listing: NYSE, Nasdaq, NYSE Arca and OTC ADRs share the NYSE session calendar
+    (holidays and 13:00 ET early closes).
+``XHKG``
+    Hong Kong Exchanges (incl. the 12:00 half days on Christmas Eve, New Year's Eve and Lunar
+    New Year's Eve).
+``XSHG``
+    Shanghai Stock Exchange.
+``XSHE``
+    Shenzhen Stock Exchange. :mod:`exchange_calendars` has no ``XSHE`` calendar; Shenzhen keeps
+    the same trading days and hours as Shanghai (both follow the State Council holiday notice),
+    so the ``XSHG`` calendar is used.
+
+Day-0 convention
+----------------
+An announcement is the instant ``date + time`` in Beijing time (Asia/Shanghai, UTC+8, no DST).
+For an exchange, **day 0 is the first trading session whose close is strictly after that
+instant** (closes are the exchange's scheduled closes, including early closes / half days).
+An announcement made during a session therefore has day 0 = that session; one made after the
+close (or on a holiday / weekend) has day 0 = the next session.
+
+When the time is unknown it is assumed to be **09:00 Beijing**: that is after the previous NYSE
+close (16:00 New York = 04:00 Beijing in summer, 05:00 in winter; 13:00 early closes are
+earlier still), before the same calendar day's Hong Kong close (16:00, or 12:00 on half days)
+and before the Shanghai/Shenzhen open (09:30). The result then carries ``time_assumed=True``
+and a note saying so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from crackdown.errors import CalendarError, StudyConfigError
+
+#: First and last calendar day of every calendar built here (wide enough for 250-session
+#: estimation windows before 2015 events and for post-event windows up to 2026).
+CALENDAR_START = pd.Timestamp("2010-01-01")
+CALENDAR_END = pd.Timestamp("2026-12-31")
+
+#: Time zone in which announcement dates and times are given.
+BEIJING_TZ = "Asia/Shanghai"
+
+#: Time assumed for an announcement whose time of day is unknown (Beijing time).
+ASSUMED_TIME = dt.time(9, 0)
+
+#: Calendar MIC -> exchange_calendars calendar name.
+SUPPORTED_EXCHANGES: dict[str, str] = {
+    "XNYS": "XNYS",
+    "XHKG": "XHKG",
+    "XSHG": "XSHG",
+    "XSHE": "XSHG",  # Shenzhen: same sessions as Shanghai (no XSHE calendar in the library)
+}
+
+#: Ticker suffix (Yahoo Finance) -> exchange.
+SUFFIX_EXCHANGES: dict[str, str] = {".HK": "XHKG", ".SS": "XSHG", ".SZ": "XSHE"}
+
+#: Yahoo index symbols computed on Hong Kong sessions; any other ``^`` index maps to XNYS.
+HK_INDICES = frozenset({"^HSI", "^HSCE", "^HSTECH"})
+
+_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+_PLAIN_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+
+__all__ = [
+    "ASSUMED_TIME",
+    "BEIJING_TZ",
+    "CALENDAR_END",
+    "CALENDAR_START",
+    "SUPPORTED_EXCHANGES",
+    "DayZero",
+    "day_zero",
+    "day_zero_table",
+    "exchange_for_ticker",
+    "get_calendar",
+    "relative_sessions",
+    "session_offset",
+    "sessions",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# exchanges and calendars
+# --------------------------------------------------------------------------------------------
+def _check_exchange(exchange: str) -> str:
+    if not isinstance(exchange, str) or exchange.strip().upper() not in SUPPORTED_EXCHANGES:
+        raise CalendarError(
+            f"unknown exchange {exchange!r}; supported: {', '.join(SUPPORTED_EXCHANGES)} "
+            "(every US listing, incl. Nasdaq and NYSE Arca, uses XNYS)"
+        )
+    return exchange.strip().upper()
+
+
+@cache
+def _build_calendar(name: str):
+    import exchange_calendars as xcals
+
+    with warnings.catch_warnings():
+        # exchange_calendars 4.x calls pandas APIs that pandas 3 deprecates; not our concern.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return xcals.get_calendar(name, start=CALENDAR_START, end=CALENDAR_END)
+
+
+def get_calendar(exchange: str):
+    """Return the (cached) :class:`exchange_calendars.ExchangeCalendar` of an exchange.
+
+    Parameters
+    ----------
+    exchange : str
+        Calendar MIC: ``XNYS``, ``XHKG``, ``XSHG`` or ``XSHE`` (case-insensitive).
+
+    Returns
+    -------
+    exchange_calendars.ExchangeCalendar
+        Built over :data:`CALENDAR_START` .. :data:`CALENDAR_END`. ``XSHE`` returns the
+        ``XSHG`` calendar (identical sessions).
+
+    Raises
+    ------
+    CalendarError
+        Unknown exchange.
+    """
+    return _build_calendar(SUPPORTED_EXCHANGES[_check_exchange(exchange)])
+
+
+@cache
+def _closes_utc(exchange: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Sessions (naive) and their closes as naive-UTC ``datetime64[ns]`` (sorted)."""
+    cal = get_calendar(exchange)
+    closes = cal.closes.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (
+        pd.DatetimeIndex(cal.sessions, freq=None).as_unit("ns"),
+        closes.to_numpy(dtype="datetime64[ns]"),
+    )
+
+
+def _session_index(exchange: str) -> pd.DatetimeIndex:
+    return _closes_utc(exchange)[0]
+
+
+def _range_text(exchange: str) -> str:
+    idx = _session_index(exchange)
+    return f"{idx[0]:%Y-%m-%d} .. {idx[-1]:%Y-%m-%d}"
+
+
+def _universe_exchange(ticker: str) -> str | None:
+    """Exchange of ``ticker`` in crackdown.universe, or None when the module/ticker is absent."""
+    try:
+        from crackdown import universe
+    except ModuleNotFoundError as exc:  # module not written yet: fall back to suffix rules
+        if exc.name in ("crackdown.universe",):
+            return None
+        raise
+    row_lookup = getattr(universe, "universe_row", None)
+    if row_lookup is not None:
+        row = row_lookup(ticker)
+        value = None if row is None else row["exchange"]
+    else:
+        frame = universe.load_universe()
+        hit = frame.loc[frame["ticker"] == ticker, "exchange"]
+        value = None if hit.empty else hit.iloc[0]
+    if value is None:
+        return None
+    value = str(value).strip().upper()
+    if value not in SUPPORTED_EXCHANGES:
+        raise CalendarError(
+            f"crackdown/universe.csv gives ticker {ticker!r} the exchange {value!r}, which has "
+            f"no calendar here; use one of {', '.join(SUPPORTED_EXCHANGES)} in its "
+            "'exchange' column"
+        )
+    return value
+
+
+def exchange_for_ticker(ticker: str) -> str:
+    """Return the calendar MIC that governs a ticker's trading sessions.
+
+    Rules (first match wins):
+
+    1. a ticker listed in ``crackdown/universe.csv`` -> its ``exchange`` column;
+    2. Yahoo suffix ``.HK`` -> ``XHKG``, ``.SS`` -> ``XSHG``, ``.SZ`` -> ``XSHE``
+       (case-insensitive);
+    3. ``^HSI``, ``^HSCE``, ``^HSTECH`` -> ``XHKG``; any other ``^`` index -> ``XNYS``;
+    4. a plain symbol (letters, digits, ``-`` as in ``BRK-B``) -> ``XNYS``.
+
+    Parameters
+    ----------
+    ticker : str
+        Yahoo Finance symbol.
+
+    Returns
+    -------
+    str
+        One of :data:`SUPPORTED_EXCHANGES`.
+
+    Raises
+    ------
+    CalendarError
+        Empty ticker, unsupported suffix (``.L``, ``.T``, ...) or characters that no supported
+        exchange uses.
+    """
+    if not isinstance(ticker, str) or not ticker.strip():
+        raise CalendarError(f"ticker {ticker!r} is empty; give a Yahoo symbol such as BABA")
+    symbol = ticker.strip()
+    listed = _universe_exchange(symbol)
+    if listed is not None:
+        return listed
+    upper = symbol.upper()
+    if upper.startswith("^"):
+        return "XHKG" if upper in HK_INDICES else "XNYS"
+    supported = (
+        ", ".join(f"{sfx} ({mic})" for sfx, mic in SUFFIX_EXCHANGES.items())
+        + ", or no suffix for US listings (XNYS)"
+    )
+    if "." in symbol:
+        suffix = upper[upper.rfind("."):]
+        if suffix in SUFFIX_EXCHANGES and len(symbol) > len(suffix):
+            return SUFFIX_EXCHANGES[suffix]
+        raise CalendarError(
+            f"ticker {symbol!r}: unsupported suffix {suffix!r}; supported suffixes: {supported}; "
+            "US share classes use '-' as on Yahoo (BRK-B)"
+        )
+    if not _PLAIN_SYMBOL_RE.match(symbol):
+        raise CalendarError(
+            f"ticker {symbol!r} is not a supported Yahoo symbol (letters, digits and '-' for US "
+            f"listings; suffixes {supported})"
+        )
+    return "XNYS"
+
+
+# --------------------------------------------------------------------------------------------
+# sessions
+# --------------------------------------------------------------------------------------------
+def _to_date(value, what: str) -> pd.Timestamp:
+    """Parse a calendar date to a naive midnight Timestamp (ns); reject times and time zones."""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise CalendarError(f"{what} {value!r} is not a date; write it as YYYY-MM-DD") from exc
+    if ts is pd.NaT or pd.isna(ts):
+        raise CalendarError(f"{what} is missing (NaT); write it as YYYY-MM-DD")
+    if ts.tzinfo is not None:
+        raise CalendarError(
+            f"{what} {value!r} has a time zone; give the naive Beijing calendar date "
+            "(and the time separately)"
+        )
+    if ts != ts.normalize():
+        raise CalendarError(
+            f"{what} {value!r} has a time of day; give the date only (YYYY-MM-DD) and the "
+            "time separately"
+        )
+    return ts.as_unit("ns")
+
+
+def sessions(exchange: str, start, end) -> pd.DatetimeIndex:
+    """Return the exchange's sessions between two dates, both inclusive.
+
+    Parameters
+    ----------
+    exchange : str
+        Calendar MIC (see :func:`get_calendar`).
+    start, end : date-like
+        Calendar dates (naive, no time of day).
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        Naive session dates (``datetime64[ns]``, no ``freq``), possibly empty.
+
+    Raises
+    ------
+    CalendarError
+        ``start > end`` or a bound outside the calendar's session range.
+    """
+    exchange = _check_exchange(exchange)
+    start_ts, end_ts = _to_date(start, "start"), _to_date(end, "end")
+    idx = _session_index(exchange)
+    if start_ts > end_ts:
+        raise CalendarError(f"start {start_ts:%Y-%m-%d} is after end {end_ts:%Y-%m-%d}")
+    for name, ts in (("start", start_ts), ("end", end_ts)):
+        if ts < CALENDAR_START or ts > CALENDAR_END:
+            raise CalendarError(
+                f"{name} {ts:%Y-%m-%d} is outside the {exchange} calendar range "
+                f"{CALENDAR_START:%Y-%m-%d} .. {CALENDAR_END:%Y-%m-%d}; choose dates inside it"
+            )
+    return idx[(idx >= start_ts) & (idx <= end_ts)]
+
+
+def _session_position(exchange: str, day0) -> int:
+    idx = _session_index(exchange)
+    ts = _to_date(day0, "day 0")
+    pos = int(idx.searchsorted(ts))
+    if pos < len(idx) and idx[pos] == ts:
+        return pos
+    if ts < idx[0] or ts > idx[-1]:
+        raise CalendarError(
+            f"day 0 {ts:%Y-%m-%d} is outside the {exchange} calendar range "
+            f"{_range_text(exchange)}"
+        )
+    raise CalendarError(
+        f"day 0 {ts:%Y-%m-%d} is not an {exchange} session (previous session "
+        f"{idx[pos - 1]:%Y-%m-%d}, next {idx[pos]:%Y-%m-%d}); map announcement dates with "
+        "day_zero() first"
+    )
+
+
+def relative_sessions(exchange: str, day0, lo: int, hi: int) -> pd.DatetimeIndex:
+    """Return the sessions at offsets ``lo .. hi`` (inclusive) from day 0.
+
+    Offset ``k`` is the ``k``-th session after day 0 on the exchange's calendar (``k < 0``:
+    before; ``0``: day 0 itself), so the result has ``hi - lo + 1`` sessions.
+
+    Parameters
+    ----------
+    exchange : str
+        Calendar MIC.
+    day0 : date-like
+        A session of ``exchange`` (e.g. ``day_zero(...).session``).
+    lo, hi : int
+        First and last offset, ``lo <= hi``.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        Naive session dates, ``datetime64[ns]``.
+
+    Raises
+    ------
+    CalendarError
+        ``day0`` is not a session, or an offset falls outside the calendar range.
+    StudyConfigError
+        ``lo > hi`` or non-integer offsets.
+    """
+    exchange = _check_exchange(exchange)
+    for name, value in (("lo", lo), ("hi", hi)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise StudyConfigError(f"offset {name}={value!r} must be an integer")
+    if lo > hi:
+        raise StudyConfigError(f"offsets lo={lo} > hi={hi}; write the window as (lo, hi)")
+    idx = _session_index(exchange)
+    pos = _session_position(exchange, day0)
+    first, last = pos + int(lo), pos + int(hi)
+    if first < 0 or last >= len(idx):
+        raise CalendarError(
+            f"offsets {lo}..{hi} from day 0 {idx[pos]:%Y-%m-%d} fall outside the {exchange} "
+            f"calendar range {_range_text(exchange)} (available offsets {-pos}.."
+            f"{len(idx) - 1 - pos})"
+        )
+    return idx[first:last + 1]
+
+
+def session_offset(exchange: str, day0, k: int) -> pd.Timestamp:
+    """Return the session ``k`` sessions after day 0 (``k < 0``: before).
+
+    See :func:`relative_sessions` for the conventions and errors.
+    """
+    return relative_sessions(exchange, day0, k, k)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# day 0
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DayZero:
+    """Day 0 of an announcement on one exchange.
+
+    Attributes
+    ----------
+    exchange : str
+        Calendar MIC.
+    session : pandas.Timestamp
+        Naive session date of day 0.
+    announced_at : pandas.Timestamp
+        The announcement instant used (tz Asia/Shanghai); 09:00 when the time was unknown.
+    time_assumed : bool
+        True when the time of day was unknown and 09:00 Beijing was assumed.
+    note : str
+        Human-readable explanation (local times of the announcement and of day 0's close).
+    """
+
+    exchange: str
+    session: pd.Timestamp
+    announced_at: pd.Timestamp
+    time_assumed: bool
+    note: str
+
+
+def _parse_time(time, what: str = "time") -> dt.time | None:
+    """Parse 'HH:MM' (or a datetime.time); None / '' / NaN -> None (unknown)."""
+    if time is None:
+        return None
+    if isinstance(time, dt.time):
+        if time.tzinfo is not None:
+            raise CalendarError(
+                f"{what} {time!r} carries a time zone; give the naive Beijing time of day"
+            )
+        return time
+    if isinstance(time, float) and np.isnan(time):
+        return None
+    if isinstance(time, str):
+        text = time.strip()
+        if not text:
+            return None
+        match = _TIME_RE.match(text)
+        if match:
+            hour, minute = int(match.group(1)), int(match.group(2))
+            if hour < 24 and minute < 60:
+                return dt.time(hour, minute)
+    raise CalendarError(
+        f"{what} {time!r} is not a Beijing time of day; write it as HH:MM (24-hour, e.g. "
+        "21:25) or leave it empty when unknown"
+    )
+
+
+def _fmt_local(ts: pd.Timestamp, tz) -> str:
+    local = ts.tz_convert(tz)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS") -> DayZero:
+    """Map an announcement (Beijing date + optional time) to day 0 on an exchange.
+
+    Day 0 is the first session whose scheduled close (``exchange_calendars`` closes, including
+    early closes / half days) is strictly after the announcement instant
+    ``date + time`` in Asia/Shanghai. A missing time is taken as 09:00 Beijing
+    (:data:`ASSUMED_TIME`) and flagged with ``time_assumed=True``.
+
+    Parameters
+    ----------
+    date : date-like
+        Beijing calendar date of the announcement (naive, no time of day).
+    time : str, datetime.time or None
+        Beijing time ``"HH:MM"``; ``None``, ``""`` or NaN = unknown.
+    exchange : str
+        Calendar MIC (default ``XNYS``).
+
+    Returns
+    -------
+    DayZero
+
+    Raises
+    ------
+    CalendarError
+        Unknown exchange, unparsable date/time, or an announcement that is not strictly between
+        the first and the last close of the calendar (see :data:`CALENDAR_START`,
+        :data:`CALENDAR_END`).
+
+    Examples
+    --------
+    21:25 Beijing on 2020-11-03 is 08:25 in New York (EST) and after Hong Kong's 16:00 close:
+
+    >>> day_zero("2020-11-03", "21:25", "XNYS").session
+    Timestamp('2020-11-03 00:00:00')
+    >>> day_zero("2020-11-03", "21:25", "XHKG").session
+    Timestamp('2020-11-04 00:00:00')
+    """
+    exchange = _check_exchange(exchange)
+    day = _to_date(date, "announcement date")
+    clock = _parse_time(time)
+    time_assumed = clock is None
+    if time_assumed:
+        clock = ASSUMED_TIME
+    announced = pd.Timestamp.combine(day.date(), clock).tz_localize(BEIJING_TZ).as_unit("ns")
+    idx, closes = _closes_utc(exchange)
+    instant = np.datetime64(announced.tz_convert("UTC").tz_localize(None).as_unit("ns"))
+    pos = int(np.searchsorted(closes, instant, side="right"))
+    if pos == 0 or pos >= len(idx):
+        raise CalendarError(
+            f"announcement {announced:%Y-%m-%d %H:%M} Beijing is outside the {exchange} "
+            f"calendar range (sessions {_range_text(exchange)}, built for "
+            f"{CALENDAR_START:%Y-%m-%d} .. {CALENDAR_END:%Y-%m-%d}); day 0 needs a session close "
+            "before and after the announcement"
+        )
+    session = idx[pos]
+    tz = get_calendar(exchange).tz
+    close = pd.Timestamp(closes[pos]).tz_localize("UTC")
+    where = (
+        f"{exchange} day 0 {session:%Y-%m-%d}: first close after the announcement is "
+        f"{_fmt_local(close, tz)}"
+    )
+    if time_assumed:
+        note = (
+            f"time unknown: assumed {ASSUMED_TIME:%H:%M} Beijing on {day:%Y-%m-%d} (after the "
+            f"previous NYSE close, before the Hong Kong close even on half days); {where}"
+        )
+    else:
+        note = (
+            f"announced {announced:%Y-%m-%d %H:%M} Beijing = {_fmt_local(announced, tz)} local; "
+            f"{where}"
+        )
+    return DayZero(
+        exchange=exchange,
+        session=session,
+        announced_at=announced,
+        time_assumed=time_assumed,
+        note=note,
+    )
+
+
+DAY_ZERO_COLUMNS = ("event_id", "exchange", "day0", "time_assumed", "note")
+
+
+def day_zero_table(
+    events_df: pd.DataFrame, exchanges: Sequence[str] | Iterable[str] = ("XNYS", "XHKG")
+) -> pd.DataFrame:
+    """Day 0 of every event on every exchange (long format).
+
+    Parameters
+    ----------
+    events_df : pandas.DataFrame
+        Needs columns ``event_id``, ``date`` (Beijing calendar date) and ``time_beijing``
+        (``"HH:MM"`` or empty), as returned by :func:`crackdown.events.load_events`.
+    exchanges : sequence of str
+        Calendar MICs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``event_id, exchange, day0, time_assumed, note``; one row per (event, exchange)
+        in event order, then exchange order; ``day0`` is ``datetime64[ns]``.
+
+    Raises
+    ------
+    CalendarError
+        Missing columns, unknown exchange, or an event that cannot be mapped (the message names
+        the event_id).
+    """
+    missing = [c for c in ("event_id", "date", "time_beijing") if c not in events_df.columns]
+    if missing:
+        raise CalendarError(
+            f"events table lacks column(s) {missing}; pass the frame from "
+            "crackdown.events.load_events()"
+        )
+    mics = [_check_exchange(mic) for mic in exchanges]
+    if not mics:
+        raise CalendarError("no exchanges given; use e.g. XNYS,XHKG")
+    rows = []
+    for event_id, date, time in zip(
+        events_df["event_id"], events_df["date"], events_df["time_beijing"], strict=True
+    ):
+        for mic in mics:
+            try:
+                dz = day_zero(date, time, mic)
+            except CalendarError as exc:
+                raise CalendarError(f"event {event_id}: {exc}") from exc
+            rows.append((event_id, mic, dz.session, dz.time_assumed, dz.note))
+    table = pd.DataFrame(rows, columns=list(DAY_ZERO_COLUMNS))
+    table["day0"] = pd.to_datetime(table["day0"]).astype("datetime64[ns]")
+    table["time_assumed"] = table["time_assumed"].astype(bool)
+    return table
