@@ -44,6 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split())
         print(f"crackdown {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which closed early: not an error of ours.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("crackdown: interrupted", file=sys.stderr)
         return 130
