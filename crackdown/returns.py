@@ -1,0 +1,266 @@
+"""Daily returns on each ticker's own exchange calendar, with gaps reported, never filled.
+
+Conventions
+-----------
+* Prices are the ``price`` column of :func:`crackdown.prices.load_prices` (``Adj Close`` when the
+  source has it, else ``Close``, which is then already adjusted or needs no adjustment).
+* Simple return of session :math:`t`: :math:`R_t = P_t / P_{t-1} - 1`; log return:
+  :math:`r_t = \\ln(P_t / P_{t-1})`, where :math:`t-1` is the *previous session of the ticker's
+  exchange* (:func:`crackdown.calendars.sessions`), not the previous row of the file.
+* Each ticker gets one row per exchange session from the session after its first price to the
+  session of its last price. A delisted series (e.g. DIDI, last price 2021-12-30) therefore ends
+  there, with no NaN tail to the calendar end; the first price has no return (no row).
+* A session without a price (missing row, or a blank price cell) is a **gap**: its row has
+  ``ret = NaN`` and ``missing_price = True``, and the next priced session has
+  ``gap_before = True``. By default that next return is NaN too (its previous price is
+  unknown). With ``span_gaps=True`` it becomes the multi-session return from the last priced
+  session, :math:`P_t / P_{t-k} - 1` with ``n_sessions = k > 1``. Nothing is forward-filled.
+* ``n_sessions`` is the number of sessions a return spans: 1 for an ordinary return, ``k > 1``
+  for a spanning return, 0 where ``ret`` is NaN.
+* A price dated on a day that is not a session of the exchange (a holiday, a weekend) cannot be
+  placed on the calendar: it is left out of the returns, listed in
+  ``result.attrs["non_session_dates"]`` and reported by :func:`crackdown.quality.quality_report`.
+* Hong Kong half days (Christmas Eve, New Year's Eve, Lunar New Year's Eve) are sessions; rows
+  with Volume 0 on those days are valid prices.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crackdown.calendars import CALENDAR_END, CALENDAR_START, exchange_for_ticker, sessions
+from crackdown.errors import PriceDataError
+
+RETURN_COLUMNS = ("date", "ticker", "exchange", "ret", "n_sessions", "gap_before",
+                  "missing_price")
+KINDS = ("simple", "log")
+
+
+@dataclass
+class TickerOnCalendar:
+    """One ticker's prices aligned to its exchange sessions (internal building block).
+
+    Attributes
+    ----------
+    ticker, exchange
+        Symbol and calendar MIC.
+    sessions
+        Exchange sessions from the first to the last priced session (inclusive).
+    price
+        Price on each of ``sessions`` (NaN = no price that session).
+    non_session_dates
+        Dates of priced rows that are not sessions (left out of ``price``).
+    outside_calendar_dates
+        Dates outside the calendar's range :data:`crackdown.calendars.CALENDAR_START` ..
+        ``CALENDAR_END`` (cannot be checked; left out).
+    """
+
+    ticker: str
+    exchange: str
+    sessions: pd.DatetimeIndex
+    price: np.ndarray
+    non_session_dates: pd.DatetimeIndex
+    outside_calendar_dates: pd.DatetimeIndex
+
+
+def _check_long(prices_long: pd.DataFrame) -> None:
+    missing = [c for c in ("date", "ticker", "price") if c not in prices_long.columns]
+    if missing:
+        raise PriceDataError(
+            f"price frame lacks column(s) {missing}; pass the frame from "
+            f"crackdown.prices.load_prices()"
+        )
+
+
+def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
+    """Place one ticker's price rows on its exchange's sessions.
+
+    Parameters
+    ----------
+    ticker
+        Symbol (its exchange comes from :func:`crackdown.calendars.exchange_for_ticker`).
+    rows
+        That ticker's rows of the long price frame (columns ``date``, ``price``).
+
+    Raises
+    ------
+    PriceDataError
+        Duplicated dates or a price <= 0.
+    """
+    exchange = exchange_for_ticker(ticker)
+    dates = pd.DatetimeIndex(pd.to_datetime(rows["date"])).astype("datetime64[ns]")
+    if dates.has_duplicates:
+        dup = sorted({f"{d:%Y-%m-%d}" for d in dates[dates.duplicated()]})
+        raise PriceDataError(f"{ticker}: duplicated date(s) {', '.join(dup[:5])} in the prices")
+    price = pd.Series(rows["price"].to_numpy(dtype=float), index=dates).sort_index()
+    nonpos = price <= 0
+    if nonpos.any():
+        when = price.index[nonpos.to_numpy()][0]
+        raise PriceDataError(f"{ticker}: price {float(price[when])!r} on {when:%Y-%m-%d} is not > 0")
+    inside = (price.index >= CALENDAR_START) & (price.index <= CALENDAR_END)
+    outside = price.index[~inside]
+    price = price[inside]
+    priced = price.dropna()
+    empty = pd.DatetimeIndex([], dtype="datetime64[ns]")
+    if priced.empty:
+        return TickerOnCalendar(ticker, exchange, empty, np.array([], dtype=float), empty,
+                                outside)
+    span = sessions(exchange, priced.index[0], priced.index[-1])
+    is_session = price.index.isin(span)
+    non_session = price.index[~is_session & price.notna().to_numpy()]
+    on_sessions = price.reindex(span)
+    valid = np.flatnonzero(on_sessions.notna().to_numpy())
+    if valid.size == 0:
+        return TickerOnCalendar(ticker, exchange, empty, np.array([], dtype=float),
+                                non_session, outside)
+    on_sessions = on_sessions.iloc[valid[0]:valid[-1] + 1]
+    return TickerOnCalendar(
+        ticker=ticker,
+        exchange=exchange,
+        sessions=pd.DatetimeIndex(on_sessions.index).astype("datetime64[ns]"),
+        price=on_sessions.to_numpy(dtype=float),
+        non_session_dates=pd.DatetimeIndex(non_session).astype("datetime64[ns]"),
+        outside_calendar_dates=pd.DatetimeIndex(outside).astype("datetime64[ns]"),
+    )
+
+
+def session_returns(
+    price: np.ndarray, kind: str = "simple", span_gaps: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns of a price path on consecutive sessions (first session has no return).
+
+    Parameters
+    ----------
+    price
+        Prices on consecutive sessions, NaN where missing; ``price[0]`` must be present.
+    kind
+        ``"simple"`` (:math:`P_t/P_{s}-1`) or ``"log"`` (:math:`\\ln(P_t/P_s)`), ``s`` the
+        previous session (or, with ``span_gaps``, the last priced session).
+    span_gaps
+        Whether a return after missing sessions spans them.
+
+    Returns
+    -------
+    ret, n_sessions, gap_before
+        Arrays of length ``len(price) - 1`` for sessions ``1..``; see the module docstring.
+    """
+    if kind not in KINDS:
+        raise PriceDataError(f"returns kind {kind!r}; use 'simple' or 'log'")
+    n = len(price)
+    if n < 2:
+        empty = np.array([], dtype=float)
+        return empty, np.array([], dtype=np.int64), np.array([], dtype=bool)
+    valid = ~np.isnan(price)
+    positions = np.arange(n)
+    # index of the last priced session at or before each session
+    last_valid = np.maximum.accumulate(np.where(valid, positions, -1))
+    prev_valid = last_valid[:-1]  # last priced session strictly before sessions 1..n-1
+    cur = price[1:]
+    k = positions[1:] - prev_valid
+    base = price[np.clip(prev_valid, 0, None)]
+    gap_before = ~valid[:-1]
+    usable = valid[1:] & (prev_valid >= 0) & ((k == 1) | span_gaps)
+    ratio = np.where(usable, cur / np.where(usable, base, 1.0), np.nan)
+    ret = ratio - 1.0 if kind == "simple" else np.log(ratio)
+    n_sessions = np.where(usable, k, 0).astype(np.int64)
+    return ret, n_sessions, gap_before
+
+
+def compute_returns(
+    prices_long: pd.DataFrame, kind: str = "simple", *, span_gaps: bool = False
+) -> pd.DataFrame:
+    """Daily returns of every ticker on its listing exchange's calendar.
+
+    Parameters
+    ----------
+    prices_long
+        Output of :func:`crackdown.prices.load_prices` (columns ``date, ticker, price``).
+    kind
+        ``"simple"`` or ``"log"``.
+    span_gaps
+        ``False`` (default): a return whose previous session has no price is NaN.
+        ``True``: it spans back to the last priced session (``n_sessions > 1``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``date`` (datetime64[ns]), ``ticker``, ``exchange``, ``ret`` (float),
+        ``n_sessions`` (int), ``gap_before`` (bool: the previous session had no price),
+        ``missing_price`` (bool: this session has no price). Ordered by ticker (input order)
+        then date. ``attrs``: ``kind``, ``span_gaps``, ``non_session_dates`` and
+        ``outside_calendar_dates`` (``{ticker: [YYYY-MM-DD, ...]}``, only tickers with some).
+
+    Warns
+    -----
+    UserWarning
+        When some priced dates are not sessions (they are left out; see
+        :func:`crackdown.quality.quality_report`).
+    """
+    if kind not in KINDS:
+        raise PriceDataError(f"returns kind {kind!r}; use 'simple' or 'log'")
+    _check_long(prices_long)
+    parts = []
+    non_session: dict[str, list[str]] = {}
+    outside: dict[str, list[str]] = {}
+    for ticker in dict.fromkeys(prices_long["ticker"]):
+        rows = prices_long.loc[prices_long["ticker"] == ticker]
+        aligned = align_to_calendar(str(ticker), rows)
+        if len(aligned.non_session_dates):
+            non_session[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.non_session_dates]
+        if len(aligned.outside_calendar_dates):
+            outside[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.outside_calendar_dates]
+        ret, n_sess, gap = session_returns(aligned.price, kind, span_gaps)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "date": aligned.sessions[1:],
+                    "ticker": str(ticker),
+                    "exchange": aligned.exchange,
+                    "ret": ret,
+                    "n_sessions": n_sess,
+                    "gap_before": gap,
+                    "missing_price": np.isnan(aligned.price[1:]),
+                }
+            )
+        )
+    if parts:
+        result = pd.concat(parts, ignore_index=True)
+    else:
+        result = pd.DataFrame({c: [] for c in RETURN_COLUMNS})
+    result["date"] = pd.to_datetime(result["date"]).astype("datetime64[ns]")
+    result["n_sessions"] = result["n_sessions"].astype(np.int64)
+    result["gap_before"] = result["gap_before"].astype(bool)
+    result["missing_price"] = result["missing_price"].astype(bool)
+    result["ret"] = result["ret"].astype(float)
+    result = result.loc[:, list(RETURN_COLUMNS)]
+    if non_session:
+        summary = ", ".join(f"{t} ({len(v)})" for t, v in non_session.items())
+        warnings.warn(
+            f"prices on dates that are not exchange sessions were left out of the returns: "
+            f"{summary}; see crackdown.quality.quality_report / `crackdown data check`",
+            stacklevel=2,
+        )
+    if outside:
+        warnings.warn(
+            f"prices outside the calendar range {CALENDAR_START:%Y-%m-%d}..{CALENDAR_END:%Y-%m-%d}"
+            f" were left out: {', '.join(f'{t} ({len(v)})' for t, v in outside.items())}",
+            stacklevel=2,
+        )
+    result.attrs.update({"kind": kind, "span_gaps": span_gaps, "non_session_dates": non_session,
+                         "outside_calendar_dates": outside})
+    return result
+
+
+def returns_matrix(returns_long: pd.DataFrame, value: str = "ret") -> pd.DataFrame:
+    """Pivot long returns to wide: index ``date``, one column per ticker.
+
+    Sessions of one exchange that are not sessions of another are NaN in the other's column.
+    """
+    wide = returns_long.pivot(index="date", columns="ticker", values=value)
+    wide = wide.loc[:, list(dict.fromkeys(returns_long["ticker"]))]
+    wide.columns.name = "ticker"
+    return wide.sort_index()

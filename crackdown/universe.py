@@ -1,0 +1,150 @@
+"""The study universe: which company each ticker is, where it trades and its benchmark.
+
+The table lives in ``crackdown/universe.csv`` (shipped inside the wheel). One row per ticker:
+
+``ticker``
+    Yahoo Finance symbol (``BABA``, ``9988.HK``, ``^HSI``).
+``company``
+    Issuer or fund/index name.
+``kind``
+    ``stock`` (ordinary shares), ``adr`` (US depositary receipts, incl. the OTC ``TCEHY``),
+    ``etf`` or ``index``.
+``exchange``
+    ISO 10383 MIC of the *trading calendar* that governs the ticker's sessions: ``XNYS`` for
+    every US listing (NYSE, Nasdaq, NYSE Arca and OTC share the NYSE calendar), ``XHKG`` for
+    Hong Kong. This is the code :mod:`crackdown.calendars` uses.
+``venue``
+    MIC of the actual primary venue (``XNYS``, ``XNAS``, ``ARCX``, ``OTCM``, ``XHKG``), empty for
+    indices. Informational.
+``currency``
+    Trading currency (ISO 4217).
+``sector`` / ``industry``
+    GICS sector (empty for funds and indices) and a short description of the business/exposure.
+``cross_listing``
+    The paired listing of the same company on the other market (``BABA`` <-> ``9988.HK``), or
+    empty. Both rows of a pair name each other.
+``benchmark``
+    Market proxy for market-model regressions: ``SPY`` for US listings, ``^HSI`` for Hong Kong;
+    empty for an instrument that is itself the benchmark market (``SPY``, ``^GSPC``, ``^HSI``).
+``notes``
+    Free text (listing dates, caveats of the offline snapshot).
+
+Tickers outside the table still work everywhere: their exchange is inferred from the symbol's
+suffix by :func:`crackdown.calendars.exchange_for_ticker` and their benchmark from the exchange
+(:func:`default_benchmark`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from crackdown.errors import CalendarError
+
+UNIVERSE_FILE = Path(__file__).resolve().parent / "universe.csv"
+
+UNIVERSE_COLUMNS = (
+    "ticker",
+    "company",
+    "kind",
+    "exchange",
+    "venue",
+    "currency",
+    "sector",
+    "industry",
+    "cross_listing",
+    "benchmark",
+    "notes",
+)
+KINDS = ("stock", "adr", "etf", "index")
+
+#: Market proxy per trading-calendar MIC, used for tickers that are not in the table.
+EXCHANGE_BENCHMARKS = {
+    "XNYS": "SPY",
+    "XNAS": "SPY",
+    "ARCX": "SPY",
+    "XHKG": "^HSI",
+    "XSHG": "000300.SS",
+    "XSHE": "000300.SS",
+}
+
+
+@lru_cache(maxsize=1)
+def _read_universe() -> pd.DataFrame:
+    frame = pd.read_csv(UNIVERSE_FILE, dtype=str, keep_default_na=False)
+    missing = [c for c in UNIVERSE_COLUMNS if c not in frame.columns]
+    if missing:  # pragma: no cover - guards edits of the shipped file
+        raise CalendarError(f"{UNIVERSE_FILE}: missing column(s) {missing}; restore the file")
+    return frame.loc[:, list(UNIVERSE_COLUMNS)]
+
+
+def load_universe() -> pd.DataFrame:
+    """Return the universe table (a fresh copy; all columns are strings, '' = not applicable).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``ticker, company, kind, exchange, venue, currency, sector, industry,
+        cross_listing, benchmark, notes``; one row per ticker, in file order.
+    """
+    return _read_universe().copy()
+
+
+def universe_row(ticker: str) -> pd.Series | None:
+    """Return the universe row of ``ticker`` (exact Yahoo symbol), or ``None`` if not listed."""
+    frame = _read_universe()
+    hit = frame.loc[frame["ticker"] == ticker]
+    if hit.empty:
+        return None
+    return hit.iloc[0].copy()
+
+
+def cross_listing_pairs() -> pd.DataFrame:
+    """Return the US/Hong Kong pairs of the same company.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``us_ticker, hk_ticker, company``; one row per pair (each pair once).
+    """
+    frame = _read_universe()
+    rows = []
+    for row in frame.itertuples(index=False):
+        if row.cross_listing and row.exchange == "XNYS":
+            rows.append({"us_ticker": row.ticker, "hk_ticker": row.cross_listing,
+                         "company": row.company})
+    return pd.DataFrame(rows, columns=["us_ticker", "hk_ticker", "company"])
+
+
+def default_benchmark(ticker_or_exchange: str) -> str:
+    """Return the market proxy for a ticker or an exchange MIC.
+
+    Rules (first match wins): a ticker listed in the universe -> its ``benchmark`` column (``''``
+    for an instrument that is itself the market, e.g. ``SPY`` or ``^HSI``); a known MIC
+    (``XNYS``/``XNAS``/``ARCX`` -> ``SPY``, ``XHKG`` -> ``^HSI``, ``XSHG``/``XSHE`` ->
+    ``000300.SS``); otherwise the ticker's exchange is inferred with
+    :func:`crackdown.calendars.exchange_for_ticker` and mapped as above.
+
+    Raises
+    ------
+    CalendarError
+        The exchange has no default benchmark.
+    """
+    key = ticker_or_exchange.strip()
+    row = universe_row(key)
+    if row is not None:
+        return str(row["benchmark"])
+    if key in EXCHANGE_BENCHMARKS:
+        return EXCHANGE_BENCHMARKS[key]
+    from crackdown.calendars import exchange_for_ticker
+
+    exchange = exchange_for_ticker(key)
+    try:
+        return EXCHANGE_BENCHMARKS[exchange]
+    except KeyError:
+        raise CalendarError(
+            f"no default benchmark for {key!r} (exchange {exchange}); pass a benchmark "
+            f"ticker explicitly (known exchanges: {', '.join(sorted(EXCHANGE_BENCHMARKS))})"
+        ) from None
