@@ -104,6 +104,27 @@ def _check_exchange(exchange: str) -> str:
     return exchange.strip().upper()
 
 
+#: Whole-day closures that exchange_calendars does not know about, verified against the
+#: exchange's own notices and the price snapshot (no Hang Seng or HK-stock prints on these days):
+#: 2023-09-01 typhoon Saola (signal No. 8 all day) and 2023-09-08 black rainstorm warning.
+EXTRA_CLOSURES: dict[str, tuple[str, ...]] = {
+    "XHKG": ("2023-09-01", "2023-09-08"),
+}
+
+
+def _with_extra_closures(calendar_cls, closures: tuple[str, ...]):
+    """Subclass an exchange_calendars class adding ``closures`` to its ad-hoc holidays."""
+    extra = [pd.Timestamp(day) for day in closures]
+
+    class Corrected(calendar_cls):  # type: ignore[misc, valid-type]
+        @property
+        def adhoc_holidays(self):
+            return list(super().adhoc_holidays) + extra
+
+    Corrected.__name__ = f"{calendar_cls.__name__}Corrected"
+    return Corrected
+
+
 @cache
 def _build_calendar(name: str):
     import exchange_calendars as xcals
@@ -112,6 +133,10 @@ def _build_calendar(name: str):
         # exchange_calendars 4.x calls pandas APIs that pandas 3 deprecates; not our concern.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        if name in EXTRA_CLOSURES:
+            base = type(xcals.get_calendar(name))
+            cls = _with_extra_closures(base, EXTRA_CLOSURES[name])
+            return cls(start=CALENDAR_START, end=CALENDAR_END)
         return xcals.get_calendar(name, start=CALENDAR_START, end=CALENDAR_END)
 
 

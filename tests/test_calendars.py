@@ -421,3 +421,14 @@ def test_every_project_event_maps_to_day0():
     merged = table.merge(events[["event_id", "date"]], on="event_id")
     gap = (merged["day0"] - merged["date"]).dt.days
     assert gap.between(0, 9).all(), merged.loc[~gap.between(0, 9)]
+
+
+def test_hong_kong_weather_closures_of_2023_are_not_sessions():
+    # HKEX cancelled trading for the whole day on 2023-09-01 (typhoon Saola) and 2023-09-08
+    # (black rainstorm); exchange_calendars lists both as sessions, our calendar corrects it.
+    # Independent count: the snapshot's 0700.HK and ^HSI have 243 sessions in 2023.
+    hk = calendars.sessions("XHKG", "2023-01-01", "2023-12-31")
+    assert pd.Timestamp("2023-09-01") not in hk
+    assert pd.Timestamp("2023-09-08") not in hk
+    assert len(hk) == 243
+    assert calendars.day_zero("2023-09-08", None, "XHKG").session == pd.Timestamp("2023-09-11")
