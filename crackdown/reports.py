@@ -1,0 +1,718 @@
+"""Batch reports: run a parameterised notebook per event, export HTML and PNGs, write an index.
+
+How a batch works (``crackdown report``, or :func:`run_report` from Python)
+---------------------------------------------------------------------------
+* The notebook ``notebooks/<NAME>.ipynb`` of the repository checkout is executed with papermill.
+  A notebook whose ``parameters`` cell defines ``event_id`` is **per event** (one run per event);
+  any other notebook (e.g. an overview) runs **once**.
+* Parameters injected (only those the notebook's ``parameters`` cell declares, plus any extra
+  ones the caller passes): ``event_id``, ``prices_dir`` (str or None), ``events_file`` (str or
+  None), ``output_dir`` and ``report_dir`` (both the report's own folder, as str).
+* Output layout::
+
+      OUTPUT/index.html                       links every report found under OUTPUT
+      OUTPUT/<notebook>/<label>/<label>.ipynb executed notebook (kept, also when it failed)
+      OUTPUT/<notebook>/<label>/<label>.html  nbconvert HTMLExporter, images embedded
+      OUTPUT/<notebook>/<label>/<label>-cellNN-K.png  every image/png output, extracted
+      OUTPUT/<notebook>/<label>/headline.json written by record_headline() in the notebook
+      OUTPUT/<notebook>/<label>/status.json   outcome of the run (read by the index)
+      OUTPUT/<notebook>/<label>/kernel.log    the kernel process's own stdout/stderr
+
+  ``<label>`` is the event id (per-event notebooks) or the notebook name (run-once notebooks).
+  **Figures**: PNGs are *extracted* from the executed notebook's ``image/png`` outputs, so any
+  figure the notebook displays is saved, whatever the notebook does; a notebook may in addition
+  save figures itself with :func:`crackdown.plots.save_figure` into ``output_dir``.
+* Headline numbers: the notebook calls :func:`record_headline` with a dict; it writes
+  ``headline.json`` into the report folder, found from the ``report_dir`` argument or the
+  ``CRACKDOWN_REPORT_DIR`` environment variable, which the runner sets for every kernel.
+* Kernel: ``kernel_name="python3"`` pinned to **the running interpreter** (``sys.executable -m
+  ipykernel_launcher``), whatever ``python3`` kernelspec another Jupyter installation may have
+  registered, so the notebooks import the same ``crackdown`` as the caller (also in a fresh CI
+  venv with no kernelspec registered).
+* Parallelism: ``jobs`` worker processes (``spawn``), each papermill run starting its own kernel.
+  A failing notebook does not stop the batch; it is marked failed in ``status.json`` and in the
+  index, with a one-line error.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import html
+import json
+import math
+import multiprocessing
+import os
+import re
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crackdown import config
+from crackdown.errors import CrackdownError, StudyConfigError
+
+__all__ = [
+    "HEADLINE_FILE",
+    "KERNEL_NAME",
+    "REPORT_DIR_ENV",
+    "STATUS_FILE",
+    "BatchResult",
+    "ReportOutcome",
+    "is_per_event",
+    "notebook_parameters",
+    "notebooks_dir",
+    "read_headline",
+    "record_headline",
+    "resolve_notebook",
+    "run_one",
+    "run_report",
+    "write_index",
+]
+
+REPORT_DIR_ENV = "CRACKDOWN_REPORT_DIR"
+HEADLINE_FILE = "headline.json"
+STATUS_FILE = "status.json"
+KERNEL_LOG_FILE = "kernel.log"
+INDEX_FILE = "index.html"
+KERNEL_NAME = "python3"
+
+_SAFE_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+
+
+# --------------------------------------------------------------------------------------------
+# Headline numbers (called from inside the notebooks)
+# --------------------------------------------------------------------------------------------
+
+
+def _json_value(key: str, value: Any) -> Any:
+    """Convert numpy/pandas scalars to JSON types; NaN/inf -> None; reject containers."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()  # numpy scalar
+    if isinstance(value, (dt.date, dt.datetime)) or type(value).__name__ == "Timestamp":
+        return value.isoformat()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    raise StudyConfigError(
+        f"record_headline: value of {key!r} is {type(value).__name__} ({value!r}); headline values "
+        "must be numbers, strings, booleans, dates or None (record one number per key)"
+    )
+
+
+def record_headline(values: Mapping[str, Any], *, report_dir: str | os.PathLike[str] | None = None
+                    ) -> Path | None:
+    """Record a report's headline numbers in ``<report_dir>/headline.json``.
+
+    Call it from a report notebook, e.g.
+    ``record_headline({"CAAR[-1,+1] (%)": 100 * caar, "t": t, "p": p, "firms": n})``.
+    Successive calls merge (a later value for the same key wins); key order is kept and is the
+    column order of the index.
+
+    Parameters
+    ----------
+    values
+        Mapping of label -> number/str/bool/date/None. numpy scalars are converted; NaN and
+        infinities are stored as ``null`` (shown as "n/a").
+    report_dir
+        Folder of the report; default the ``CRACKDOWN_REPORT_DIR`` environment variable that
+        ``crackdown report`` sets for the kernel.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The file written, or ``None`` (with a warning) when the notebook runs outside
+        ``crackdown report`` and no ``report_dir`` is given, so interactive use keeps working.
+    """
+    if not isinstance(values, Mapping):
+        raise StudyConfigError(f"record_headline: expected a dict of label -> number, got "
+                               f"{type(values).__name__}")
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or not key.strip():
+            raise StudyConfigError(f"record_headline: key {key!r} must be a non-empty string")
+        clean[key] = _json_value(key, value)
+    folder = report_dir if report_dir is not None else os.environ.get(REPORT_DIR_ENV)
+    if not folder:
+        warnings.warn(
+            f"record_headline: not running under `crackdown report` ({REPORT_DIR_ENV} unset and "
+            f"no report_dir given); headline not written: {clean}",
+            stacklevel=2,
+        )
+        return None
+    path = Path(folder) / HEADLINE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    merged = read_headline(path.parent) if path.is_file() else {}
+    merged.update(clean)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(merged, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_headline(report_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``headline.json`` of a report folder ({} when the notebook recorded nothing)."""
+    path = Path(report_dir) / HEADLINE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CrackdownError(f"{path}: not valid JSON ({exc}); delete it and re-run the report")
+    if not isinstance(data, dict):
+        raise CrackdownError(f"{path}: expected a JSON object of label -> value")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook lookup and inspection
+# --------------------------------------------------------------------------------------------
+
+
+def notebooks_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the folder of report notebooks: ``explicit`` or ``<repo checkout>/notebooks``."""
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_dir():
+            raise StudyConfigError(f"notebooks folder {path} does not exist; pass an existing "
+                                   "folder with --notebooks-dir")
+        return path
+    root = config.repo_root()
+    if root is None or not (root / "notebooks").is_dir():
+        raise StudyConfigError(
+            "crackdown report needs the notebooks/ folder of a repository checkout, and this "
+            f"crackdown is installed from {config.PACKAGE_DIR} without one; run it from a git "
+            "checkout or pass --notebooks-dir DIR"
+        )
+    return root / "notebooks"
+
+
+def resolve_notebook(name: str, folder: str | os.PathLike[str] | None = None) -> Path:
+    """Return ``<folder>/<name>.ipynb``; a missing notebook raises listing the available ones."""
+    base = notebooks_dir(folder)
+    stem = name.removesuffix(".ipynb")
+    if not stem or "/" in stem or "\\" in stem:
+        raise StudyConfigError(f"--notebook {name!r}: give a notebook name from {base} without "
+                               "folder or extension, e.g. --notebook event_study")
+    path = base / f"{stem}.ipynb"
+    if not path.is_file():
+        available = sorted(p.stem for p in base.glob("*.ipynb"))
+        raise StudyConfigError(
+            f"--notebook {name!r}: {path} not found; available in {base}: "
+            f"{', '.join(available) if available else '(none)'}"
+        )
+    return path
+
+
+def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Parameters declared in the notebook's ``parameters`` cell (papermill.inspect_notebook)."""
+    import papermill as pm
+
+    try:
+        return pm.inspect_notebook(str(path))
+    except Exception as exc:  # noqa: BLE001 - nbformat validation, JSON errors
+        raise StudyConfigError(f"{path}: cannot read the notebook ({type(exc).__name__}: {exc})")
+
+
+def is_per_event(path: str | os.PathLike[str]) -> bool:
+    """True when the notebook's ``parameters`` cell defines ``event_id`` (one run per event)."""
+    return "event_id" in notebook_parameters(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Running one notebook (in a worker process)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReportOutcome:
+    """Result of one notebook run; also stored as ``status.json`` in the report folder."""
+
+    notebook: str
+    label: str
+    event_id: str | None
+    status: str  # "ok" | "failed"
+    error: str = ""
+    report_dir: str = ""
+    html: str = ""
+    executed_notebook: str = ""
+    figures: list[str] = field(default_factory=list)
+    headline: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    finished: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _one_line(exc: BaseException) -> str:
+    """A one-line description of a failure (notebook exceptions: the kernel's ename: evalue)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        text = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # ANSI colours from tracebacks
+    return " ".join(text.split())[:500]
+
+
+class _ThisInterpreterKernelSpecManager:
+    """Factory for a KernelSpecManager whose ``python3`` spec runs ``sys.executable``."""
+
+    @staticmethod
+    def build():
+        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+
+        class Manager(KernelSpecManager):
+            def get_kernel_spec(self, kernel_name: str, *args: Any, **kwargs: Any) -> KernelSpec:
+                if kernel_name == KERNEL_NAME:
+                    return KernelSpec(
+                        argv=[sys.executable, "-m", "ipykernel_launcher", "-f",
+                              "{connection_file}"],
+                        display_name=f"Python 3 ({sys.executable})",
+                        language="python",
+                        metadata={},
+                        env={},
+                        resource_dir="",
+                    )
+                return super().get_kernel_spec(kernel_name, *args, **kwargs)
+
+        return Manager()
+
+
+def _kernel_manager_class(log_path: Path | None = None):
+    """AsyncKernelManager subclass using the pinned ``python3`` kernelspec.
+
+    With ``log_path``, the kernel process's stdout/stderr (start-up warnings, crashes) go to
+    that file instead of the terminal running the batch.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class PinnedKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _default_ksm(self):
+            return _ThisInterpreterKernelSpecManager.build()
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            if log_path is not None:
+                handle = open(log_path, "ab")  # noqa: SIM115, ASYNC230 - tiny, local
+                kw["stdout"] = handle
+                kw["stderr"] = handle
+                try:
+                    await super()._async_launch_kernel(kernel_cmd, **kw)
+                finally:
+                    handle.close()  # the child keeps its own copy of the descriptor
+            else:
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return PinnedKernelManager
+
+
+def _extract_pngs(nb: Any, folder: Path, label: str) -> list[str]:
+    """Write every ``image/png`` output of the executed notebook; return the file names."""
+    import base64
+
+    names: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        k = 0
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}) if isinstance(output, Mapping) else {}
+            png = data.get("image/png")
+            if not png:
+                continue
+            k += 1
+            name = f"{label}-cell{index:02d}-{k}.png"
+            raw = png if isinstance(png, str) else "".join(png)
+            (folder / name).write_bytes(base64.b64decode(raw))
+            names.append(name)
+    return names
+
+
+def _clean_report_folder(folder: Path, label: str) -> None:
+    """Remove the files a previous run of this report left (only in this report's folder)."""
+    for path in folder.glob("*"):
+        if path.is_file() and (path.suffix in {".png", ".html", ".ipynb"}
+                               or path.name in {HEADLINE_FILE, STATUS_FILE, KERNEL_LOG_FILE}):
+            path.unlink()
+
+
+def run_one(
+    notebook_path: str,
+    output_root: str,
+    label: str,
+    parameters: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+    kernel_name: str = KERNEL_NAME,
+    execution_timeout: float | None = None,
+    start_timeout: float = 120.0,
+    exclude_input: bool = False,
+    meta: Mapping[str, Any] | None = None,
+) -> ReportOutcome:
+    """Execute one notebook, export HTML and PNGs, write ``status.json``; never raises for a
+    failing notebook (the outcome says ``failed`` with a one-line error).
+
+    ``execution_timeout`` is papermill's per-cell limit in seconds (None: no limit).
+    """
+    import nbformat
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    started = time.perf_counter()
+    nb_path = Path(notebook_path)
+    folder = Path(output_root) / nb_path.stem / label
+    folder.mkdir(parents=True, exist_ok=True)
+    _clean_report_folder(folder, label)
+    executed = folder / f"{label}.ipynb"
+    html_path = folder / f"{label}.html"
+    outcome = ReportOutcome(notebook=nb_path.stem, label=label, event_id=event_id, status="ok",
+                            report_dir=str(folder), meta=dict(meta or {}))
+    declared = notebook_parameters(nb_path)
+    offered = {"event_id": event_id, "output_dir": str(folder), "report_dir": str(folder)}
+    offered.update(parameters)
+    injected = {k: v for k, v in offered.items() if k in declared or k in parameters}
+    if event_id is None:
+        injected.pop("event_id", None)
+
+    previous_env = os.environ.get(REPORT_DIR_ENV)
+    os.environ[REPORT_DIR_ENV] = str(folder)
+    errors: list[str] = []
+    try:
+        pm.execute_notebook(
+            str(nb_path), str(executed), parameters=injected, kernel_name=kernel_name,
+            progress_bar=False, cwd=str(nb_path.parent), execution_timeout=execution_timeout,
+            start_timeout=start_timeout,
+            kernel_manager_class=_kernel_manager_class(folder / KERNEL_LOG_FILE),
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the batch
+        errors.append(_one_line(exc))
+    finally:
+        if previous_env is None:
+            os.environ.pop(REPORT_DIR_ENV, None)
+        else:
+            os.environ[REPORT_DIR_ENV] = previous_env
+
+    if executed.is_file():
+        try:
+            nb = nbformat.read(str(executed), as_version=4)
+            outcome.figures = _extract_pngs(nb, folder, label)
+            body, _ = HTMLExporter(exclude_input=exclude_input).from_notebook_node(nb)
+            html_path.write_text(body, encoding="utf-8")
+            outcome.html = html_path.name
+            outcome.executed_notebook = executed.name
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"HTML export failed: {_one_line(exc)}")
+    try:
+        outcome.headline = read_headline(folder)
+    except CrackdownError as exc:
+        errors.append(str(exc))
+    if errors:
+        outcome.status = "failed"
+        outcome.error = "; ".join(errors)
+    outcome.seconds = round(time.perf_counter() - started, 2)
+    outcome.finished = dt.datetime.now().isoformat(timespec="seconds")
+    (folder / STATUS_FILE).write_text(json.dumps(asdict(outcome), indent=1, default=str),
+                                      encoding="utf-8")
+    return outcome
+
+
+# --------------------------------------------------------------------------------------------
+# Batch
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    """Outcomes of one ``run_report`` call (in the order requested) and the index written."""
+
+    outcomes: list[ReportOutcome]
+    index: Path
+
+    @property
+    def failures(self) -> list[ReportOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every report succeeded, 1 otherwise."""
+        return 1 if self.failures else 0
+
+
+def _check_labels(event_ids: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    labels = []
+    for event_id in event_ids:
+        event_id = str(event_id)
+        if not _SAFE_LABEL.match(event_id):
+            raise StudyConfigError(f"event id {event_id!r} cannot name a report folder; use "
+                                   "letters, digits, '.', '_' or '-'")
+        if event_id in seen:
+            raise StudyConfigError(f"event id {event_id!r} is listed twice")
+        seen.add(event_id)
+        labels.append(event_id)
+    return labels
+
+
+def run_report(
+    notebook: str | os.PathLike[str] = "event_study",
+    *,
+    event_ids: Sequence[str] | None = None,
+    output: str | os.PathLike[str] = "reports",
+    jobs: int = 1,
+    prices_dir: str | os.PathLike[str] | None = None,
+    events_file: str | os.PathLike[str] | None = None,
+    notebooks_folder: str | os.PathLike[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    events_meta: Any = None,
+    execution_timeout: float | None = None,
+    start_timeout: float = 120.0,
+    exclude_input: bool = False,
+    progress: bool = True,
+) -> BatchResult:
+    """Run a report notebook per event (or once), in parallel, and write ``index.html``.
+
+    Parameters
+    ----------
+    notebook
+        Notebook name in the notebooks folder (no extension) or a path to an ``.ipynb`` file.
+    event_ids
+        Events to run a per-event notebook for (required for it; ignored/forbidden for a
+        run-once notebook). The caller resolves ``all`` (see ``crackdown report``).
+    output
+        Output folder (created); layout in the module docstring.
+    jobs
+        Worker processes (>= 1); each notebook run starts its own kernel.
+    prices_dir, events_file
+        Passed to the notebook as the ``prices_dir`` / ``events_file`` parameters (str or None).
+    parameters
+        Extra papermill parameters for every run (override the defaults above).
+    events_meta
+        Optional events DataFrame (``crackdown.events.load_events``); its ``date``, ``title``,
+        ``category`` and ``direction`` columns are shown in the index.
+    execution_timeout
+        Per-cell timeout in seconds (papermill ``execution_timeout``); None = no limit.
+    exclude_input
+        Hide code cells in the HTML.
+
+    Returns
+    -------
+    BatchResult
+        Outcomes in request order; ``exit_code`` is 1 if any run failed.
+    """
+    if int(jobs) < 1:
+        raise StudyConfigError(f"--jobs {jobs!r}: must be a positive integer")
+    candidate = Path(notebook)
+    if candidate.suffix == ".ipynb" and candidate.is_file():
+        nb_path = candidate.resolve()
+    else:
+        nb_path = resolve_notebook(str(notebook), notebooks_folder)
+    per_event = is_per_event(nb_path)
+    if per_event:
+        if not event_ids:
+            raise StudyConfigError(f"notebook {nb_path.name} runs per event (its parameters cell "
+                                   "defines event_id) but no events were given; use --events")
+        labels = _check_labels(event_ids)
+        runs = [(label, label) for label in labels]
+    else:
+        if event_ids:
+            raise StudyConfigError(f"notebook {nb_path.name} has no event_id parameter, so it "
+                                   "runs once; drop --events")
+        runs = [(nb_path.stem, None)]
+
+    out = Path(output).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    base_params: dict[str, Any] = {
+        "prices_dir": None if prices_dir is None else str(Path(prices_dir).expanduser().resolve()),
+        "events_file": None if events_file is None else str(Path(events_file).expanduser()
+                                                             .resolve()),
+    }
+    base_params.update(parameters or {})
+    declared = notebook_parameters(nb_path)
+    # only offer the defaults the notebook declares; explicit extras always go through
+    run_params = {k: v for k, v in base_params.items()
+                  if k in declared or k in (parameters or {})}
+    meta = _event_meta(events_meta)
+    kwargs = {"execution_timeout": execution_timeout, "start_timeout": start_timeout,
+              "exclude_input": exclude_input}
+
+    from tqdm.auto import tqdm
+
+    results: dict[str, ReportOutcome] = {}
+    bar = tqdm(total=len(runs), desc=f"report {nb_path.stem}", unit="notebook",
+               disable=not progress, file=sys.stderr)
+    try:
+        if int(jobs) == 1 or len(runs) == 1:
+            for label, event_id in runs:
+                bar.set_postfix_str(label)
+                results[label] = run_one(str(nb_path), str(out), label, run_params,
+                                         event_id=event_id, meta=meta.get(label), **kwargs)
+                bar.update(1)
+        else:
+            context = multiprocessing.get_context("spawn")
+            with cf.ProcessPoolExecutor(max_workers=int(jobs), mp_context=context) as pool:
+                futures = {
+                    pool.submit(run_one, str(nb_path), str(out), label, run_params,
+                                event_id=event_id, meta=meta.get(label), **kwargs): label
+                    for label, event_id in runs
+                }
+                for future in cf.as_completed(futures):
+                    label = futures[future]
+                    try:
+                        results[label] = future.result()
+                    except Exception as exc:  # noqa: BLE001 - a crashed worker
+                        results[label] = ReportOutcome(
+                            notebook=nb_path.stem, label=label, event_id=label if per_event
+                            else None, status="failed", error=_one_line(exc),
+                            report_dir=str(out / nb_path.stem / label))
+                    bar.set_postfix_str(f"{label} {results[label].status}")
+                    bar.update(1)
+    finally:
+        bar.close()
+    outcomes = [results[label] for label, _ in runs]
+    index = write_index(out)
+    return BatchResult(outcomes=outcomes, index=index)
+
+
+def _event_meta(events: Any) -> dict[str, dict[str, Any]]:
+    """event_id -> {date, title, category, direction} from an events DataFrame (if given)."""
+    if events is None:
+        return {}
+    keep = [c for c in ("date", "title", "category", "direction") if c in events.columns]
+    meta = {}
+    for row in events.to_dict("records"):
+        item = {}
+        for column in keep:
+            value = row[column]
+            item[column] = value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else value
+        meta[str(row["event_id"])] = item
+    return meta
+
+
+# --------------------------------------------------------------------------------------------
+# Index
+# --------------------------------------------------------------------------------------------
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
+    return str(value)
+
+
+def _load_statuses(root: Path) -> dict[str, list[dict[str, Any]]]:
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for status_path in sorted(root.glob(f"*/*/{STATUS_FILE}")):
+        try:
+            status = json.loads(status_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            status = {"notebook": status_path.parent.parent.name,
+                      "label": status_path.parent.name, "status": "failed",
+                      "error": f"{status_path} is not valid JSON"}
+        status["_folder"] = status_path.parent.relative_to(root).as_posix()
+        sections.setdefault(status.get("notebook", status_path.parent.parent.name), []).append(
+            status)
+    for rows in sections.values():
+        rows.sort(key=lambda r: ((r.get("meta") or {}).get("date", ""), r.get("label", "")))
+    return sections
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.92em}
+th,td{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.failed td{background:#fdecea}.status-ok{color:#1a7f37}.status-failed{color:#b42318;font-weight:600}
+img.thumb{height:70px;border:1px solid #ccc;margin-right:4px}
+.error{font-family:monospace;font-size:.85em;color:#b42318}
+"""
+
+
+def write_index(root: str | os.PathLike[str]) -> Path:
+    """Write ``<root>/index.html`` linking every report folder found under ``root``.
+
+    One table per notebook; one row per report with its status, event metadata (if known),
+    headline numbers (union of keys, in first-seen order) and figure thumbnails. Failed reports
+    are highlighted with their one-line error and listed again at the top.
+    """
+    root = Path(root)
+    sections = _load_statuses(root)
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>crackdown reports</title>", f"<style>{_CSS}</style></head><body>",
+        "<h1>crackdown reports</h1>",
+        f"<p>Generated {html.escape(dt.datetime.now().isoformat(timespec='seconds'))}.</p>",
+    ]
+    failed = [r for rows in sections.values() for r in rows if r.get("status") != "ok"]
+    if failed:
+        parts.append(f"<h2>Failed ({len(failed)})</h2><ul class='failures'>")
+        for row in failed:
+            parts.append(f"<li><b>{html.escape(str(row.get('notebook')))} / "
+                         f"{html.escape(str(row.get('label')))}</b>: "
+                         f"<span class='error'>{html.escape(str(row.get('error', '')))}</span></li>")
+        parts.append("</ul>")
+    if not sections:
+        parts.append("<p>No reports found.</p>")
+    for notebook, rows in sections.items():
+        meta_cols = [c for c in ("date", "title", "category", "direction")
+                     if any(c in (r.get("meta") or {}) for r in rows)]
+        keys: list[str] = []
+        for row in rows:
+            for key in row.get("headline") or {}:
+                if key not in keys:
+                    keys.append(key)
+        parts.append(f"<h2>{html.escape(notebook)} ({len(rows)} report(s))</h2>")
+        parts.append("<table><thead><tr><th>Report</th><th>Status</th>")
+        parts += [f"<th>{html.escape(c)}</th>" for c in meta_cols]
+        parts += [f"<th>{html.escape(k)}</th>" for k in keys]
+        parts.append("<th>Figures</th></tr></thead><tbody>")
+        for row in rows:
+            folder = row["_folder"]
+            label = html.escape(str(row.get("label")))
+            ok = row.get("status") == "ok"
+            link = (f"<a href='{html.escape(folder)}/{html.escape(row['html'])}'>{label}</a>"
+                    if row.get("html") else label)
+            status = ("<span class='status-ok'>ok</span>" if ok else
+                      "<span class='status-failed'>FAILED</span><div class='error'>"
+                      f"{html.escape(str(row.get('error', '')))}</div>")
+            parts.append(f"<tr class='{'ok' if ok else 'failed'}'><td>{link}</td><td>{status}</td>")
+            meta = row.get("meta") or {}
+            parts += [f"<td>{html.escape(_format_value(meta.get(c)))}</td>" for c in meta_cols]
+            headline = row.get("headline") or {}
+            for key in keys:
+                value = headline.get(key)
+                cls = " class='num'" if isinstance(value, (int, float)) else ""
+                text = _format_value(value) if key in headline else ""
+                parts.append(f"<td{cls}>{html.escape(text)}</td>")
+            thumbs = "".join(
+                f"<a href='{html.escape(folder)}/{html.escape(name)}'><img class='thumb' "
+                f"src='{html.escape(folder)}/{html.escape(name)}' alt='{html.escape(name)}'></a>"
+                for name in row.get("figures") or [])
+            parts.append(f"<td>{thumbs}</td></tr>")
+        parts.append("</tbody></table>")
+    parts.append("</body></html>")
+    path = root / INDEX_FILE
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
