@@ -73,3 +73,133 @@ class TestResult:
 def results_frame(results: list[TestResult]) -> pd.DataFrame:
     """Stack test results into a tidy DataFrame, one row per test."""
     return pd.DataFrame([r.as_dict() for r in results])
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers for the inference modules (array validation, windows, p-values).
+# ---------------------------------------------------------------------------------------------
+
+def as_matrix(name: str, values, *, ndim: int = 2) -> np.ndarray:
+    """Return ``values`` as a float array of dimension ``ndim`` or raise ``StudyConfigError``.
+
+    A 1-D input is accepted where a 2-D ``(N, L)`` array is expected only when ``ndim == 2`` and
+    is then read as a single row (one firm-event).
+    """
+    from crackdown.errors import StudyConfigError
+
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise StudyConfigError(
+            f"{name} must be numeric (NaN marks a missing value); got {type(values).__name__}: {exc}"
+        ) from exc
+    if ndim == 2 and arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != ndim:
+        raise StudyConfigError(
+            f"{name} must be a {ndim}-D array (firm-events x days); got shape {arr.shape}. "
+            "Pass one row per firm-event and one column per day."
+        )
+    if np.isinf(arr).any():
+        raise StudyConfigError(f"{name} contains +/-inf; use NaN for missing values.")
+    return arr
+
+
+def resolve_window(
+    n_days: int,
+    window: int | tuple[int, int] | None = None,
+    rel_days=None,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Translate a window specification into column indices of an ``(N, L)`` event array.
+
+    Parameters
+    ----------
+    n_days : int
+        ``L``, the number of event-window columns.
+    window : int, (int, int) or None
+        ``None``: all ``L`` columns. An ``int``: a single day. A tuple ``(a, b)``: the days
+        ``a..b`` inclusive. Without ``rel_days`` the numbers are 0-based column positions;
+        with ``rel_days`` they are relative event days (e.g. ``(-1, 1)``).
+    rel_days : array of int, shape (L,), optional
+        Relative event day of each column (e.g. ``[-5, ..., 5]``).
+
+    Returns
+    -------
+    cols : ndarray of int
+        Column positions covered (ascending).
+    label : (int, int)
+        The window in the units of the input (relative days if ``rel_days`` is given, else
+        column positions), inclusive.
+    """
+    from crackdown.errors import StudyConfigError
+
+    if rel_days is not None:
+        rel = np.asarray(rel_days)
+        if rel.shape != (n_days,):
+            raise StudyConfigError(
+                f"rel_days has shape {rel.shape} but the event array has {n_days} columns; "
+                "give one relative day per column."
+            )
+        if not np.all(np.diff(rel) > 0):
+            raise StudyConfigError("rel_days must be strictly increasing (one column per day).")
+    else:
+        rel = np.arange(n_days)
+    if window is None:
+        lo, hi = int(rel[0]), int(rel[-1])
+    elif isinstance(window, (int, np.integer)):
+        lo = hi = int(window)
+    else:
+        try:
+            lo, hi = (int(window[0]), int(window[1]))
+        except (TypeError, IndexError, ValueError) as exc:
+            raise StudyConfigError(
+                f"window must be None, an int or a (lo, hi) tuple; got {window!r}"
+            ) from exc
+    if lo > hi:
+        raise StudyConfigError(f"window ({lo}, {hi}) has lo > hi; give (lo, hi) with lo <= hi.")
+    unit = "relative day" if rel_days is not None else "column position"
+    for end in (lo, hi):
+        if end not in set(rel.tolist()):
+            raise StudyConfigError(
+                f"window ({lo}, {hi}): {unit} {end} is not in the event window "
+                f"({int(rel[0])}..{int(rel[-1])}); choose days inside it."
+            )
+    cols = np.flatnonzero((rel >= lo) & (rel <= hi))
+    return cols, (lo, hi)
+
+
+def two_sided_pvalue(statistic: float, distribution: str, df=None) -> float:
+    """Two-sided p-value ``P(|X| >= |statistic|)`` under ``"normal"`` or ``"t"`` (with ``df``).
+
+    Uses :func:`scipy.special.ndtr` / :func:`scipy.special.stdtr` (the CDFs behind
+    ``scipy.stats.norm`` and ``scipy.stats.t``) to stay fast inside simulation loops.
+    """
+    from scipy import special
+
+    if not np.isfinite(statistic):
+        return float("nan")
+    if distribution == "normal":
+        return float(2.0 * special.ndtr(-abs(statistic)))
+    if distribution == "t":
+        if df is None or not np.isfinite(df) or df <= 0:
+            return float("nan")
+        return float(2.0 * special.stdtr(df, -abs(statistic)))
+    raise ValueError(f"unknown distribution {distribution!r}")
+
+
+def centered_variance(x: np.ndarray, ddof: np.ndarray | int, axis: int = 1) -> np.ndarray:
+    """NaN-aware variance ``sum((x - mean)^2) / (n - ddof)`` along ``axis`` (NaN if n <= ddof)."""
+    n = np.sum(~np.isnan(x), axis=axis)
+    mean = _nanmean_safe(x, axis)
+    dev2 = np.nansum((x - np.expand_dims(mean, axis)) ** 2, axis=axis)
+    denom = n - np.asarray(ddof)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(denom > 0, dev2 / np.where(denom > 0, denom, 1), np.nan)
+    return out
+
+
+def _nanmean_safe(x: np.ndarray, axis: int) -> np.ndarray:
+    n = np.sum(~np.isnan(x), axis=axis)
+    s = np.nansum(x, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
