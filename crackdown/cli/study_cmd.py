@@ -1,5 +1,152 @@
-"""`crackdown study` (placeholder until its issue lands)."""
+"""``crackdown study``: abnormal returns of one event for a set of listings.
+
+Contract (other people's scripts depend on it; keep it exact)::
+
+    crackdown study EVENT [--tickers T1,T2,...] [--benchmark B]
+        [--model constant-mean|market-adjusted|market|ff3|carhart|ff5] [--returns simple|log]
+        [--estimation LO:HI] [--window LO:HI] [--prices-dir DIR] [--events-file FILE]
+        [--fallback MODEL] [--format table|csv|json] [--what ar|tests|fit|outcomes]
+
+``EVENT`` is an ``event_id`` of the events table or a Beijing date ``YYYY-MM-DD`` /
+``YYYY-MM-DDTHH:MM`` (then ``--tickers`` is required). ``--format csv --what ar`` prints one row
+per firm and event-window day starting with the columns
+``event_id, ticker, exchange, day0, rel_day, date, ar, car``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+import pandas as pd
+
+from crackdown.cli.common import (
+    add_events_file_option,
+    add_prices_dir_option,
+    print_frame,
+    split_list,
+)
+from crackdown.errors import StudyConfigError
+
+CLI_MODELS = ("constant-mean", "market-adjusted", "market", "ff3", "carhart", "ff5")
+WHAT = ("ar", "tests", "fit", "outcomes")
+_DATE_EVENT = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?$")
+_WINDOW = re.compile(r"^\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*$")
+# argparse (Python < 3.13) takes "-250:-11" for an option; also accept LO:HI forms as values
+_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+\s*:\s*[+-]?\d+$")
 
 
-def register(subparsers) -> None:  # replaced by the module's owner
-    pass
+def parse_window(text: str, option: str) -> tuple[int, int]:
+    """Parse ``LO:HI`` (e.g. ``-250:-11``) into a pair of ints, naming ``option`` on error."""
+    match = _WINDOW.match(text or "")
+    if not match:
+        raise StudyConfigError(
+            f"{option} {text!r} is not LO:HI with integer day offsets; e.g. {option}=-250:-11"
+        )
+    lo, hi = int(match.group(1)), int(match.group(2))
+    if hi < lo:
+        raise StudyConfigError(f"{option} {text} ends before it starts; write LO:HI with LO <= HI")
+    return lo, hi
+
+
+def register(subparsers) -> None:
+    """Add the ``study`` sub-command."""
+    parser = subparsers.add_parser(
+        "study",
+        help="abnormal returns of one event (market model by default)",
+        description="Event study of one event: abnormal returns per listing and event day, "
+        "test statistics, model fits or the outcome of each firm-event.",
+    )
+    parser._negative_number_matcher = _NEGATIVE_VALUE  # accept "--estimation -250:-11"
+    parser.add_argument("event", metavar="EVENT",
+                        help="event_id from the events table, or a Beijing date YYYY-MM-DD or "
+                        "YYYY-MM-DDTHH:MM")
+    parser.add_argument("--tickers", metavar="T1,T2,...", default=None,
+                        help="listings to study (default: the event's tickers)")
+    parser.add_argument("--benchmark", metavar="B", default=None,
+                        help="market proxy for every listing (default per listing: SPY for US, "
+                        "^HSI for Hong Kong)")
+    parser.add_argument("--model", choices=CLI_MODELS, default="market")
+    parser.add_argument("--returns", choices=("simple", "log"), default="simple",
+                        help="return definition (default simple)")
+    parser.add_argument("--estimation", metavar="LO:HI", default="-250:-11",
+                        help="estimation window in trading days relative to day 0 (default "
+                        "-250:-11)")
+    parser.add_argument("--window", metavar="LO:HI", default="-1:1",
+                        help="event window in trading days relative to day 0 (default -1:1)")
+    add_prices_dir_option(parser)
+    add_events_file_option(parser)
+    parser.add_argument("--fallback", choices=CLI_MODELS, default=None,
+                        help="model for listings with too few estimation days (flagged)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument("--what", choices=WHAT, default="ar",
+                        help="ar (default): abnormal returns; tests: test statistics; fit: "
+                        "model fits; outcomes: what happened to each listing")
+    parser.set_defaults(func=run)
+
+
+def _event_frame(args: argparse.Namespace) -> pd.DataFrame:
+    match = _DATE_EVENT.match(args.event)
+    if match:
+        if args.tickers is None:
+            raise StudyConfigError(
+                f"EVENT {args.event} is a date: pass the listings with --tickers T1,T2,..."
+            )
+        date = pd.Timestamp(match.group(1))
+        return pd.DataFrame(
+            {
+                "event_id": [args.event],
+                "date": [date],
+                "time_beijing": [match.group(2) or ""],
+                "ticker_list": [[]],
+            }
+        )
+    from crackdown.events import get_event, load_events
+
+    event = get_event(args.event, load_events(args.events_file))
+    return pd.DataFrame([event]).reset_index(drop=True)
+
+
+def _stringify_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for col in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = frame[col].dt.strftime("%Y-%m-%d").fillna("")
+    return frame
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the study and print the requested table."""
+    from crackdown.study import EventStudy
+
+    estimation = parse_window(args.estimation, "--estimation")
+    window = parse_window(args.window, "--window")
+    tickers = split_list(args.tickers, "--tickers") if args.tickers is not None else None
+    events = _event_frame(args)
+    study = EventStudy.from_events(
+        events,
+        tickers=tickers,
+        benchmark=args.benchmark,
+        prices_dir=args.prices_dir,
+        returns_kind=args.returns,
+        model=args.model,
+        estimation=estimation,
+        window=window,
+        fallback=args.fallback,
+    )
+    results = study.fit()
+    for row in results.outcomes.itertuples(index=False):
+        if row.status != "used":
+            print(f"crackdown study: note: {row.event_id} {row.ticker}: {row.status}: {row.detail}",
+                  file=sys.stderr)
+    if args.what == "ar":
+        frame = results.ar
+    elif args.what == "tests":
+        frame = results.tests()
+    elif args.what == "fit":
+        frame = results.fits
+    else:
+        frame = results.outcomes
+    print_frame(_stringify_dates(frame), args.format)
+    return 0

@@ -1,0 +1,790 @@
+"""Event studies: many firm-events estimated at once.
+
+:class:`EventStudy` takes a wide table of returns and a table of firm-events (event id,
+ticker, day 0), puts every firm-event on its own trading-day grid, builds masked
+``(N x T)`` estimation and ``(N x L)`` event-window arrays, and fits the normal-return model of
+all firm-events with ONE batched least-squares solve (:func:`crackdown.models.fit_batched_ols`).
+:meth:`EventStudy.fit` returns :class:`crackdown.results.EventStudyResults`.
+
+Conventions
+-----------
+* Relative days are trading sessions of each listing's exchange (``session_grid="exchange"``,
+  calendars from :mod:`crackdown.calendars`) or rows of the returns index
+  (``session_grid="data"``, for user/peer data). Day 0 must be a session of the grid.
+* Estimation window ``(lo, hi)`` and event window ``(lo, hi)`` are inclusive offsets from day 0.
+  A day enters the estimation when the stock's return and every regressor are present (and,
+  with ``clean_estimation=True``, the day is outside the event windows of the same ticker's
+  other events). A firm-event needs at least ``min_estimation_obs`` such days; fewer available
+  days than the window length are fine when the minimum is reached.
+* Nothing is filled: a missing return is a masked day, and every firm-event gets an outcome
+  (see :data:`OUTCOME_STATUSES`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crackdown.errors import CrackdownError, PriceDataError, StudyConfigError
+from crackdown.models import FACTOR_COLUMNS, MODELS, ModelSpec, fit_normal_model, model_spec
+
+#: Status of a firm-event in :attr:`EventStudyResults.outcomes`.
+OUTCOME_STATUSES: dict[str, str] = {
+    "used": "abnormal returns computed with the requested model",
+    "fallback": "too few estimation days for the model: the fallback model was used (flagged)",
+    "missing_event_window": "computed, but some event-window days have no return (flagged); "
+    "or excluded when every event-window day is missing",
+    "insufficient_estimation": "fewer than min_estimation_obs estimation days; excluded",
+    "listed_after_event": "the ticker's first return is after day 0; excluded",
+    "no_price_data": "no returns for the ticker at all; excluded",
+}
+INCLUDED_STATUSES = ("used", "fallback", "missing_event_window")
+SESSION_GRIDS = ("exchange", "data")
+RETURN_KINDS = ("simple", "log")
+
+
+def _check_window(value, name: str) -> tuple[int, int]:
+    try:
+        lo, hi = value
+    except (TypeError, ValueError):
+        raise StudyConfigError(f"{name} must be a pair (lo, hi) of day offsets; got {value!r}")
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise StudyConfigError(f"{name} offsets must be integers; got {value!r}")
+    if hi < lo:
+        raise StudyConfigError(
+            f"{name} {lo}:{hi} ends before it starts; write it as LO:HI with LO <= HI"
+        )
+    return int(lo), int(hi)
+
+
+@dataclass
+class _Layout:
+    """Row-aligned arrays built for one fit (internal)."""
+
+    keys: pd.DataFrame
+    y_est: np.ndarray
+    y_event: np.ndarray
+    bench_est: np.ndarray
+    bench_event: np.ndarray
+    rf_est: np.ndarray | None
+    rf_event: np.ndarray | None
+    fac_est: np.ndarray | None
+    fac_event: np.ndarray | None
+    clean_mask: np.ndarray
+    dates_est: np.ndarray
+    dates_event: np.ndarray
+    first_valid: np.ndarray
+    has_any: np.ndarray
+    day0_note: list[str]
+
+
+class EventStudy:
+    """A multi-firm, multi-event study of abnormal returns.
+
+    Parameters
+    ----------
+    returns : pandas.DataFrame
+        Wide daily returns: DatetimeIndex of dates, one column per ticker, including the
+        benchmark column(s). NaN = missing (never filled).
+    firm_events : pandas.DataFrame
+        One row per firm-event with columns ``event_id``, ``ticker``, ``day0`` (a session of the
+        ticker's grid) and optionally ``exchange`` (MIC; inferred from the ticker when absent)
+        and ``benchmark``.
+    benchmark : str or mapping, optional
+        Market proxy column in ``returns``: one ticker for all rows, or a mapping from ticker or
+        exchange MIC to ticker. Default: the ``benchmark`` column of ``firm_events`` when present,
+        else :func:`crackdown.universe.default_benchmark` of each ticker (SPY for US, ^HSI for
+        Hong Kong listings).
+    model : str
+        One of :data:`crackdown.models.MODELS`.
+    estimation, window : (int, int)
+        Inclusive estimation and event windows in trading days relative to day 0.
+    min_estimation_obs : int
+        Minimum usable estimation days.
+    fallback : str, optional
+        Model used (and flagged) for firm-events with too few estimation days, e.g.
+        ``"market-adjusted"``.
+    clean_estimation : bool
+        Drop the event windows of the same ticker's other events from its estimation window.
+    factors : pandas.DataFrame, optional
+        Daily factors in decimals, indexed by date: for ``ff3``/``carhart``/``ff5`` (columns
+        as :func:`crackdown.factors.load_factors`; loaded from the default folder when omitted)
+        or the user factor set of ``model="factors"`` (all columns but ``rf`` are regressors).
+    session_grid : {"exchange", "data"}
+        Trading-day grid: each listing's exchange calendar, or the returns index.
+    returns_kind : {"simple", "log"}
+        How ``returns`` were computed (used to compound buy-and-hold returns).
+
+    Raises
+    ------
+    StudyConfigError
+        A window ending before it starts, overlapping estimation and event windows, an unknown
+        model, a ticker or benchmark missing from ``returns``, malformed ``firm_events``.
+    """
+
+    def __init__(
+        self,
+        returns: pd.DataFrame,
+        firm_events: pd.DataFrame,
+        *,
+        benchmark: str | Mapping[str, str] | None = None,
+        model: str = "market",
+        estimation: tuple[int, int] = (-250, -11),
+        window: tuple[int, int] = (-1, 1),
+        min_estimation_obs: int = 100,
+        fallback: str | None = None,
+        clean_estimation: bool = False,
+        factors: pd.DataFrame | None = None,
+        session_grid: str = "exchange",
+        returns_kind: str = "simple",
+    ) -> None:
+        self.estimation = _check_window(estimation, "estimation window")
+        self.window = _check_window(window, "event window")
+        e_lo, e_hi = self.estimation
+        w_lo, w_hi = self.window
+        if e_lo <= w_hi and w_lo <= e_hi:
+            raise StudyConfigError(
+                f"estimation window {e_lo}:{e_hi} overlaps the event window {w_lo}:{w_hi}; "
+                f"end the estimation before {w_lo} (e.g. {e_lo}:{w_lo - 1}) or start it after {w_hi}"
+            )
+        if session_grid not in SESSION_GRIDS:
+            raise StudyConfigError(
+                f"session_grid {session_grid!r}; use 'exchange' (each listing's calendar) or "
+                "'data' (the returns index)"
+            )
+        if returns_kind not in RETURN_KINDS:
+            raise StudyConfigError(f"returns_kind {returns_kind!r}; use 'simple' or 'log'")
+        if isinstance(min_estimation_obs, bool) or not isinstance(
+            min_estimation_obs, (int, np.integer)
+        ) or min_estimation_obs < 1:
+            raise StudyConfigError(
+                f"min_estimation_obs must be a positive integer; got {min_estimation_obs!r}"
+            )
+        self.model = model
+        self.fallback = fallback
+        factor_cols = None if factors is None else [str(c) for c in factors.columns]
+        self.spec = model_spec(model, factor_cols)
+        self.fallback_spec = None if fallback is None else model_spec(fallback, factor_cols)
+        if fallback is not None and fallback == model:
+            raise StudyConfigError(f"fallback {fallback!r} is the same as the model; choose another")
+        self.min_estimation_obs = int(min_estimation_obs)
+        self.clean_estimation = bool(clean_estimation)
+        self.session_grid = session_grid
+        self.returns_kind = returns_kind
+        self.returns = self._check_returns(returns)
+        self.firm_events = self._check_firm_events(firm_events, benchmark)
+        self.factors = self._resolve_factors(factors)
+        #: optional explanations for tickers without data, set by :meth:`from_events`
+        self.no_data_reasons: dict[str, str] = {}
+        self.day0_notes: dict[tuple[str, str], str] = {}
+
+    # ------------------------------------------------------------------ validation
+    @staticmethod
+    def _check_returns(returns: pd.DataFrame) -> pd.DataFrame:
+        if not isinstance(returns, pd.DataFrame):
+            raise StudyConfigError("returns must be a wide DataFrame (index date, one column per ticker)")
+        try:
+            index = pd.DatetimeIndex(returns.index)
+        except (TypeError, ValueError):
+            raise StudyConfigError("the returns index must hold dates") from None
+        if index.tz is not None:
+            index = index.tz_localize(None)
+        if index.has_duplicates:
+            dup = index[index.duplicated()][:3]
+            raise StudyConfigError(
+                f"the returns index has duplicate dates ({', '.join(f'{d:%Y-%m-%d}' for d in dup)})"
+            )
+        out = returns.copy()
+        out.index = index.normalize().as_unit("ns")
+        out.columns = [str(c) for c in out.columns]
+        return out.sort_index().astype(float)
+
+    def _check_firm_events(self, firm_events: pd.DataFrame, benchmark) -> pd.DataFrame:
+        need = ["event_id", "ticker", "day0"]
+        missing = [c for c in need if c not in firm_events.columns]
+        if missing:
+            raise StudyConfigError(
+                f"firm_events lacks column(s) {missing}; it needs event_id, ticker, day0 "
+                "(optionally exchange, benchmark)"
+            )
+        if len(firm_events) == 0:
+            raise StudyConfigError("firm_events is empty: nothing to study")
+        fe = pd.DataFrame(
+            {
+                "event_id": firm_events["event_id"].astype(str).to_numpy(),
+                "ticker": firm_events["ticker"].astype(str).to_numpy(),
+                "day0": pd.to_datetime(firm_events["day0"].to_numpy()).normalize().as_unit("ns"),
+            }
+        )
+        if fe["day0"].isna().any():
+            row = int(np.flatnonzero(fe["day0"].isna())[0])
+            raise StudyConfigError(f"firm_events row {row}: day0 is missing")
+        dup = fe.duplicated(["event_id", "ticker"])
+        if dup.any():
+            r = fe.loc[dup].iloc[0]
+            raise StudyConfigError(
+                f"firm_events has (event_id, ticker) = ({r.event_id}, {r.ticker}) more than once"
+            )
+        if "exchange" in firm_events.columns:
+            fe["exchange"] = firm_events["exchange"].fillna("").astype(str).to_numpy()
+        else:
+            fe["exchange"] = ""
+        need_ex = fe["exchange"] == ""
+        if need_ex.any():
+            from crackdown.calendars import exchange_for_ticker
+
+            def _ex(t: str) -> str:
+                try:
+                    return exchange_for_ticker(t)
+                except CrackdownError:
+                    if self.session_grid == "data":
+                        return ""
+                    raise
+
+            mics = {t: _ex(t) for t in pd.unique(fe.loc[need_ex, "ticker"])}  # once per ticker
+            fe.loc[need_ex, "exchange"] = fe.loc[need_ex, "ticker"].map(mics)
+        fe["benchmark"] = self._benchmarks(fe, firm_events, benchmark)
+
+        unknown = sorted(set(fe["ticker"]) - set(self.returns.columns))
+        if unknown:
+            raise StudyConfigError(
+                f"ticker(s) {', '.join(unknown)} not in the returns columns "
+                f"({', '.join(map(str, self.returns.columns[:12]))}"
+                f"{', ...' if len(self.returns.columns) > 12 else ''}); add their returns or drop "
+                "them from firm_events"
+            )
+        needs_bench = self.spec.needs_benchmark or (
+            self.fallback_spec is not None and self.fallback_spec.needs_benchmark
+        )
+        bad = sorted({b for b in fe["benchmark"] if b and b not in self.returns.columns})
+        if needs_bench:
+            if (fe["benchmark"] == "").any():
+                t = fe.loc[fe["benchmark"] == "", "ticker"].iloc[0]
+                raise StudyConfigError(f"no benchmark for ticker {t}; pass benchmark=...")
+            if bad:
+                raise StudyConfigError(
+                    f"benchmark(s) {', '.join(bad)} not in the returns columns; add their returns "
+                    "or pass another benchmark"
+                )
+        elif bad:  # benchmark only informative (tests' market returns): drop silently missing ones
+            fe.loc[fe["benchmark"].isin(bad), "benchmark"] = ""
+        return fe
+
+    def _benchmarks(self, fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[str]:
+        from crackdown.universe import default_benchmark
+
+        if isinstance(benchmark, str):
+            return [benchmark] * len(fe)
+        cache: dict[tuple[str, str], str] = {}
+        out = []
+        for i, (ticker, exchange) in enumerate(zip(fe["ticker"], fe["exchange"])):
+            if isinstance(benchmark, str):
+                out.append(benchmark)
+                continue
+            if isinstance(benchmark, Mapping):
+                b = benchmark.get(ticker, benchmark.get(exchange))
+                if b is None:
+                    raise StudyConfigError(
+                        f"benchmark mapping has no entry for ticker {ticker} or exchange "
+                        f"{exchange}"
+                    )
+                out.append(str(b))
+                continue
+            if benchmark is not None:
+                raise StudyConfigError(f"benchmark must be a ticker or a mapping; got {benchmark!r}")
+            if "benchmark" in raw.columns and isinstance(raw["benchmark"].iloc[i], str) and raw[
+                "benchmark"
+            ].iloc[i]:
+                out.append(raw["benchmark"].iloc[i])
+                continue
+            if (ticker, exchange) not in cache:
+                try:
+                    b = default_benchmark(ticker) or (
+                        default_benchmark(exchange) if exchange else "")
+                except CrackdownError:
+                    b = ""
+                cache[(ticker, exchange)] = b
+            out.append(cache[(ticker, exchange)])
+        return out
+
+    def _resolve_factors(self, factors: pd.DataFrame | None) -> pd.DataFrame | None:
+        spec_kinds = {s.factor_kind for s in (self.spec, self.fallback_spec) if s is not None}
+        spec_kinds.discard(None)
+        if not spec_kinds:
+            return None
+        if factors is None:
+            kinds = spec_kinds - {"factors"}
+            from crackdown.factors import load_factors
+
+            frames = [load_factors(kind) for kind in sorted(kinds)]
+            factors = frames[0]
+            for f in frames[1:]:
+                factors = factors.combine_first(f)
+        factors = factors.copy()
+        factors.index = pd.DatetimeIndex(factors.index).normalize().as_unit("ns")
+        factors.columns = [str(c) for c in factors.columns]
+        for spec in (self.spec, self.fallback_spec):
+            if spec is None or spec.factor_kind is None:
+                continue
+            need = list(spec.factor_columns) + (["rf"] if spec.excess else [])
+            missing = [c for c in need if c not in factors.columns]
+            if missing:
+                raise StudyConfigError(
+                    f"model {spec.name!r} needs factor column(s) {missing}; the factors have "
+                    f"{list(factors.columns)}"
+                )
+        return factors.sort_index().astype(float)
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def from_events(
+        cls,
+        events_df: pd.DataFrame,
+        *,
+        tickers: list[str] | None = None,
+        benchmark: str | Mapping[str, str] | None = None,
+        prices_dir=None,
+        returns_kind: str = "simple",
+        **settings,
+    ) -> EventStudy:
+        """Build a study from an events table (:func:`crackdown.events.load_events`).
+
+        For each event and ticker (``tickers``, else the event's ``ticker_list``), day 0 is
+        mapped on the ticker's exchange with :func:`crackdown.calendars.day_zero` (Beijing date
+        and time of the announcement); prices of the tickers and their benchmarks are loaded
+        with :func:`crackdown.prices.load_prices` over a span covering every window and turned
+        into returns with :func:`crackdown.returns.compute_returns`.
+
+        Parameters
+        ----------
+        events_df : pandas.DataFrame
+            Columns ``event_id``, ``date``, ``time_beijing`` and ``ticker_list`` (or
+            ``tickers``, a ';'-separated string).
+        tickers : list of str, optional
+            Tickers for every event (default: each event's own tickers). Tickers given here
+            must have prices (else :class:`PriceDataError`); an event's own tickers without
+            prices get the outcome ``no_price_data`` instead.
+        benchmark : str or mapping, optional
+            See :class:`EventStudy`; default per listing (SPY for US, ^HSI for Hong Kong).
+        prices_dir : path, optional
+            Offline price folder (default :func:`crackdown.config.prices_dir`).
+        returns_kind : {"simple", "log"}
+        **settings
+            Any other :class:`EventStudy` keyword (model, estimation, window, ...).
+        """
+        from crackdown.calendars import day_zero, exchange_for_ticker
+        from crackdown.prices import load_prices
+        from crackdown.returns import compute_returns, returns_matrix
+        from crackdown.universe import default_benchmark
+
+        if settings.get("session_grid", "exchange") != "exchange":
+            raise StudyConfigError("from_events maps day 0 on exchange calendars: use "
+                                   "session_grid='exchange'")
+        estimation = _check_window(settings.get("estimation", (-250, -11)), "estimation window")
+        window = _check_window(settings.get("window", (-1, 1)), "event window")
+        rows = []
+        explicit = tickers is not None
+        for ev in events_df.itertuples(index=False):
+            ev_tickers = list(tickers) if explicit else _event_tickers(ev)
+            if not ev_tickers:
+                raise StudyConfigError(f"event {ev.event_id} lists no tickers; pass tickers=...")
+            time = getattr(ev, "time_beijing", None) or None
+            for ticker in ev_tickers:
+                exchange = exchange_for_ticker(ticker)
+                dz = day_zero(pd.Timestamp(ev.date), time, exchange)
+                rows.append(
+                    {
+                        "event_id": str(ev.event_id),
+                        "ticker": ticker,
+                        "exchange": exchange,
+                        "day0": dz.session,
+                        "day0_note": dz.note,
+                    }
+                )
+        if not rows:
+            raise StudyConfigError("no events given")
+        fe = pd.DataFrame(rows)
+        if isinstance(benchmark, str):
+            fe["benchmark"] = benchmark
+        elif isinstance(benchmark, Mapping):
+            fe["benchmark"] = [
+                benchmark.get(t, benchmark.get(x, "")) for t, x in zip(fe["ticker"], fe["exchange"])
+            ]
+        else:
+            fe["benchmark"] = [
+                default_benchmark(t) or default_benchmark(x)
+                for t, x in zip(fe["ticker"], fe["exchange"])
+            ]
+        # calendar span: estimation and event windows, at most ~7/5 calendar days per session
+        reach_back = max(0, -min(estimation[0], window[0]))
+        reach_fwd = max(0, max(estimation[1], window[1]))
+        start = fe["day0"].min() - pd.Timedelta(days=int(reach_back * 7 / 5) + 30)
+        end = fe["day0"].max() + pd.Timedelta(days=int(reach_fwd * 7 / 5) + 30)
+        firm_tickers = list(dict.fromkeys(fe["ticker"]))
+        bench_tickers = [b for b in dict.fromkeys(fe["benchmark"]) if b and b not in firm_tickers]
+        # benchmarks and explicit tickers must load; an event's own tickers may be missing
+        must = bench_tickers + (firm_tickers if explicit else [])
+        prices = load_prices(must, start, end, prices_dir=prices_dir)
+        missing: dict[str, str] = {}
+        if not explicit:
+            extra = load_prices(firm_tickers, start, end, prices_dir=prices_dir, on_missing="report")
+            missing = dict(extra.attrs.get("missing", {}))
+            prices = pd.concat([prices, extra], ignore_index=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            rets = returns_matrix(compute_returns(prices, kind=returns_kind))
+        for t in missing:
+            rets[t] = np.nan
+        study = cls(
+            rets,
+            fe,
+            benchmark=None,
+            returns_kind=returns_kind,
+            **settings,
+        )
+        study.no_data_reasons = missing
+        study.day0_notes = {
+            (r.event_id, r.ticker): r.day0_note for r in fe.itertuples(index=False)
+        }
+        return study
+
+    # ------------------------------------------------------------------ array layout
+    def _grid(self, exchange: str) -> pd.DatetimeIndex:
+        if self.session_grid == "data":
+            return self.returns.index
+        from crackdown.calendars import CALENDAR_END, CALENDAR_START, sessions
+
+        return sessions(exchange, CALENDAR_START, CALENDAR_END)
+
+    def _layout(self) -> _Layout:
+        fe = self.firm_events
+        n = len(fe)
+        e_lo, e_hi = self.estimation
+        w_lo, w_hi = self.window
+        est_off = np.arange(e_lo, e_hi + 1)
+        ev_off = np.arange(w_lo, w_hi + 1)
+        t_len, l_len = len(est_off), len(ev_off)
+        y_est = np.full((n, t_len), np.nan)
+        y_event = np.full((n, l_len), np.nan)
+        b_est = np.full((n, t_len), np.nan)
+        b_event = np.full((n, l_len), np.nan)
+        fac_cols = self._factor_columns()
+        nf = len(fac_cols)
+        fac_est = np.full((n, t_len, nf), np.nan) if nf else None
+        fac_event = np.full((n, l_len, nf), np.nan) if nf else None
+        has_rf = self.factors is not None and "rf" in self.factors.columns
+        rf_est = np.full((n, t_len), np.nan) if has_rf else None
+        rf_event = np.full((n, l_len), np.nan) if has_rf else None
+        clean_mask = np.ones((n, t_len), dtype=bool)
+        dates_est = np.full((n, t_len), np.datetime64("NaT"), dtype="datetime64[ns]")
+        dates_event = np.full((n, l_len), np.datetime64("NaT"), dtype="datetime64[ns]")
+        first_valid = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+        has_any = np.zeros(n, dtype=bool)
+        day0_note = [""] * n
+        day0 = fe["day0"].to_numpy()
+
+        group_key = fe["exchange"] if self.session_grid == "exchange" else pd.Series("", index=fe.index)
+        for exchange, idx in fe.groupby(group_key.to_numpy(), sort=False).indices.items():
+            grid = self._grid(exchange)
+            g = len(grid)
+            cols = list(dict.fromkeys(list(fe["ticker"].iloc[idx]) + [
+                b for b in fe["benchmark"].iloc[idx] if b
+            ]))
+            if self.session_grid == "exchange":
+                off_grid = self.returns.index.difference(grid)
+                sub = self.returns.loc[off_grid, [c for c in cols if c in self.returns.columns]]
+                stray = sub.columns[sub.notna().any()].tolist()
+                if stray:
+                    warnings.warn(
+                        f"returns of {', '.join(stray)} on dates that are not {exchange} sessions "
+                        "were ignored (session_grid='exchange')",
+                        stacklevel=3,
+                    )
+            # (columns x dates): gathers along the date axis read contiguous memory
+            mat = np.ascontiguousarray(
+                self.returns.reindex(index=grid, columns=cols).to_numpy(dtype=float).T)
+            col_of = {c: j for j, c in enumerate(cols)}
+            p0 = grid.searchsorted(day0[idx])
+            on_grid = (p0 < g) & (grid.to_numpy()[np.minimum(p0, g - 1)] == day0[idx])
+            for j in np.flatnonzero(~on_grid):
+                i = idx[j]
+                d = pd.Timestamp(day0[i])
+                if self.session_grid == "exchange":
+                    raise StudyConfigError(
+                        f"day0 {d:%Y-%m-%d} of event {fe['event_id'].iat[i]} / "
+                        f"{fe['ticker'].iat[i]} is not a {exchange} session; map announcement "
+                        "dates with crackdown.calendars.day_zero"
+                    )
+                if p0[j] >= g:
+                    raise StudyConfigError(
+                        f"day0 {d:%Y-%m-%d} of event {fe['event_id'].iat[i]} / "
+                        f"{fe['ticker'].iat[i]} is after the last date of the returns"
+                    )
+                day0_note[i] = (
+                    f"day0 {d:%Y-%m-%d} is not in the returns index; used the next date "
+                    f"{grid[p0[j]]:%Y-%m-%d}"
+                )
+            pe = p0[:, None] + est_off[None, :]
+            pv = p0[:, None] + ev_off[None, :]
+            ok_e = (pe >= 0) & (pe < g)
+            ok_v = (pv >= 0) & (pv < g)
+            pe_c = np.clip(pe, 0, g - 1)
+            pv_c = np.clip(pv, 0, g - 1)
+            ycol = np.array([col_of[t] for t in fe["ticker"].iloc[idx]])
+            y_est[idx] = np.where(ok_e, mat[ycol[:, None], pe_c], np.nan)
+            y_event[idx] = np.where(ok_v, mat[ycol[:, None], pv_c], np.nan)
+            bnames = fe["benchmark"].iloc[idx].to_numpy()
+            has_b = np.array([bool(b) for b in bnames])
+            if has_b.any():
+                bcol = np.array([col_of[b] if b else 0 for b in bnames])
+                b_est[idx] = np.where(ok_e & has_b[:, None], mat[bcol[:, None], pe_c], np.nan)
+                b_event[idx] = np.where(ok_v & has_b[:, None], mat[bcol[:, None], pv_c], np.nan)
+            gd = grid.to_numpy()
+            dates_est[idx] = np.where(ok_e, gd[pe_c], np.datetime64("NaT"))
+            dates_event[idx] = np.where(ok_v, gd[pv_c], np.datetime64("NaT"))
+            # first available return of each ticker on this grid
+            valid = np.isfinite(mat)
+            any_valid = valid.any(axis=1)
+            first_pos = valid.argmax(axis=1)
+            has_any[idx] = any_valid[ycol]
+            first_valid[idx] = np.where(any_valid[ycol], gd[first_pos[ycol]], np.datetime64("NaT"))
+            if nf or has_rf:
+                fac = self.factors.reindex(grid)
+                if nf:
+                    fm = fac[fac_cols].to_numpy(dtype=float)
+                    fac_est[idx] = np.where(ok_e[:, :, None], fm[pe_c], np.nan)
+                    fac_event[idx] = np.where(ok_v[:, :, None], fm[pv_c], np.nan)
+                if has_rf:
+                    rf = fac["rf"].to_numpy(dtype=float)
+                    rf_est[idx] = np.where(ok_e, rf[pe_c], np.nan)
+                    rf_event[idx] = np.where(ok_v, rf[pv_c], np.nan)
+            if self.clean_estimation:
+                tick = fe["ticker"].iloc[idx].to_numpy()
+                for t in pd.unique(tick):
+                    rows = np.flatnonzero(tick == t)
+                    if len(rows) < 2:
+                        continue
+                    starts = p0[rows] + w_lo  # (m,) other events' windows on this grid
+                    ends = p0[rows] + w_hi
+                    pos = pe[rows]  # (m, T)
+                    hit = (pos[:, :, None] >= starts[None, None, :]) & (
+                        pos[:, :, None] <= ends[None, None, :])  # (m, T, m)
+                    hit[np.arange(len(rows)), :, np.arange(len(rows))] = False  # own window
+                    clean_mask[idx[rows]] &= ~hit.any(axis=2)
+        return _Layout(
+            keys=fe,
+            y_est=y_est,
+            y_event=y_event,
+            bench_est=b_est,
+            bench_event=b_event,
+            rf_est=rf_est,
+            rf_event=rf_event,
+            fac_est=fac_est,
+            fac_event=fac_event,
+            clean_mask=clean_mask,
+            dates_est=dates_est,
+            dates_event=dates_event,
+            first_valid=first_valid,
+            has_any=has_any,
+            day0_note=day0_note,
+        )
+
+    def _factor_columns(self) -> list[str]:
+        cols: list[str] = []
+        for spec in (self.spec, self.fallback_spec):
+            if spec is not None:
+                cols += [c for c in spec.factor_columns if c not in cols]
+        return cols
+
+    def _design(self, spec: ModelSpec, lay: _Layout, rows: np.ndarray):
+        """y and X (estimation and event window) of ``spec`` for the given rows."""
+        fac_cols = self._factor_columns()
+        y_e, y_v = lay.y_est[rows], lay.y_event[rows]
+        if spec.excess:
+            y_e = y_e - lay.rf_est[rows]
+            y_v = y_v - lay.rf_event[rows]
+        xe, xv = [], []
+        for r in spec.regressors:
+            if r == "const":
+                xe.append(np.ones_like(y_e))
+                xv.append(np.ones_like(y_v))
+            elif r == "market":
+                xe.append(lay.bench_est[rows])
+                xv.append(lay.bench_event[rows])
+            else:
+                j = fac_cols.index(r)
+                xe.append(lay.fac_est[rows, :, j])
+                xv.append(lay.fac_event[rows, :, j])
+        # (N, T, k) views of (k, N, T) stacks: each regressor column is contiguous (fast path of
+        # fit_batched_ols)
+        return y_e, np.moveaxis(np.stack(xe), 0, 2), y_v, np.moveaxis(np.stack(xv), 0, 2)
+
+    def _check_factor_coverage(self, spec: ModelSpec, lay: _Layout, rows: np.ndarray) -> None:
+        if spec.factor_kind is None or len(rows) == 0:
+            return
+        _, xe, _, xv = self._design(spec, lay, rows)
+        cols = list(spec.factor_columns) + (["rf"] if spec.excess else [])
+        miss_e = np.isfinite(lay.y_est[rows]) & lay.clean_mask[rows] & ~np.isfinite(xe).all(axis=2)
+        miss_v = np.isfinite(lay.y_event[rows]) & ~np.isfinite(xv).all(axis=2)
+        if spec.excess:
+            miss_e |= np.isfinite(lay.y_est[rows]) & ~np.isfinite(lay.rf_est[rows])
+            miss_v |= np.isfinite(lay.y_event[rows]) & ~np.isfinite(lay.rf_event[rows])
+        dates = np.concatenate([lay.dates_est[rows][miss_e], lay.dates_event[rows][miss_v]])
+        if len(dates):
+            uniq = pd.DatetimeIndex(np.unique(dates))
+            tick = sorted(set(lay.keys["ticker"].iloc[rows][(miss_e.any(1) | miss_v.any(1))]))
+            shown = ", ".join(f"{d:%Y-%m-%d}" for d in uniq[:8])
+            raise PriceDataError(
+                f"factor data ({', '.join(cols)}) are missing on {len(uniq)} date(s) where "
+                f"{', '.join(tick[:6])} trade{'s' if len(tick) == 1 else ''}: {shown}"
+                f"{' ...' if len(uniq) > 8 else ''}; factor models need factors covering every "
+                "estimation and event day (US factors do not cover Hong Kong sessions; use a "
+                "newer factor file or model='market')"
+            )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self):
+        """Estimate every firm-event and return :class:`crackdown.results.EventStudyResults`."""
+        from crackdown.results import EventPanel, EventStudyResults
+
+        lay = self._layout()
+        fe = lay.keys
+        n = len(fe)
+        w_lo, w_hi = self.window
+        ev_days = np.arange(w_lo, w_hi + 1)
+        status = np.array(["used"] * n, dtype=object)
+        detail = [""] * n
+        model_used = np.array([self.model] * n, dtype=object)
+        day0 = fe["day0"].to_numpy()
+
+        def _n_est(spec: ModelSpec, rows: np.ndarray) -> np.ndarray:
+            y_e, xe, _, _ = self._design(spec, lay, rows)
+            return (np.isfinite(y_e) & np.isfinite(xe).all(axis=2) & lay.clean_mask[rows]).sum(1)
+
+        all_rows = np.arange(n)
+        n_est = _n_est(self.spec, all_rows)
+        tickers = fe["ticker"].to_numpy()
+        event_ids = fe["event_id"].to_numpy()
+        for i in np.flatnonzero(~lay.has_any | (lay.first_valid > day0)):
+            t = tickers[i]
+            if not lay.has_any[i]:
+                status[i] = "no_price_data"
+                detail[i] = self.no_data_reasons.get(t, f"no returns for {t} in the data")
+            elif lay.first_valid[i] > day0[i]:
+                status[i] = "listed_after_event"
+                detail[i] = (
+                    f"first return of {t} on {pd.Timestamp(lay.first_valid[i]):%Y-%m-%d}, after "
+                    f"day 0 {pd.Timestamp(day0[i]):%Y-%m-%d}"
+                )
+        pending = np.flatnonzero(status == "used")
+        short = pending[n_est[pending] < self.min_estimation_obs]
+        t_len = self.estimation[1] - self.estimation[0] + 1
+        for i in short:
+            msg = (
+                f"{n_est[i]} usable estimation days of {t_len} (minimum {self.min_estimation_obs})"
+            )
+            status[i] = "insufficient_estimation"
+            detail[i] = msg
+        fb_rows = np.array([], dtype=int)
+        if self.fallback_spec is not None and len(short):
+            n_fb = _n_est(self.fallback_spec, short)
+            need = self.fallback_spec.n_params + 1 if self.fallback_spec.estimated else 0
+            feasible = n_fb >= max(need, 0)
+            fb_rows = short[feasible]
+            for i in fb_rows:
+                status[i] = "fallback"
+                model_used[i] = self.fallback
+                detail[i] = f"{detail[i]}; used fallback model {self.fallback}"
+        main_rows = np.flatnonzero(status == "used")
+        self._check_factor_coverage(self.spec, lay, main_rows)
+        if self.fallback_spec is not None:
+            self._check_factor_coverage(self.fallback_spec, lay, fb_rows)
+
+        fits = []
+        for spec, rows in ((self.spec, main_rows), (self.fallback_spec, fb_rows)):
+            if spec is None or len(rows) == 0:
+                continue
+            y_e, xe, y_v, xv = self._design(spec, lay, rows)
+            fit = fit_normal_model(spec, y_e, xe, lay.clean_mask[rows], y_v, xv)
+            bad = rows[~fit.ok]
+            for i in bad:
+                status[i] = "insufficient_estimation"
+                detail[i] = (
+                    f"{detail[i] + '; ' if detail[i] else ''}model {spec.name} not estimable: "
+                    "collinear regressors in the estimation window"
+                )
+            fits.append((spec, rows, fit))
+
+        # event-window coverage (after the model is known: its regressors must be present)
+        ar_event_all = np.full((n, len(ev_days)), np.nan)
+        for spec, rows, fit in fits:
+            ar_event_all[rows] = fit.ar_event
+        for spec, rows, fit in fits:
+            if spec is self.fallback_spec:
+                for i in rows[fit.ok & (fit.n_obs < 2)]:
+                    detail[i] += (
+                        " (no estimation-window variance: left out of standardized tests)"
+                    )
+            has_gap = fit.ok & ~np.isfinite(fit.ar_event).all(axis=1)
+            for j in np.flatnonzero(has_gap):
+                i = rows[j]
+                miss = ~np.isfinite(fit.ar_event[j])
+                days = ", ".join(
+                    f"{d:+d}" + (
+                        f" ({pd.Timestamp(lay.dates_event[i, m]):%Y-%m-%d})"
+                        if not np.isnat(lay.dates_event[i, m]) else ""
+                    )
+                    for m, d in zip(np.flatnonzero(miss), ev_days[miss])
+                )
+                text = f"no abnormal return on event day(s) {days}"
+                if miss.all():
+                    text = f"every event-window day is missing: {days}; excluded"
+                detail[i] = f"{detail[i] + '; ' if detail[i] else ''}{text}"
+                if status[i] == "used" or miss.all():
+                    status[i] = "missing_event_window"
+        for i in range(n):
+            if lay.day0_note[i]:
+                detail[i] = f"{detail[i] + '; ' if detail[i] else ''}{lay.day0_note[i]}"
+
+        included = np.zeros(n, dtype=bool)
+        for spec, rows, fit in fits:
+            ok_rows = rows[fit.ok]
+            all_missing = ~np.isfinite(ar_event_all[ok_rows]).any(axis=1)
+            included[ok_rows[~all_missing]] = True
+        flagged = np.array([s in ("fallback", "missing_event_window") for s in status])
+        outcomes = pd.DataFrame(
+            {
+                "event_id": fe["event_id"].to_numpy(),
+                "ticker": fe["ticker"].to_numpy(),
+                "exchange": fe["exchange"].to_numpy(),
+                "day0": fe["day0"].to_numpy(),
+                "status": status.astype(str),
+                "detail": detail,
+                "model": np.where(included, model_used.astype(str), ""),
+                "n_estimation_obs": n_est,
+                "included": included,
+                "flagged": flagged & included,
+                "day0_note": [self.day0_notes.get((e, t), "") for e, t in zip(event_ids, tickers)],
+            }
+        )
+        for spec, rows, fit in fits:
+            if spec is self.fallback_spec:  # report the days the fallback model used
+                outcomes.loc[rows, "n_estimation_obs"] = fit.n_obs
+        panel = EventPanel.build(self, lay, fits, included, model_used, flagged)
+        return EventStudyResults(self, panel, outcomes)
+
+
+def _event_tickers(ev) -> list[str]:
+    tl = getattr(ev, "ticker_list", None)
+    if isinstance(tl, (list, tuple, np.ndarray)):
+        return [str(t) for t in tl if str(t)]
+    raw = getattr(ev, "tickers", "") or ""
+    return [t.strip() for t in str(raw).split(";") if t.strip()]
+
+
+__all__ = ["FACTOR_COLUMNS", "MODELS", "OUTCOME_STATUSES", "EventStudy"]

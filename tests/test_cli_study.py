@@ -1,0 +1,138 @@
+"""`crackdown study` CLI contract on the offline snapshot (US and Hong Kong listings)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from crackdown.calendars import relative_sessions
+from crackdown.cli import main
+
+CONTRACT_COLUMNS = ["event_id", "ticker", "exchange", "day0", "rel_day", "date", "ar", "car"]
+EVENT = "overseas_listing_crackdown_opinions"  # 2021-07-06, no time: 09:00 Beijing assumed
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("CRACKDOWN_OFFLINE", "1")
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _reference_ar(prices_dir, ticker, bench, exchange, day0, est=(-250, -11)):
+    from crackdown.prices import load_prices
+    from crackdown.returns import compute_returns, returns_matrix
+
+    rets = returns_matrix(compute_returns(load_prices([ticker, bench], "2020-01-01",
+                                                      "2021-12-31", prices_dir=prices_dir)))
+    est_days = relative_sessions(exchange, day0, *est)
+    ev_days = relative_sessions(exchange, day0, -1, 1)
+    y, x = rets[ticker].reindex(est_days), rets[bench].reindex(est_days)
+    ok = y.notna() & x.notna()
+    fit = sm.OLS(y[ok].to_numpy(), sm.add_constant(x[ok].to_numpy())).fit()
+    ar = rets[ticker].reindex(ev_days).to_numpy() - fit.params[0] - fit.params[1] * rets[
+        bench].reindex(ev_days).to_numpy()
+    return ev_days, ar
+
+
+@pytest.mark.parametrize(
+    "ticker, exchange, bench, day0",
+    [("BABA", "XNYS", "SPY", "2021-07-06"), ("9988.HK", "XHKG", "^HSI", "2021-07-06")],
+)
+def test_csv_ar_contract_us_and_hk(capsys, prices_dir, ticker, exchange, bench, day0):
+    code, out, err = _run(capsys, "study", EVENT, "--tickers", ticker, "--format", "csv",
+                          "--prices-dir", str(prices_dir))
+    assert code == 0, err
+    frame = pd.read_csv(io.StringIO(out))
+    assert list(frame.columns[:8]) == CONTRACT_COLUMNS
+    assert len(frame) == 3
+    assert (frame["event_id"] == EVENT).all() and (frame["ticker"] == ticker).all()
+    assert (frame["exchange"] == exchange).all() and (frame["day0"] == day0).all()
+    assert frame["rel_day"].tolist() == [-1, 0, 1]
+    ev_days, ref = _reference_ar(prices_dir, ticker, bench, exchange, day0)
+    assert frame["date"].tolist() == [f"{d:%Y-%m-%d}" for d in ev_days]
+    np.testing.assert_allclose(frame["ar"], ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(frame["car"], np.cumsum(ref), rtol=1e-9, atol=1e-12)
+
+
+def test_negative_estimation_window_both_spellings(capsys, prices_dir):
+    base = ["study", EVENT, "--tickers", "BABA,9988.HK", "--format", "csv",
+            "--prices-dir", str(prices_dir)]
+    code1, out1, err1 = _run(capsys, *base, "--estimation", "-250:-11", "--window", "-1:1")
+    code2, out2, err2 = _run(capsys, *base, "--estimation=-250:-11", "--window=-1:1")
+    code3, out3, _ = _run(capsys, *base)  # defaults are -250:-11 and -1:1
+    assert code1 == code2 == code3 == 0, err1 + err2
+    assert out1 == out2 == out3
+    code4, out4, _ = _run(capsys, *base, "--estimation", "-150:-2", "--window", "-1:3")
+    assert code4 == 0
+    frame = pd.read_csv(io.StringIO(out4))
+    assert frame["rel_day"].unique().tolist() == [-1, 0, 1, 2, 3]
+    assert out4 != out1
+
+
+def test_date_event_matches_event_id(capsys, prices_dir):
+    by_id = _run(capsys, "study", EVENT, "--tickers", "JD", "--format", "csv",
+                 "--prices-dir", str(prices_dir))[1]
+    code, by_date, err = _run(capsys, "study", "2021-07-06T09:00", "--tickers", "JD", "--format",
+                              "csv", "--prices-dir", str(prices_dir))
+    assert code == 0, err
+    a, b = pd.read_csv(io.StringIO(by_id)), pd.read_csv(io.StringIO(by_date))
+    assert (b["event_id"] == "2021-07-06T09:00").all()
+    np.testing.assert_allclose(a["ar"], b["ar"], rtol=0, atol=0)
+
+
+def test_default_tickers_and_benchmarks_per_listing(capsys, prices_dir):
+    code, out, err = _run(capsys, "study", "ant_ipo_suspended", "--format", "json", "--what",
+                          "fit", "--prices-dir", str(prices_dir))
+    assert code == 0, err
+    rows = json.loads(out)
+    assert {r["ticker"] for r in rows} == {"BABA", "9988.HK"}
+    for r in rows:
+        assert {"alpha", "beta", "sigma", "n_obs", "r2"} <= set(r)
+    assert {r["exchange"] for r in rows} == {"XNYS", "XHKG"}
+
+
+def test_outcomes_with_fallback_and_tests_output(capsys, prices_dir):
+    code, out, err = _run(capsys, "study", "didi_cybersecurity_review", "--tickers", "DIDI,BABA",
+                          "--fallback", "market-adjusted", "--what", "outcomes", "--format",
+                          "csv", "--prices-dir", str(prices_dir))
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(out)).set_index("ticker")
+    assert frame.loc["DIDI", "status"] == "fallback" and bool(frame.loc["DIDI", "flagged"])
+    assert frame.loc["BABA", "status"] == "used"
+    assert "DIDI: fallback" in err  # note on stderr
+    code, out, err = _run(capsys, "study", EVENT, "--tickers", "BABA,JD,PDD", "--what", "tests",
+                          "--format", "csv", "--prices-dir", str(prices_dir))
+    assert code == 0, err
+    tests = pd.read_csv(io.StringIO(out))
+    assert tests["test"].iloc[0] == "brown_warner_1985"
+    assert {"statistic", "pvalue", "distribution"} <= set(tests.columns)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["study", "no_such_event"], "unknown event id"),
+        (["study", EVENT, "--tickers", "NOPE"], "NOPE"),
+        (["study", EVENT, "--tickers", "BABA", "--window", "2:1"], "ends before it starts"),
+        (["study", EVENT, "--tickers", "BABA", "--estimation", "-250:-1"], "overlaps"),
+        (["study", EVENT, "--tickers", "BABA", "--estimation", "abc"], "not LO:HI"),
+        (["study", "2021-07-06"], "--tickers"),
+    ],
+)
+def test_errors_are_one_line_and_nonzero(capsys, prices_dir, argv, message):
+    code, _out, err = _run(capsys, *argv, "--prices-dir", str(prices_dir))
+    assert code != 0
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("crackdown study: error:")
+    assert message in lines[0]
+    assert "Traceback" not in err
