@@ -1,0 +1,100 @@
+"""Size and power of event-study tests under event clustering (Monte Carlo).
+
+Design (see :mod:`crackdown.inference.simulation` for the DGP): N = 30 firms with one COMMON
+event date, market model with beta ~ U(0.5, 1.5), residual sd ~ U(1%, 3%), market sd 1%,
+T_est = 250 estimation days, equicorrelated residuals (one common non-market factor) with
+correlation rho in {0, 0.1, 0.3}; event windows (0, 0) and (-1, +1) (the CAR over the window is
+tested); effect 0 (size) or +1% abnormal return on day 0 for every firm (power); and an
+event-induced-variance block (event-window residual variance x 2) for rho in {0, 0.3}.
+
+Each test is two-sided at the 5% level. mc_se = sqrt(rate (1 - rate) / n_sims). The placebo
+test (pseudo dates from 150 pre-estimation days, common to all firms, B = 99 draws, statistic =
+Brown-Warner 1985 portfolio t of the CAAR) is run on the first ``--placebo-sims`` samples of
+each design only, because each placebo p-value needs B re-estimations.
+
+Run:  /work/venv/bin/python benchmarks/size_power.py          (5-10 min on 2 cores)
+      /work/venv/bin/python benchmarks/size_power.py --quick  (smoke run, not written)
+Writes benchmarks/results/size_power.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+# one BLAS thread per worker process: the designs are spread over processes instead
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pandas as pd
+
+from crackdown.inference.simulation import SimulationDesign, default_tests, run_grid
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "results" / "size_power.csv"
+COLUMNS = [
+    "test", "rho", "effect", "n_firms", "n_sims", "rejection_rate", "mc_se",
+    "variance_ratio", "window_lo", "window_hi", "n_est", "rejections", "n_nan",
+]
+
+
+def designs(n_history: int) -> list[SimulationDesign]:
+    out = []
+    for window in ((0, 0), (-1, 1)):
+        for rho in (0.0, 0.1, 0.3):
+            for effect in (0.0, 0.01):
+                out.append(SimulationDesign(
+                    n_firms=30, n_est=250, window=window, rho=rho, effect=effect,
+                    n_history=n_history,
+                ))
+        for rho in (0.0, 0.3):
+            for effect in (0.0, 0.01):
+                out.append(SimulationDesign(
+                    n_firms=30, n_est=250, window=window, rho=rho, effect=effect,
+                    variance_ratio=2.0, n_history=n_history,
+                ))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-sims", type=int, default=2000)
+    parser.add_argument("--placebo-sims", type=int, default=400)
+    parser.add_argument("--placebo-draws", type=int, default=99)
+    parser.add_argument("--seed", type=int, default=20210724)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="200 sims, 40 placebo; no CSV")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    n_sims, placebo_sims = args.n_sims, args.placebo_sims
+    if args.quick:
+        n_sims, placebo_sims = 200, 40
+
+    tests = default_tests(placebo=placebo_sims > 0, placebo_draws=args.placebo_draws)
+    subsample = {"placebo_caar_portfolio": placebo_sims} if placebo_sims > 0 else None
+    grid = designs(n_history=args.placebo_draws + 51)
+    t0 = time.perf_counter()
+    table = run_grid(tests, grid, n_sims, args.seed, subsample=subsample, n_jobs=args.jobs)
+    elapsed = time.perf_counter() - t0
+    table = table[COLUMNS]
+
+    pd.set_option("display.width", 200)
+    for (lo, hi, vr), block in table.groupby(["window_lo", "window_hi", "variance_ratio"]):
+        wide = block.pivot_table(
+            index="test", columns=["rho", "effect"], values="rejection_rate", sort=False
+        )
+        print(f"\nwindow ({lo}, {hi}), event variance x{vr:g}: rejection rate at 5% "
+              f"(effect 0 = size, 0.01 = power); n_sims={n_sims}, placebo {placebo_sims}")
+        print((100 * wide).round(1).to_string())
+    print(f"\n{len(grid)} designs in {elapsed:.0f} s with {args.jobs} process(es)")
+    if not args.quick:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False, float_format="%.6g")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
