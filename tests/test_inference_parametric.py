@@ -157,7 +157,10 @@ def test_kolari_pynnonen_adjustments():
     assert adj.pvalue == pytest.approx(2 * stats.t.sf(abs(adj.statistic), 5))
     pz = inf.patell_z(ev, est, (0, 2))
     kp = inf.kolari_pynnonen_patell(ev, est, (0, 2), mean_correlation=0.2)
-    assert kp.statistic == pytest.approx(pz.statistic * np.sqrt(0.8 / 2.0), rel=1e-12)
+    # Patell uses the known SAR variances: only the covariance terms are added, 1/sqrt(1+(N-1)r)
+    assert kp.statistic == pytest.approx(pz.statistic / np.sqrt(1 + 5 * 0.2), rel=1e-12)
+    assert inf.kolari_pynnonen_factor(0.2, 6, cross_sectional_variance=False) == \
+        pytest.approx(1 / np.sqrt(2.0), rel=1e-15)
     assert inf.kolari_pynnonen_factor(0.0, 10) == 1.0
     with pytest.raises(StudyConfigError, match="undefined"):
         inf.kolari_pynnonen_factor(-0.5, 10)

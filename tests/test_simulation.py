@@ -115,7 +115,8 @@ def small_size_study():
     """600 seeded samples per design: MC s.e. of a 5% rate = 0.89 pp."""
     tests = {
         **inference_tests(
-            ["cross_sectional_t", "brown_warner_1985", "bmp_t", "kolari_pynnonen_bmp"]
+            ["cross_sectional_t", "brown_warner_1985", "bmp_t", "kolari_pynnonen_bmp",
+             "patell_z", "kolari_pynnonen_patell"]
         ),
         **sur_tests(include_all_gamma=False),
     }
@@ -140,8 +141,11 @@ def test_small_size_study_independent_firms(small_size_study):
 def test_small_size_study_clustered_event(small_size_study):
     # rho = 0.3 with N = 30: Var(AAR) is 1 + 29 * 0.3 = 9.7 times the independence value, so
     # BMP / cross-sectional t reject ~50-60% (not 5%); the portfolio, SUR and KP tests hold.
-    for test in ("brown_warner_1985", "sur_caar", "kolari_pynnonen_bmp"):
+    for test in ("brown_warner_1985", "sur_caar", "kolari_pynnonen_bmp", "kolari_pynnonen_patell"):
         assert abs(small_size_study[(test, 0.3, 0.0)] - 0.05) < 0.03, test
+    # the adjusted Patell must not be conservative either (a (1-r) factor would give ~2%)
+    assert small_size_study[("kolari_pynnonen_patell", 0.3, 0.0)] > 0.03
+    assert small_size_study[("patell_z", 0.3, 0.0)] > 0.10
     assert small_size_study[("bmp_t", 0.3, 0.0)] > 0.10
     assert small_size_study[("cross_sectional_t", 0.3, 0.0)] > 0.10
 

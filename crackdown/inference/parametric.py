@@ -492,11 +492,20 @@ def average_residual_correlation(ar_est, *, min_overlap: int = 30) -> float:
     return float(vals.mean()) if vals.size else float("nan")
 
 
-def kolari_pynnonen_factor(mean_correlation: float, n: int) -> float:
-    """Kolari-Pynnönen (2010) adjustment ``sqrt((1 - r̄) / (1 + (N - 1) r̄))``.
+def kolari_pynnonen_factor(
+    mean_correlation: float, n: int, *, cross_sectional_variance: bool = True
+) -> float:
+    """Kolari-Pynnönen (2010) adjustment factor for an equicorrelation ``r̄`` among N SARs.
 
-    Multiplying a statistic built under independence by this factor corrects its variance for
-    an equicorrelation ``r̄`` among the N standardized abnormal returns.
+    With unit-variance SARs whose pairwise correlation is ``r̄``,
+    ``Var(Σ_i SAR_i) = N (1 + (N - 1) r̄)`` instead of N, and the cross-sectional sample variance
+    of the SARs has expectation ``1 - r̄`` instead of 1. Hence:
+
+    * statistics that divide by the **cross-sectional** sd (BMP):
+      ``sqrt((1 - r̄) / (1 + (N - 1) r̄))`` (``cross_sectional_variance=True``, KP 2010 eq. 11);
+    * statistics that use the **known** (time-series) variance (Patell):
+      ``1 / sqrt(1 + (N - 1) r̄)`` (``cross_sectional_variance=False``; KP 2010, the adjusted
+      Patell test, as in Stata's ``estudy``).
     """
     r = float(mean_correlation)
     denom = 1.0 + (n - 1) * r
@@ -505,10 +514,12 @@ def kolari_pynnonen_factor(mean_correlation: float, n: int) -> float:
             f"Kolari-Pynnönen adjustment undefined for r̄={r!r} with N={n} "
             "(needs -1/(N-1) < r̄ < 1); check the estimation-window residuals."
         )
-    return float(np.sqrt((1.0 - r) / denom))
+    numerator = (1.0 - r) if cross_sectional_variance else 1.0
+    return float(np.sqrt(numerator / denom))
 
 
-def _kp(base: TestResult, ar_est, mean_correlation, min_overlap, name: str, rows) -> TestResult:
+def _kp(base: TestResult, ar_est, mean_correlation, min_overlap, name: str, rows,
+        *, cross_sectional_variance: bool) -> TestResult:
     e = as_matrix("ar_est", ar_est)
     if mean_correlation is None:
         r = pairwise_residual_correlations(e[rows], min_overlap=min_overlap)
@@ -521,7 +532,10 @@ def _kp(base: TestResult, ar_est, mean_correlation, min_overlap, name: str, rows
     else:
         rbar, n_pairs, n_skipped = float(mean_correlation), None, None
         source = "r̄ supplied"
-    factor = kolari_pynnonen_factor(rbar, base.n) if base.n > 1 else 1.0
+    factor = (kolari_pynnonen_factor(rbar, base.n,
+                                     cross_sectional_variance=cross_sectional_variance)
+              if base.n > 1 else 1.0)
+    formula = "sqrt((1-r̄)/(1+(N-1)r̄))" if cross_sectional_variance else "1/sqrt(1+(N-1)r̄)"
     stat = base.statistic * factor
     extra = dict(base.extra)
     extra.update({"mean_correlation": rbar, "adjustment": factor, "n_pairs": n_pairs,
@@ -536,7 +550,7 @@ def _kp(base: TestResult, ar_est, mean_correlation, min_overlap, name: str, rows
         window=base.window,
         n=base.n,
         robust_to_clustering=True,
-        convention=f"{base.name} x sqrt((1-r̄)/(1+(N-1)r̄)), r̄={rbar:.4f} ({source}); "
+        convention=f"{base.name} x {formula}, r̄={rbar:.4f} ({source}); "
         + base.convention.split("; assumes")[0],
         extra=extra,
     )
@@ -570,7 +584,8 @@ def kolari_pynnonen_bmp(
                  sigma_ddof=sigma_ddof, forecast_var_factor=forecast_var_factor,
                  car_var_factor=car_var_factor)
     rows = np.isfinite(base.extra["scar"])
-    return _kp(base, ar_est, mean_correlation, min_overlap, "kolari_pynnonen_bmp", rows)
+    return _kp(base, ar_est, mean_correlation, min_overlap, "kolari_pynnonen_bmp", rows,
+               cross_sectional_variance=True)
 
 
 def kolari_pynnonen_patell(
@@ -589,15 +604,18 @@ def kolari_pynnonen_patell(
 ) -> TestResult:
     """Kolari & Pynnönen (2010) correlation-adjusted Patell test (ADJ-PATELL).
 
-    ``Z_adj = Z_Patell sqrt((1 - r̄) / (1 + (N - 1) r̄))``; ``r̄`` as in
-    :func:`kolari_pynnonen_bmp`. Standard normal under H0.
+    ``Z_adj = Z_Patell / sqrt(1 + (N - 1) r̄)``; ``r̄`` as in :func:`kolari_pynnonen_bmp`.
+    Patell's Z divides by the known sum of SAR variances, so only the covariance terms are
+    missing from its denominator; unlike BMP there is no ``(1 - r̄)`` bias of a cross-sectional
+    variance to undo. Standard normal under H0.
     """
     ar = as_matrix("ar_event", ar_event)
     base = patell_z(ar, ar_est, window, rel_days=rel_days, n_obs=n_obs, n_params=n_params,
                     sigma_ddof=sigma_ddof, forecast_var_factor=forecast_var_factor,
                     car_var_factor=car_var_factor)
     rows = np.isfinite(base.extra["scar"])
-    return _kp(base, ar_est, mean_correlation, min_overlap, "kolari_pynnonen_patell", rows)
+    return _kp(base, ar_est, mean_correlation, min_overlap, "kolari_pynnonen_patell", rows,
+               cross_sectional_variance=False)
 
 
 def lamb_test(
