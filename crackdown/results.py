@@ -294,6 +294,14 @@ class EventStudyResults:
             groups.append(("ALL", np.arange(len(ids))))
         return groups
 
+    def _event_exchange_groups(self):
+        keys = self.panel.keys
+        ids, exchanges = keys["event_id"].to_numpy(), keys["exchange"].to_numpy()
+        return [
+            ((e, x), np.flatnonzero((ids == e) & (exchanges == x)))
+            for e, x in dict.fromkeys(zip(ids, exchanges))
+        ]
+
     @property
     def aar(self) -> pd.DataFrame:
         """Average abnormal return per event and event day (plus ``event_id="ALL"`` pooled over
@@ -420,34 +428,225 @@ class EventStudyResults:
         return out
 
     # ------------------------------------------------------------------ inference
-    def tests(self, lo: int | None = None, hi: int | None = None) -> pd.DataFrame:
+    def tests(self, lo: int | None = None, hi: int | None = None, *,
+              by: str = "event") -> pd.DataFrame:
         """Test statistics of the mean (C)AR over ``lo..hi`` for each event (and pooled).
 
-        Calls :mod:`crackdown.inference` on :attr:`panel` (one event at a time, then all
-        firm-events pooled when there are several events). Portfolio (Brown-Warner 1985 crude
+        Calls :mod:`crackdown.inference` on :attr:`panel`. Portfolio (Brown-Warner 1985 crude
         dependence adjustment) and Kolari-Pynnönen adjusted tests come first: they are the ones
         robust to the cross-sectional correlation of a common event date.
+
+        Parameters
+        ----------
+        lo, hi : int, optional
+            Sub-window of the event window (relative days, inclusive); default the whole window.
+        by : {"event", "exchange"}
+            ``"event"``: one block per event (all its listings), then all firm-events pooled
+            (``event_id="ALL"``) when there are several events. Estimation residuals are aligned
+            by relative day, so an event with US and Hong Kong listings mixes two calendars in
+            the portfolio's estimation-window series (identical dates except holidays).
+            ``"exchange"``: one block per (event, exchange), each on a single calendar; adds an
+            ``exchange`` column.
 
         Returns
         -------
         pandas.DataFrame
-            ``event_id`` plus the columns of :meth:`crackdown.inference.base.TestResult.as_dict`.
+            ``event_id`` (and ``exchange``) plus the columns of
+            :meth:`crackdown.inference.base.TestResult.as_dict`.
         """
         from crackdown.inference.base import results_frame
 
+        if by not in ("event", "exchange"):
+            raise StudyConfigError(f"by={by!r}: use 'event' or 'exchange'")
         p = self.panel
         cols = p.columns(lo, hi)
         window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
+        groups = self._event_groups() if by == "event" else self._event_exchange_groups()
         frames = []
-        for eid, idx in self._event_groups():
+        for key, idx in groups:
             results = _run_tests(p.subset(idx), window)
             if results:
                 f = results_frame(results)
-                f.insert(0, "event_id", eid)
+                if by == "exchange":
+                    f.insert(0, "exchange", key[1])
+                    key = key[0]
+                f.insert(0, "event_id", key)
                 frames.append(f)
         if not frames:
             return pd.DataFrame(columns=["event_id", "test"])
         return pd.concat(frames, ignore_index=True)
+
+    # ------------------------------------------------------------------ clustered events
+    def _one_event(self, event_id: str | None) -> str:
+        ids = list(dict.fromkeys(self.panel.keys["event_id"]))
+        if event_id is None:
+            if len(ids) != 1:
+                raise StudyConfigError(
+                    f"the study has {len(ids)} events; pass event_id= (one of "
+                    f"{', '.join(map(str, ids[:8]))}{', ...' if len(ids) > 8 else ''})"
+                )
+            return ids[0]
+        if event_id not in ids:
+            raise StudyConfigError(
+                f"event {event_id!r} has no included firm-events in these results; "
+                "see .outcomes for why"
+            )
+        return event_id
+
+    def dummy_regression(self, event_id: str | None = None, *, exchange: str | None = None):
+        """Event-dummy SUR regression (Binder 1985) for one event's firms on one exchange.
+
+        For each firm ``r_it = a_i + b_i m_t + sum_d g_id D_dt + e_it`` over the estimation and
+        event windows (market model on the firm's benchmark; constant-only for
+        ``model="constant-mean"``), estimated jointly with the estimation-window residual
+        covariance; see :func:`crackdown.inference.dummy_regression.event_dummy_regression` for
+        the Wald/F tests (all dummies zero, CAAR zero, daily AAR zero). Firms must share one
+        calendar, hence one exchange per call (default: the exchange with most firms). Dates with
+        any firm missing are dropped from the estimation sample (listwise, reported).
+
+        Returns
+        -------
+        crackdown.inference.dummy_regression.DummyRegressionResult
+        """
+        from crackdown.inference.dummy_regression import event_dummy_regression
+
+        s = self.study
+        event_id = self._one_event(event_id)
+        keys = self.panel.keys
+        rows = keys.loc[keys["event_id"] == event_id]
+        if exchange is None:
+            exchange = rows["exchange"].value_counts().index[0]
+        rows = rows.loc[rows["exchange"] == exchange]
+        if rows.empty:
+            raise StudyConfigError(f"event {event_id!r} has no included firms on {exchange}")
+        day0 = pd.Timestamp(rows["day0"].iloc[0])
+        grid = s._grid(exchange)
+        pos = int(grid.searchsorted(day0))
+        (e_lo, _), (w_lo, w_hi) = s.estimation, s.window
+        if pos + e_lo < 0 or pos + w_hi >= len(grid):
+            raise StudyConfigError(f"event {event_id!r}: windows run outside the trading calendar")
+        dates = grid[pos + e_lo: pos + w_hi + 1]
+        offsets = np.arange(e_lo, w_hi + 1)
+        in_model = (offsets <= s.estimation[1]) | (offsets >= w_lo)
+        dates, offsets = dates[in_model], offsets[in_model]
+        tickers = list(rows["ticker"])
+        returns = s.returns.reindex(dates)[tickers].to_numpy(dtype=float).T
+        regressors = None
+        if s.model != "constant-mean":
+            bench = s.firm_events.loc[
+                (s.firm_events["event_id"] == event_id) & s.firm_events["ticker"].isin(tickers),
+                "benchmark"].unique()
+            if len(bench) != 1 or not bench[0]:
+                raise StudyConfigError(
+                    f"event {event_id!r} on {exchange}: the firms need one common benchmark for "
+                    f"the SUR system; got {list(bench)}"
+                )
+            regressors = s.returns.reindex(dates)[bench[0]].to_numpy(dtype=float)
+            keep = np.isfinite(regressors) | (offsets >= w_lo)
+            dates, offsets, returns, regressors = (
+                dates[keep], offsets[keep], returns[:, keep], regressors[keep])
+        event_positions = np.flatnonzero(offsets >= w_lo)
+        return event_dummy_regression(
+            returns, regressors, event_positions, rel_days=offsets[event_positions],
+            firm_labels=tickers, missing="listwise",
+        )
+
+    def placebo(self, event_id: str | None = None, lo: int | None = None,
+                hi: int | None = None, *, n_draws: int = 199, seed: int = 0,
+                statistic: str = "portfolio_t", buffer: int = 10,
+                exclude_dates=None):
+        """Placebo test: the event's statistic against the same firms at random pseudo dates.
+
+        Each pseudo date is common to all the event's firms (each mapped to the first session
+        of its own exchange on or after that date), so every draw keeps the cross-sectional
+        correlation of a clustered event. All ``n_draws`` pseudo events are re-estimated with
+        the study's settings in ONE batched fit. Candidate dates are the sessions of the
+        event's main exchange with room for the estimation and event windows, minus every
+        event of the study (and ``exclude_dates``) widened by ``buffer`` sessions on each side
+        of its event window. ``p = (1 + #{|T_b| >= |T_obs|}) / (B + 1)`` over the valid draws
+        (see :func:`crackdown.inference.placebo.empirical_pvalue`).
+
+        Parameters
+        ----------
+        statistic : {"portfolio_t", "caar"}
+            ``"portfolio_t"``: the Brown-Warner 1985 portfolio t of the CAAR (scale-free, so
+            calm and turbulent pseudo dates are comparable); ``"caar"``: the raw CAAR.
+
+        Returns
+        -------
+        crackdown.inference.base.TestResult
+            ``distribution="empirical"``; ``extra`` holds ``draws``, ``pseudo_dates``, ``n_nan``.
+        """
+        from crackdown.inference.base import TestResult
+        from crackdown.inference.placebo import empirical_pvalue
+        from crackdown.study import EventStudy
+
+        if statistic not in ("portfolio_t", "caar"):
+            raise StudyConfigError(f"statistic={statistic!r}: use 'portfolio_t' or 'caar'")
+        if int(n_draws) < 1:
+            raise StudyConfigError(f"n_draws must be >= 1; got {n_draws!r}")
+        s = self.study
+        event_id = self._one_event(event_id)
+        p = self.panel
+        cols = p.columns(lo, hi)
+        window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
+        idx = np.flatnonzero(p.keys["event_id"].to_numpy() == event_id)
+        observed = _placebo_statistic(p.subset(idx), window, statistic)
+        firms = p.keys.iloc[idx][["ticker", "exchange"]].drop_duplicates()
+        main_exchange = firms["exchange"].value_counts().index[0]
+        grid = s._grid(main_exchange)
+        grid = grid[(grid >= s.returns.index.min()) & (grid <= s.returns.index.max())]
+        (e_lo, _), (w_lo, w_hi) = s.estimation, s.window
+        ok = np.zeros(len(grid), dtype=bool)
+        ok[max(-e_lo, 0): max(len(grid) - max(w_hi, 0), 0)] = True
+        real = list(pd.to_datetime(s.firm_events["day0"]).unique())
+        real += [pd.Timestamp(d) for d in (exclude_dates or [])]
+        for d in real:
+            pos = int(grid.searchsorted(d))
+            ok[max(pos + w_lo - buffer, 0): max(pos + w_hi + buffer + 1, 0)] = False
+        candidates = grid[ok]
+        if len(candidates) < n_draws:
+            raise StudyConfigError(
+                f"only {len(candidates)} placebo dates are available for {event_id!r}; lower "
+                f"n_draws (asked {n_draws}) or the buffer ({buffer})"
+            )
+        rng = np.random.default_rng(seed)
+        pseudo = candidates[np.sort(rng.choice(len(candidates), size=int(n_draws), replace=False))]
+        bench = s.firm_events.drop_duplicates(["ticker"]).set_index("ticker")["benchmark"]
+        rows = []
+        for k, d in enumerate(pseudo):
+            for t, x in firms.itertuples(index=False):
+                d0 = d if (x == main_exchange or s.session_grid == "data") else _next_session(
+                    s._grid(x), d)
+                if d0 is not None:
+                    rows.append((f"placebo_{k:04d}", t, d0, x, bench.get(t, "")))
+        pseudo_fe = pd.DataFrame(rows, columns=["event_id", "ticker", "day0", "exchange",
+                                                "benchmark"])
+        placebo_study = EventStudy(
+            s.returns, pseudo_fe, model=s.model, estimation=s.estimation, window=s.window,
+            min_estimation_obs=s.min_estimation_obs, fallback=s.fallback,
+            factors=s.factors if s.spec.factor_columns else None,
+            session_grid=s.session_grid, returns_kind=s.returns_kind,
+        )
+        res = placebo_study.fit()
+        ids = res.panel.keys["event_id"].to_numpy()
+        draws = np.full(len(pseudo), np.nan)
+        for k in range(len(pseudo)):
+            sel = np.flatnonzero(ids == f"placebo_{k:04d}")
+            if len(sel):
+                draws[k] = _placebo_statistic(res.panel.subset(sel), window, statistic)
+        valid = np.isfinite(draws)
+        pvalue = empirical_pvalue(observed, draws[valid])
+        caar = float(np.nansum(np.nanmean(p.ar_event[idx][:, cols], axis=0)))
+        return TestResult(
+            name=f"placebo_{statistic}", statistic=float(observed), pvalue=pvalue,
+            distribution="empirical", df=None, estimate=caar, window=window, n=len(idx),
+            robust_to_clustering=True,
+            convention=(f"{int(valid.sum())} pseudo dates on {main_exchange} (seed {seed}, "
+                        f"+/-{buffer} sessions around real events excluded); "
+                        "p = (1 + #{|T_b| >= |T_obs|}) / (B + 1)"),
+            extra={"draws": draws, "pseudo_dates": pseudo, "n_nan": int((~valid).sum())},
+        )
 
     # ------------------------------------------------------------------ text and export
     def summary(self, lo: int | None = None, hi: int | None = None) -> str:
@@ -523,6 +722,28 @@ class EventStudyResults:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(body)
         return body
+
+
+def _next_session(grid: pd.DatetimeIndex, date: pd.Timestamp) -> pd.Timestamp | None:
+    pos = int(grid.searchsorted(date))
+    return grid[pos] if pos < len(grid) else None
+
+
+def _placebo_statistic(panel: EventPanel, window: tuple[int, int], statistic: str) -> float:
+    """CAAR over ``window`` or its Brown-Warner 1985 portfolio t (NaN when not computable)."""
+    from crackdown.inference import parametric as par
+
+    cols = panel.columns(*window)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if statistic == "caar":
+            aar = np.nanmean(panel.ar_event[:, cols], axis=0)
+            return float(aar.sum()) if np.isfinite(aar).all() else float("nan")
+        try:
+            return float(par.portfolio_t(panel.ar_event, panel.ar_est, window,
+                                         rel_days=panel.rel_days).statistic)
+        except (ValueError, ZeroDivisionError):
+            return float("nan")
 
 
 def _run_tests(panel: EventPanel, window: tuple[int, int]) -> list:
