@@ -551,6 +551,49 @@ class EventStudyResults:
             firm_labels=tickers, missing="listwise",
         )
 
+    def clustered_tests(self, lo: int | None = None, hi: int | None = None, *,
+                        placebo_draws: int = 0, seed: int = 0) -> pd.DataFrame:
+        """Tests built for clustered events, per event: the SUR dummy-regression F test of the
+        CAAR (one row per exchange with at least two firms) and, when ``placebo_draws > 0``,
+        the placebo test of the portfolio t. A test that cannot be run is a row with NaN
+        statistic and the reason in ``convention``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``event_id, exchange`` plus the columns of ``TestResult.as_dict``.
+        """
+        from crackdown.errors import CrackdownError
+        from crackdown.inference.base import TestResult
+
+        p = self.panel
+        cols = p.columns(lo, hi)
+        window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
+        rows = []
+        for (event_id, exchange), idx in self._event_exchange_groups():
+            if len(idx) < 2:
+                continue
+            try:
+                res = self.dummy_regression(event_id, exchange=exchange).caar_test(*window)
+            except (CrackdownError, np.linalg.LinAlgError) as exc:
+                res = TestResult(name="sur_caar", statistic=float("nan"), pvalue=float("nan"),
+                                 distribution="", window=window, n=len(idx),
+                                 robust_to_clustering=True, convention=f"not computed: {exc}")
+            rows.append({"event_id": event_id, "exchange": exchange, **res.as_dict()})
+        if placebo_draws > 0:
+            for event_id in dict.fromkeys(p.keys["event_id"]):
+                try:
+                    res = self.placebo(event_id, lo, hi, n_draws=placebo_draws, seed=seed)
+                except CrackdownError as exc:
+                    res = TestResult(name="placebo_portfolio_t", statistic=float("nan"),
+                                     pvalue=float("nan"), distribution="empirical",
+                                     window=window, robust_to_clustering=True,
+                                     convention=f"not computed: {exc}")
+                rows.append({"event_id": event_id, "exchange": "all", **res.as_dict()})
+        if not rows:
+            return pd.DataFrame(columns=["event_id", "exchange", "test"])
+        return pd.DataFrame(rows)
+
     def placebo(self, event_id: str | None = None, lo: int | None = None,
                 hi: int | None = None, *, n_draws: int = 199, seed: int = 0,
                 statistic: str = "portfolio_t", buffer: int = 10,
@@ -680,6 +723,12 @@ class EventStudyResults:
             show = tests[["event_id", "test", "estimate", "statistic", "pvalue", "distribution",
                           "n", "robust_to_clustering"]]
             w(show.to_string(index=False, float_format=lambda v: f"{v:.4f}") + "\n")
+            clustered = self.clustered_tests(lo, hi)
+            if len(clustered):
+                w("\nSUR event-dummy regression (Binder 1985), F test of the CAAR per exchange\n")
+                show = clustered[["event_id", "exchange", "test", "estimate", "statistic",
+                                  "pvalue", "distribution", "n"]]
+                w(show.to_string(index=False, float_format=lambda v: f"{v:.4f}") + "\n")
         else:
             w("\n(no test statistics: crackdown.inference is not available)\n")
         return out.getvalue()

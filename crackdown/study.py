@@ -350,6 +350,7 @@ class EventStudy:
         benchmark: str | Mapping[str, str] | None = None,
         prices_dir=None,
         returns_kind: str = "simple",
+        history: str | tuple | None = None,
         **settings,
     ) -> EventStudy:
         """Build a study from an events table (:func:`crackdown.events.load_events`).
@@ -374,6 +375,10 @@ class EventStudy:
         prices_dir : path, optional
             Offline price folder (default :func:`crackdown.config.prices_dir`).
         returns_kind : {"simple", "log"}
+        history : "all" or (start, end), optional
+            Load prices over a wider span than the windows need: every available date
+            (``"all"``) or at least ``start..end`` (either may be None). Placebo tests
+            (:meth:`EventStudyResults.placebo`) draw pseudo dates from this span.
         **settings
             Any other :class:`EventStudy` keyword (model, estimation, window, ...).
         """
@@ -425,6 +430,16 @@ class EventStudy:
         reach_fwd = max(0, max(estimation[1], window[1]))
         start = fe["day0"].min() - pd.Timedelta(days=int(reach_back * 7 / 5) + 30)
         end = fe["day0"].max() + pd.Timedelta(days=int(reach_fwd * 7 / 5) + 30)
+        if history == "all":
+            start = end = None
+        elif history is not None:
+            try:
+                h_start, h_end = (pd.Timestamp(h) if h is not None else None for h in history)
+            except (TypeError, ValueError):
+                raise StudyConfigError(
+                    f"history={history!r}: use 'all' or a (start, end) pair of dates") from None
+            start = min(start, h_start) if h_start is not None else start
+            end = max(end, h_end) if h_end is not None else end
         firm_tickers = list(dict.fromkeys(fe["ticker"]))
         bench_tickers = [b for b in dict.fromkeys(fe["benchmark"]) if b and b not in firm_tickers]
         # benchmarks and explicit tickers must load; an event's own tickers may be missing

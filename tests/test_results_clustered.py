@@ -114,3 +114,37 @@ def test_sur_on_the_snapshot_hong_kong_listings(prices_dir):
     ar = res.ar.set_index(["ticker", "rel_day"])["ar"]
     assert sur.caar_test().robust_to_clustering
     assert np.isfinite(ar.loc["0700.HK"]).all()
+
+
+def test_cli_tests_include_sur_and_placebo_rows(prices_dir, capsys):
+    import io
+
+    from crackdown.cli import main
+
+    rc = main(["study", "education_double_reduction", "--what", "tests", "--placebo", "49",
+               "--format", "csv", "--prices-dir", str(prices_dir)])
+    assert rc == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert out["test"].iloc[0] == "brown_warner_1985"
+    sur = out.loc[out["test"] == "sur_caar"].iloc[0]
+    placebo = out.loc[out["test"] == "placebo_portfolio_t"].iloc[0]
+    # all three tests see the same CAAR (TAL/EDU/GOTU lost ~98% of their value over -1..+1)
+    assert sur["estimate"] == pytest.approx(out["estimate"].iloc[0], rel=1e-10)
+    assert sur["estimate"] < -0.9 and sur["pvalue"] < 1e-6
+    valid = int(placebo["convention"].split(" pseudo dates")[0])  # draws with data for a fit
+    assert 40 <= valid <= 49
+    assert placebo["pvalue"] == pytest.approx(1 / (valid + 1))  # no pseudo date comes close
+    assert main(["study", "education_double_reduction", "--what", "tests", "--placebo", "-1",
+                 "--prices-dir", str(prices_dir)]) == 2
+
+
+def test_from_events_history_widens_the_price_span(prices_dir):
+    from crackdown.events import load_events
+
+    events = load_events(event_ids=["alibaba_antitrust_fine"])
+    narrow = EventStudy.from_events(events, prices_dir=prices_dir)
+    wide = EventStudy.from_events(events, prices_dir=prices_dir, history="all")
+    assert wide.returns.index.min() < narrow.returns.index.min()
+    assert wide.returns.index.min() <= pd.Timestamp("2018-01-05")
+    with pytest.raises(StudyConfigError, match="history"):
+        EventStudy.from_events(events, prices_dir=prices_dir, history=("nonsense", None))

@@ -83,6 +83,10 @@ def register(subparsers) -> None:
     parser.add_argument("--what", choices=WHAT, default="ar",
                         help="ar (default): abnormal returns; tests: test statistics; fit: "
                         "model fits; outcomes: what happened to each listing")
+    parser.add_argument("--placebo", metavar="N", type=int, default=0,
+                        help="with --what tests: add a placebo test on N random pseudo dates "
+                        "(default 0: none; 199 is a good choice)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the placebo draw")
     parser.set_defaults(func=run)
 
 
@@ -134,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         estimation=estimation,
         window=window,
         fallback=args.fallback,
+        history="all" if args.what == "tests" and args.placebo > 0 else None,
     )
     results = study.fit()
     for row in results.outcomes.itertuples(index=False):
@@ -143,7 +148,12 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "ar":
         frame = results.ar
     elif args.what == "tests":
+        if args.placebo < 0:
+            raise StudyConfigError(f"--placebo {args.placebo}: give a number of draws >= 0")
         frame = results.tests()
+        clustered = results.clustered_tests(placebo_draws=args.placebo, seed=args.seed)
+        if len(clustered):
+            frame = pd.concat([frame, clustered], ignore_index=True)
     elif args.what == "fit":
         frame = results.fits
     else:
