@@ -1,3 +1,38 @@
-"""crackdown: event studies of China's 2020-2023 technology crackdown."""
+"""crackdown: event studies of China's 2020-2023 technology crackdown.
+
+The package follows the data flow, one module per stage::
+
+    events -> calendars -> prices (universe, factors) -> returns (quality) -> models
+    -> study -> inference -> results -> plots -> reports      (cli on top)
+
+The names most users need are importable from the top level (lazily, so ``import crackdown``
+stays cheap): :class:`EventStudy`, :func:`load_events`, :func:`load_prices`, :func:`day_zero`,
+:func:`run_campaign`.
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "EventStudy": ("crackdown.study", "EventStudy"),
+    "EventStudyResults": ("crackdown.results", "EventStudyResults"),
+    "load_events": ("crackdown.events", "load_events"),
+    "get_event": ("crackdown.events", "get_event"),
+    "load_prices": ("crackdown.prices", "load_prices"),
+    "compute_returns": ("crackdown.returns", "compute_returns"),
+    "load_factors": ("crackdown.factors", "load_factors"),
+    "day_zero": ("crackdown.calendars", "day_zero"),
+    "run_campaign": ("crackdown.campaign", "run_campaign"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'crackdown' has no attribute {name!r}")

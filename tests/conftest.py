@@ -40,7 +40,12 @@ def holdout_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
-    """Tests never touch the network: any yfinance download must be stubbed by the test."""
+    """Tests never touch the network: any yfinance download must be stubbed by the test.
+
+    ``CRACKDOWN_OFFLINE=1`` makes a ticker absent from the offline folder a reported
+    ``no_price_data`` outcome instead of a download attempt; tests of the yfinance path unset it.
+    """
+    monkeypatch.setenv("CRACKDOWN_OFFLINE", "1")
     try:
         import yfinance
     except ImportError:  # pragma: no cover

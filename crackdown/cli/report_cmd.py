@@ -4,7 +4,7 @@ Examples
 --------
 ``crackdown report``                                   every event, notebooks/event_study.ipynb
 ``crackdown report --events CAC-DIDI-REVIEW --jobs 1`` one event
-``crackdown report --notebook overview``               a run-once notebook (no event_id parameter)
+``crackdown report --notebook crackdown_overview``               a run-once notebook (no event_id parameter)
 ``crackdown report --jobs 4 --output build/reports``   4 notebooks at a time
 
 Each run writes ``OUTPUT/<notebook>/<label>/`` (executed notebook, HTML, PNGs, headline.json,

@@ -1,0 +1,575 @@
+"""The crackdown as a campaign: one batched event study over every event's firms, tidy tables.
+
+:func:`run_campaign` maps each event's day 0 on each listing's exchange, fits ONE
+:class:`crackdown.study.EventStudy` over all firm-events (the engine solves every market model in
+one batched least-squares call) and returns :class:`CampaignResults` with
+
+* :attr:`CampaignResults.event_table`: one row per event with its CAAR, a confidence interval,
+  the portfolio (Brown-Warner 1985) and Kolari-Pynnönen p-values, the number of firms used and
+  the event's category and direction;
+* :attr:`CampaignResults.firm_cars`: one row per firm-event with the CAR and the raw inputs a
+  reader needs to check it against the prices (sum of raw returns, of benchmark returns, alpha,
+  beta);
+* :attr:`CampaignResults.car_matrix`: firm x event CAR matrix (events in date order);
+* :attr:`CampaignResults.cumulative`: the cumulative abnormal return (and US$ value when market
+  caps are given) across the campaign, event by event.
+
+Conventions
+-----------
+* Returns in decimals; ``CAR_i = sum_{t=lo}^{hi} AR_it`` (NaN when a day is missing),
+  ``CAAR_e = sum_t AAR_et`` with ``AAR_et`` the mean AR over the event's firms with a return on
+  day ``t`` (:meth:`crackdown.results.EventStudyResults.caar`).
+* Confidence interval of the CAAR (the portfolio / "crude dependence adjustment" of Brown and
+  Warner 1985, robust to the cross-sectional correlation of a common event date):
+  ``se = sd(AAR_est) * sqrt(L_w)`` with ``sd`` the time-series standard deviation (ddof = 1) of
+  the equally weighted estimation-window residual portfolio, and
+  ``CAAR +/- t_{1-(1-ci)/2, T_p - 1} * se``, ``T_p`` the estimation days with at least one firm.
+  The interval is the inversion of the portfolio t-test whose p-value is reported with it.
+* A firm listed in New York and Hong Kong counts as two firm-events (one per listing), each on
+  its own exchange's day 0.
+* Cumulative path: events in date order (ties: events-table order). For each event the
+  equal-weighted return ``R_e = mean_i CAR_i`` over the firms with a complete CAR, and with
+  market caps ``M_i`` (US$) the value ``V_e = sum_i CAR_i M_i``. Event windows overlap (four
+  events of July 2021 share the same day 0), so a firm-day can fall in several windows; the
+  ``*_unique`` columns count each (ticker, date) abnormal return once, in the first event (in
+  date order) whose window contains it, and are the ones to read as "value lost and regained".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crackdown.errors import StudyConfigError
+
+__all__ = [
+    "KEY_EVENTS",
+    "CampaignResults",
+    "caar_path",
+    "campaign_headline",
+    "car_matrix",
+    "cumulative_value",
+    "event_headline",
+    "event_table",
+    "firm_car_table",
+    "key_event_table",
+    "run_campaign",
+]
+
+#: Landmark events whose CARs the overview reports (event ids of ``events.csv``).
+KEY_EVENTS: tuple[str, ...] = (
+    "alibaba_antitrust_probe",
+    "alibaba_antitrust_fine",
+    "didi_cybersecurity_review",
+    "didi_app_removal",
+    "education_double_reduction",
+    "samr_food_delivery_guidelines",
+    "liu_he_fsdc_market_support",
+)
+
+EVENT_COLUMNS = (
+    "event_id", "date", "category", "direction", "title", "n_requested", "n_firms",
+    "n_flagged", "caar", "se", "ci_lo", "ci_hi", "df", "portfolio_t", "portfolio_p",
+    "kp_t", "kp_p", "mean_car", "n_complete", "note",
+)
+
+
+@dataclass
+class CampaignResults:
+    """Tables of a campaign study (see the module docstring for the conventions).
+
+    Attributes
+    ----------
+    results : crackdown.results.EventStudyResults
+        The fitted study (all firm-events).
+    events : pandas.DataFrame
+        The events studied (rows of :func:`crackdown.events.load_events`).
+    window : (int, int)
+        Event window of the CARs in the tables.
+    ci : float
+        Confidence level of ``ci_lo``/``ci_hi``.
+    event_table, firm_cars, car_matrix, cumulative : pandas.DataFrame
+        See :func:`event_table`, :func:`firm_car_table`, :func:`car_matrix`,
+        :func:`cumulative_value`.
+    market_caps : dict or None
+        The market caps (US$) used for the value columns, if any.
+    """
+
+    results: object
+    events: pd.DataFrame
+    window: tuple[int, int]
+    ci: float
+    event_table: pd.DataFrame
+    firm_cars: pd.DataFrame
+    car_matrix: pd.DataFrame
+    cumulative: pd.DataFrame
+    market_caps: dict[str, float] | None = None
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """Outcome of every firm-event (``used``, ``fallback``, ``no_price_data``, ...)."""
+        return self.results.outcomes
+
+    def event(self, event_id: str) -> pd.Series:
+        """The :attr:`event_table` row of one event."""
+        hit = self.event_table.loc[self.event_table["event_id"] == event_id]
+        if hit.empty:
+            raise StudyConfigError(f"event {event_id!r} is not in this campaign "
+                                   f"({len(self.event_table)} events)")
+        return hit.iloc[0]
+
+    def to_csv(self, folder: str | os.PathLike[str], prefix: str = "campaign") -> dict[str, Path]:
+        """Write the event table, firm CARs, CAR matrix, cumulative path and outcomes as CSV.
+
+        Returns the paths written, keyed by table name.
+        """
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        tables = {
+            "events": self.event_table,
+            "firm_cars": self.firm_cars,
+            "car_matrix": self.car_matrix.reset_index(),
+            "cumulative": self.cumulative,
+            "outcomes": self.outcomes,
+        }
+        paths = {}
+        for name, table in tables.items():
+            path = out / f"{prefix}_{name}.csv"
+            table.to_csv(path, index=False, float_format="%.10g", date_format="%Y-%m-%d")
+            paths[name] = path
+        return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def _event_rows(results) -> dict[str, np.ndarray]:
+    ids = results.panel.keys["event_id"].to_numpy()
+    return {e: np.flatnonzero(ids == e) for e in dict.fromkeys(ids)}
+
+
+def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = None, *,
+                ci: float = 0.95) -> pd.DataFrame:
+    """One row per event: CAAR over ``window`` with its portfolio-test interval and p-values.
+
+    Parameters
+    ----------
+    results : crackdown.results.EventStudyResults
+    events : pandas.DataFrame
+        Events table (``event_id, date, category, direction, title``); every event appears in
+        the output, also those without any usable firm (NaN estimates and a ``note``).
+    window : (int, int), optional
+        Sub-window of the study's event window (default: the whole window).
+    ci : float
+        Confidence level of ``ci_lo``/``ci_hi`` (see module docstring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`EVENT_COLUMNS`: ``n_requested`` firm-events asked for, ``n_firms`` with
+        at least one AR in the window, ``n_flagged`` of them flagged (fallback model or a
+        missing day), ``caar``, ``se`` and ``ci_lo``/``ci_hi`` (portfolio), ``df``,
+        ``portfolio_t``/``portfolio_p`` (Brown-Warner 1985), ``kp_t``/``kp_p``
+        (Kolari-Pynnönen adjusted BMP, t(N-1); NaN for a single firm), ``mean_car`` over the
+        ``n_complete`` firms with every day present, and a ``note``.
+    """
+    from crackdown.inference.parametric import portfolio_t
+
+    if not 0 < ci < 1:
+        raise StudyConfigError(f"ci={ci!r} must be strictly between 0 and 1 (e.g. 0.95)")
+    panel = results.panel
+    w = tuple(results.study.window) if window is None else (int(window[0]), int(window[1]))
+    cols = panel.columns(*w) if panel.n else None
+    rows_of = _event_rows(results) if panel.n else {}
+    outcomes = results.outcomes
+    tests = results.tests(*w) if panel.n else pd.DataFrame(columns=["event_id", "test"])
+    caar = results.caar(*w).set_index("event_id") if panel.n else pd.DataFrame()
+    quantile = 1 - (1 - ci) / 2
+    out = []
+    for ev in events.itertuples(index=False):
+        eid = str(ev.event_id)
+        oc = outcomes.loc[outcomes["event_id"] == eid]
+        row = {
+            "event_id": eid, "date": pd.Timestamp(ev.date), "category": ev.category,
+            "direction": ev.direction, "title": getattr(ev, "title", ""),
+            "n_requested": len(oc), "n_firms": 0,
+            "n_flagged": int((oc["included"] & oc["flagged"]).sum()) if len(oc) else 0,
+        }
+        for key in EVENT_COLUMNS:
+            row.setdefault(key, np.nan)
+        idx = rows_of.get(eid)
+        if idx is None or len(idx) == 0:
+            reasons = "; ".join(f"{r.ticker}: {r.status}" for r in oc.itertuples(index=False))
+            row["note"] = f"no firm with abnormal returns ({reasons or 'no tickers'})"
+            out.append(row)
+            continue
+        sub = panel.subset(idx)
+        res = portfolio_t(sub.ar_event, sub.ar_est, w, rel_days=sub.rel_days)
+        se = res.extra["sd_portfolio"] * np.sqrt(len(cols))
+        ok_df = np.isfinite(res.df) and res.df > 0
+        crit = stats.t.ppf(quantile, res.df) if ok_df else np.nan
+        c = caar.loc[eid]
+        row.update(
+            n_firms=int(c["n"]), caar=float(c["caar"]), se=float(se),
+            ci_lo=float(c["caar"] - crit * se), ci_hi=float(c["caar"] + crit * se),
+            df=float(res.df) if ok_df else np.nan, portfolio_t=float(res.statistic),
+            portfolio_p=float(res.pvalue),
+            mean_car=float(c["mean_car"]), n_complete=int(c["n_complete"]),
+        )
+        kp = tests.loc[(tests["event_id"] == eid) & (tests["test"] == "kolari_pynnonen_bmp")]
+        if len(kp):
+            row["kp_t"] = float(kp["statistic"].iloc[0])
+            row["kp_p"] = float(kp["pvalue"].iloc[0])
+        dropped = oc.loc[~oc["included"]]
+        notes = [f"{r.ticker}: {r.status}" for r in dropped.itertuples(index=False)]
+        if row["n_flagged"]:
+            notes.append(f"{row['n_flagged']} flagged (fallback model or missing day)")
+        row["note"] = "; ".join(notes)
+        out.append(row)
+    table = pd.DataFrame(out, columns=list(EVENT_COLUMNS))
+    table["date"] = pd.to_datetime(table["date"])
+    return table
+
+
+def firm_car_table(results, events: pd.DataFrame, window: tuple[int, int] | None = None
+                   ) -> pd.DataFrame:
+    """One row per included firm-event: CAR over ``window`` and the inputs to check it.
+
+    Columns ``event_id, date, category, direction, ticker, exchange, day0, model, flagged,
+    car, se, t, pvalue, n_days, ret_sum, benchmark_sum, normal_sum, alpha, beta, ar_day0``:
+    ``ret_sum = sum_t r_it`` and ``benchmark_sum = sum_t m_t`` over the window (raw returns of
+    the firm and of its benchmark), ``normal_sum = ret_sum - car`` (for the market model
+    ``L_w * alpha + beta * benchmark_sum``), ``ar_day0`` the abnormal return on day 0 (NaN
+    when day 0 is outside the window), ``bhr = prod(1 + r_t) - 1`` the raw buy-and-hold return
+    (the price change from the close before the window to its last close, dividends included
+    in adjusted prices) and ``bhar`` the buy-and-hold abnormal return
+    (:meth:`crackdown.results.EventStudyResults.bhar`). CARs add simple returns, so a CAR
+    below -100 % is possible (e.g. the education stocks in July 2021); ``bhr`` cannot be.
+    ``car_unique`` is the CAR counting each (ticker, date) abnormal return once across events
+    in the order of ``events`` (see module docstring; NaN when ``car`` is NaN).
+    """
+    panel = results.panel
+    w = tuple(results.study.window) if window is None else (int(window[0]), int(window[1]))
+    columns = ["event_id", "date", "category", "direction", "ticker", "exchange", "day0",
+                          "model", "flagged", "car", "se", "t", "pvalue", "n_days", "ret_sum",
+               "benchmark_sum", "normal_sum", "alpha", "beta", "ar_day0", "bhr", "bhar",
+               "car_unique"]
+    if panel.n == 0:
+        return pd.DataFrame(columns=columns)
+    cols = panel.columns(*w)
+    car = results.car(*w)
+    fits = results.fits
+    out = car[["event_id", "ticker", "exchange", "day0", "model", "flagged", "car", "se", "t",
+               "pvalue", "n_days"]].copy()
+    out["ret_sum"] = panel.ret_event[:, cols].sum(axis=1)
+    out["benchmark_sum"] = panel.market_event[:, cols].sum(axis=1)
+    out["normal_sum"] = out["ret_sum"] - out["car"]
+    out["alpha"] = fits["alpha"].to_numpy()
+    out["beta"] = fits["beta"].to_numpy()
+    zero = np.flatnonzero(panel.rel_days == 0)
+    out["ar_day0"] = panel.ar_event[:, zero[0]] if len(zero) else np.nan
+    bhar = results.bhar(*w)
+    out["bhr"] = bhar["bhr"].to_numpy()
+    out["bhar"] = bhar["bhar"].to_numpy()
+    out["car_unique"] = _unique_cars(results, list(events["event_id"].astype(str)), cols)
+    meta = events.set_index(events["event_id"].astype(str))[["date", "category", "direction"]]
+    out = out.join(meta, on="event_id")
+    return out[columns].reset_index(drop=True)
+
+
+def car_matrix(firm_cars: pd.DataFrame, events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Firm x event matrix of CARs (index ticker, columns event ids in date order).
+
+    Tickers are ordered by the number of events they have a CAR in (most first), then name;
+    a cell is NaN when the firm is not named in the event or has no CAR.
+    """
+    if firm_cars.empty:
+        return pd.DataFrame()
+    order = (list(events["event_id"].astype(str)) if events is not None
+             else list(firm_cars.sort_values("date")["event_id"].drop_duplicates()))
+    grid = firm_cars.pivot(index="ticker", columns="event_id", values="car")
+    cols = [e for e in order if e in grid.columns]
+    counts = grid.notna().sum(axis=1)
+    rows = sorted(grid.index, key=lambda t: (-counts[t], t))
+    grid = grid.reindex(index=rows, columns=cols)
+    grid.index.name = "ticker"
+    grid.columns.name = "event_id"
+    return grid
+
+
+def _unique_cars(results, order: Sequence[str], cols: np.ndarray) -> np.ndarray:
+    """CAR of each panel row counting each (ticker, date) once, in event order (see module)."""
+    panel = results.panel
+    keys = panel.keys
+    rank = {e: i for i, e in enumerate(order)}
+    ar = panel.ar_event[:, cols]
+    dates = panel.dates_event[:, cols]
+    claimed: set[tuple[str, np.datetime64]] = set()
+    out = np.full(panel.n, np.nan)
+    for i in sorted(range(panel.n), key=lambda r: (rank.get(keys["event_id"].iat[r], len(rank)),
+                                                   r)):
+        ticker = keys["ticker"].iat[i]
+        if not np.isfinite(ar[i]).all():
+            for d in dates[i]:
+                claimed.add((ticker, d))
+            continue
+        total = 0.0
+        for a, d in zip(ar[i], dates[i]):
+            if (ticker, d) not in claimed:
+                total += a
+                claimed.add((ticker, d))
+        out[i] = total
+    return out
+
+
+def cumulative_value(results, events: pd.DataFrame, window: tuple[int, int] | None = None, *,
+                     market_caps: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Cumulative abnormal return (and US$ value) across the campaign, event by event.
+
+    Parameters
+    ----------
+    results : crackdown.results.EventStudyResults
+    events : pandas.DataFrame
+        Events in the order to cumulate (date order, as :func:`crackdown.events.load_events`).
+    window : (int, int), optional
+        CAR window (default: the study's event window).
+    market_caps : mapping ticker -> US$, optional
+        Market capitalisation before the campaign. Give ONE listing per company (e.g. only
+        ``BABA``, not also ``9988.HK``), else the company's value is counted twice; firms without
+        a cap are left out of the value columns (counted in ``n_without_cap``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per event: ``event_id, date, direction, category, n_firms`` (firms with a
+        complete CAR), ``ret`` = mean CAR (equal weights), ``cum_ret`` its running sum,
+        ``ret_unique``/``cum_ret_unique`` the same counting each firm-day once (see module),
+        and with ``market_caps``: ``value_usd``, ``cum_value_usd``, ``value_usd_unique``,
+        ``cum_value_usd_unique``, ``n_without_cap``. Events without a usable firm have NaN
+        ``ret`` and add 0 to the running sums.
+    """
+    panel = results.panel
+    w = tuple(results.study.window) if window is None else (int(window[0]), int(window[1]))
+    order = list(events["event_id"].astype(str))
+    rows_of = _event_rows(results) if panel.n else {}
+    if panel.n:
+        cols = panel.columns(*w)
+        car_full = panel.ar_event[:, cols].sum(axis=1)
+        car_unique = _unique_cars(results, order, cols)
+    caps = None if market_caps is None else {str(k): float(v) for k, v in market_caps.items()}
+    out = []
+    for ev in events.itertuples(index=False):
+        eid = str(ev.event_id)
+        row = {"event_id": eid, "date": pd.Timestamp(ev.date), "direction": ev.direction,
+               "category": ev.category, "n_firms": 0, "ret": np.nan, "ret_unique": np.nan}
+        if caps is not None:
+            row.update(value_usd=np.nan, value_usd_unique=np.nan, n_without_cap=0)
+        idx = rows_of.get(eid, np.array([], dtype=int))
+        idx = idx[np.isfinite(car_full[idx])] if len(idx) else idx
+        if len(idx):
+            row.update(n_firms=len(idx), ret=float(car_full[idx].mean()),
+                       ret_unique=float(car_unique[idx].mean()))
+            if caps is not None:
+                tick = panel.keys["ticker"].to_numpy()[idx]
+                has = np.array([t in caps for t in tick])
+                m = np.array([caps.get(t, np.nan) for t in tick])
+                row["n_without_cap"] = int((~has).sum())
+                if has.any():
+                    row["value_usd"] = float((car_full[idx][has] * m[has]).sum())
+                    row["value_usd_unique"] = float((car_unique[idx][has] * m[has]).sum())
+        out.append(row)
+    table = pd.DataFrame(out)
+    table["cum_ret"] = table["ret"].fillna(0.0).cumsum()
+    table["cum_ret_unique"] = table["ret_unique"].fillna(0.0).cumsum()
+    if caps is not None:
+        table["cum_value_usd"] = table["value_usd"].fillna(0.0).cumsum()
+        table["cum_value_usd_unique"] = table["value_usd_unique"].fillna(0.0).cumsum()
+    return table
+
+
+def caar_path(results, event_id: str | None = None, *, ci: float = 0.95) -> pd.DataFrame:
+    """CAAR cumulated from the first event-window day, with a pointwise portfolio interval.
+
+    For day ``k`` of the window ``lo..hi``: ``caar_k = sum_{t=lo}^{k} AAR_t`` and
+    ``se_k = sd(AAR_est) sqrt(k - lo + 1)`` (portfolio convention of :func:`event_table`);
+    ``lo``/``hi`` = ``caar_k -/+ t_{1-(1-ci)/2, T_p-1} se_k``. ``event_id=None`` pools every
+    firm-event of the results.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rel_day, aar, caar, se, lo, hi, n`` (``n`` firms with an AR that day).
+    """
+    from crackdown.inference.parametric import portfolio_t
+
+    panel = results.panel
+    idx = (np.arange(panel.n) if event_id is None
+           else np.flatnonzero(panel.keys["event_id"].to_numpy() == event_id))
+    if len(idx) == 0:
+        raise StudyConfigError(f"caar_path: no firm of event {event_id!r} has abnormal returns")
+    sub = panel.subset(idx)
+    res = portfolio_t(sub.ar_event, sub.ar_est, None, rel_days=sub.rel_days)
+    sd = res.extra["sd_portfolio"]
+    counts = np.isfinite(sub.ar_event).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        aar = np.where(counts > 0, np.nansum(sub.ar_event, axis=0) / np.maximum(counts, 1),
+                       np.nan)
+    caar = np.cumsum(aar)
+    se = sd * np.sqrt(np.arange(1, len(aar) + 1))
+    crit = stats.t.ppf(1 - (1 - ci) / 2, res.df)
+    return pd.DataFrame({"rel_day": sub.rel_days.astype(int), "aar": aar, "caar": caar,
+                         "se": se, "lo": caar - crit * se, "hi": caar + crit * se,
+                         "n": counts.astype(int)})
+
+
+def key_event_table(campaign: CampaignResults, event_ids: Sequence[str] = KEY_EVENTS
+                    ) -> pd.DataFrame:
+    """Firm CARs of the landmark events (default :data:`KEY_EVENTS`), checkable by hand.
+
+    Rows of :attr:`CampaignResults.firm_cars` for those events, with the event's CAAR and
+    portfolio p-value repeated on each row; events absent from the campaign are skipped.
+    """
+    ev = campaign.event_table.set_index("event_id")[["caar", "ci_lo", "ci_hi", "portfolio_p"]]
+    wanted = [e for e in event_ids if e in ev.index]
+    firms = campaign.firm_cars.loc[campaign.firm_cars["event_id"].isin(wanted)].copy()
+    firms = firms.join(ev.rename(columns=lambda c: f"event_{c}"), on="event_id")
+    firms["_order"] = firms["event_id"].map({e: i for i, e in enumerate(wanted)})
+    return firms.sort_values(["_order", "exchange", "ticker"]).drop(columns="_order").reset_index(
+        drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+def run_campaign(
+    events_df: pd.DataFrame | None = None,
+    *,
+    tickers: Sequence[str] | None = None,
+    model: str = "market",
+    window: tuple[int, int] = (-1, 1),
+    estimation: tuple[int, int] = (-250, -11),
+    fallback: str | None = "market-adjusted",
+    benchmark: str | Mapping[str, str] | None = None,
+    min_estimation_obs: int = 100,
+    returns_kind: str = "simple",
+    prices_dir: str | os.PathLike[str] | None = None,
+    events_file: str | os.PathLike[str] | None = None,
+    market_caps: Mapping[str, float] | None = None,
+    ci: float = 0.95,
+    **settings,
+) -> CampaignResults:
+    """Run one batched event study over every firm-event of ``events_df`` and tabulate it.
+
+    Parameters
+    ----------
+    events_df : pandas.DataFrame, optional
+        Events (:func:`crackdown.events.load_events`); default: every event of ``events_file``.
+    tickers : list of str, optional
+        Tickers for every event (default: each event's own ``tickers``). An event's own tickers
+        without prices become ``no_price_data`` outcomes; explicit tickers must have prices.
+    model, window, estimation, fallback, benchmark, min_estimation_obs, returns_kind, **settings
+        :class:`crackdown.study.EventStudy` settings. ``fallback`` (default market-adjusted)
+        keeps recent listings such as DIDI (IPO 2021-06-30) in, flagged.
+    prices_dir, events_file : path, optional
+        Offline price folder and events table (defaults from :mod:`crackdown.config`).
+    market_caps : mapping ticker -> US$, optional
+        For the value columns of :attr:`CampaignResults.cumulative`; none is shipped.
+    ci : float
+        Confidence level of the CAAR intervals.
+
+    Returns
+    -------
+    CampaignResults
+    """
+    from crackdown.events import load_events
+    from crackdown.study import EventStudy
+
+    if events_df is None:
+        events_df = load_events(events_file)
+    if len(events_df) == 0:
+        raise StudyConfigError("run_campaign: the events table is empty")
+    events_df = events_df.sort_values(["date", "event_id"], kind="stable").reset_index(drop=True)
+    study = EventStudy.from_events(
+        events_df, tickers=None if tickers is None else list(tickers), benchmark=benchmark,
+        prices_dir=prices_dir, returns_kind=returns_kind, model=model, window=tuple(window),
+        estimation=tuple(estimation), fallback=fallback, min_estimation_obs=min_estimation_obs,
+        **settings,
+    )
+    results = study.fit()
+    w = (int(window[0]), int(window[1]))
+    firms = firm_car_table(results, events_df, w)
+    return CampaignResults(
+        results=results,
+        events=events_df,
+        window=w,
+        ci=ci,
+        event_table=event_table(results, events_df, w, ci=ci),
+        firm_cars=firms,
+        car_matrix=car_matrix(firms, events_df),
+        cumulative=cumulative_value(results, events_df, w, market_caps=market_caps),
+        market_caps=None if market_caps is None else dict(market_caps),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Headline numbers (for crackdown.reports.record_headline)
+# --------------------------------------------------------------------------------------------
+
+
+def _window_text(window: tuple[int, int]) -> str:
+    return f"[{window[0]:+d},{window[1]:+d}]"
+
+
+def event_headline(campaign: CampaignResults, event_id: str) -> dict[str, object]:
+    """Headline numbers of one event: CAAR (%) with CI, portfolio and KP p-values, firms used.
+
+    When no firm has data the CAAR entries are ``None`` and ``note`` says why (a data fact,
+    not a failure).
+    """
+    row = campaign.event(event_id)
+    wt = _window_text(campaign.window)
+    pct = lambda v: None if pd.isna(v) else 100.0 * float(v)
+    num = lambda v: None if pd.isna(v) else float(v)
+    return {
+        f"CAAR{wt} (%)": pct(row["caar"]),
+        "CI low (%)": pct(row["ci_lo"]),
+        "CI high (%)": pct(row["ci_hi"]),
+        "portfolio p": num(row["portfolio_p"]),
+        "KP p": num(row["kp_p"]),
+        "firms used": int(row["n_firms"]),
+        "firms requested": int(row["n_requested"]),
+        "note": row["note"] if isinstance(row["note"], str) and row["note"] else "",
+    }
+
+
+def campaign_headline(campaign: CampaignResults,
+                      key_events: Sequence[str] = KEY_EVENTS) -> dict[str, object]:
+    """Headline numbers of the whole campaign: counts, cumulative path and key-event CAARs."""
+    et = campaign.event_table
+    cum = campaign.cumulative
+    wt = _window_text(campaign.window)
+    out: dict[str, object] = {
+        "events": len(et),
+        "events with data": int((et["n_firms"] > 0).sum()),
+        "firm-events used": int(campaign.results.panel.n),
+        "significant at 5% (portfolio)": int((et["portfolio_p"] < 0.05).sum()),
+        f"cumulative CAR{wt}, each firm-day once (%)": 100.0 * float(cum["cum_ret_unique"].iloc[-1]),
+        "trough of cumulative CAR (%)": 100.0 * float(cum["cum_ret_unique"].min()),
+        "trough date": cum.loc[cum["cum_ret_unique"].idxmin(), "date"].strftime("%Y-%m-%d"),
+    }
+    for eid in key_events:
+        hit = et.loc[et["event_id"] == eid]
+        if len(hit):
+            v = hit["caar"].iloc[0]
+            out[f"CAAR {eid} (%)"] = None if pd.isna(v) else 100.0 * float(v)
+    return out
