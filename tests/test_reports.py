@@ -220,3 +220,18 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     code = main(["report", "--notebook", "report_event", "--notebooks-dir", str(DATA),
                  "--events", "E1", "--parameter", "bad", "--output", str(tmp_path)])
     assert code == 2 and "--parameter 'bad': use KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_notebook_all_runs_per_event_then_run_once(tmp_path, capsys):
+    code = main(["report", "--notebook", "all", "--notebooks-dir", str(DATA),
+                 "--events", "alibaba_antitrust_fine", "--output", str(tmp_path),
+                 "--no-progress", "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 of 2 report(s) written" in captured.out
+    value = json.loads((tmp_path / "report_event" / "alibaba_antitrust_fine" / "headline.json")
+                       .read_text())["value"]
+    assert value == len("alibaba_antitrust_fine")  # scale 1 x len(event_id), set by the notebook
+    rows = _index_rows(tmp_path / "index.html")
+    assert {"alibaba_antitrust_fine", "report_overview"} <= set(rows)

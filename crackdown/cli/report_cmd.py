@@ -3,9 +3,10 @@
 Examples
 --------
 ``crackdown report``                                   every event, notebooks/event_study.ipynb
-``crackdown report --events CAC-DIDI-REVIEW --jobs 1`` one event
-``crackdown report --notebook crackdown_overview``               a run-once notebook (no event_id parameter)
-``crackdown report --jobs 4 --output build/reports``   4 notebooks at a time
+``crackdown report --events cac_onsite_didi_review --jobs 1`` one event
+``crackdown report --notebook crackdown_overview``    a run-once notebook (no event_id parameter)
+``crackdown report --notebook all``                   every notebook: per event, then the others
+``crackdown report --jobs 4 --output build/reports``  4 notebooks at a time
 
 Each run writes ``OUTPUT/<notebook>/<label>/`` (executed notebook, HTML, PNGs, headline.json,
 status.json) and refreshes ``OUTPUT/index.html``; see :mod:`crackdown.reports`. A failing notebook
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from crackdown.cli.common import add_events_file_option, add_prices_dir_option, split_list
@@ -36,13 +38,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--events", metavar="all|ID,ID,...", default=None,
                         help="events to report on (default: all for a per-event notebook)")
-    parser.add_argument("--notebook", metavar="NAME", default="event_study",
-                        help="notebook in notebooks/ without extension (default: event_study)")
+    parser.add_argument("--notebook", metavar="NAME[,NAME...]|all", default="event_study",
+                        help="notebook(s) in notebooks/ without extension, or 'all' for every "
+                        "notebook there (default: event_study)")
     parser.add_argument("--output", metavar="DIR", default="reports",
                         help="output folder (default: ./reports)")
-    parser.add_argument("--jobs", metavar="N", type=int, default=1,
+    parser.add_argument("--jobs", metavar="N", type=int, default=None,
                         help="notebooks run in parallel, each in its own process and kernel "
-                        "(default: 1)")
+                        "(default: the number of CPUs, at most 4)")
     add_prices_dir_option(parser)
     add_events_file_option(parser)
     parser.add_argument("--notebooks-dir", metavar="DIR", default=None,
@@ -72,48 +75,64 @@ def _parse_parameters(items: list[str]) -> dict[str, object]:
     return params
 
 
+def _notebook_names(text: str, folder) -> list[str]:
+    """``all`` -> every notebook in the folder (event_study first), else the listed names."""
+    from crackdown import reports
+
+    if text != "all":
+        return split_list(text, "--notebook")
+    names = sorted(p.stem for p in reports.notebooks_dir(folder).glob("*.ipynb"))
+    if not names:
+        raise StudyConfigError(f"--notebook all: no notebooks in {reports.notebooks_dir(folder)}")
+    return sorted(names, key=lambda n: (n != "event_study", n))
+
+
 def run(args: argparse.Namespace) -> int:
     from crackdown import reports
 
-    if args.jobs < 1:
+    jobs = args.jobs if args.jobs is not None else max(1, min(4, os.cpu_count() or 1))
+    if jobs < 1:
         raise StudyConfigError(f"--jobs {args.jobs}: must be at least 1")
     extra_parameters = _parse_parameters(args.parameter)
-    nb_path = reports.resolve_notebook(args.notebook, args.notebooks_dir)
-    per_event = reports.is_per_event(nb_path)
+    names = _notebook_names(args.notebook, args.notebooks_dir)
+    paths = [reports.resolve_notebook(name, args.notebooks_dir) for name in names]
+    per_event = [reports.is_per_event(path) for path in paths]
+    if args.events not in (None, "all") and not any(per_event):
+        raise StudyConfigError(f"--notebook {args.notebook} has no event_id parameter (it runs "
+                               "once); drop --events")
     events_meta = None
     event_ids: list[str] | None = None
-    if per_event:
+    if any(per_event):
         from crackdown.events import load_events
 
         wanted = None if args.events in (None, "all") else split_list(args.events, "--events")
         events_meta = load_events(args.events_file, event_ids=wanted)
-        if wanted is None:
-            event_ids = events_meta["event_id"].tolist()
-        else:
-            event_ids = wanted
+        event_ids = events_meta["event_id"].tolist() if wanted is None else wanted
         if not event_ids:
             raise StudyConfigError("the events table has no events to report on")
-    elif args.events not in (None, "all"):
-        raise StudyConfigError(f"--notebook {args.notebook} has no event_id parameter (it runs "
-                               "once); drop --events")
 
-    result = reports.run_report(
-        nb_path,
-        event_ids=event_ids,
-        output=args.output,
-        jobs=args.jobs,
-        prices_dir=args.prices_dir,
-        events_file=args.events_file,
-        parameters=extra_parameters,
-        events_meta=events_meta,
-        execution_timeout=args.timeout,
-        exclude_input=args.no_input,
-        progress=not args.no_progress,
-    )
-    n_ok = len(result.outcomes) - len(result.failures)
-    print(f"{n_ok} of {len(result.outcomes)} report(s) written; index: {result.index}")
-    if result.failures:
-        print(f"{len(result.failures)} report(s) failed:", file=sys.stderr)
-        for outcome in result.failures:
+    outcomes, failures, index = [], [], None
+    for path, is_per_event in zip(paths, per_event):
+        result = reports.run_report(
+            path,
+            event_ids=event_ids if is_per_event else None,
+            output=args.output,
+            jobs=jobs,
+            prices_dir=args.prices_dir,
+            events_file=args.events_file,
+            parameters=extra_parameters,
+            events_meta=events_meta if is_per_event else None,
+            execution_timeout=args.timeout,
+            exclude_input=args.no_input,
+            progress=not args.no_progress,
+        )
+        outcomes += list(result.outcomes)
+        failures += list(result.failures)
+        index = result.index
+    print(f"{len(outcomes) - len(failures)} of {len(outcomes)} report(s) written; index: {index}")
+    if failures:
+        print(f"{len(failures)} report(s) failed:", file=sys.stderr)
+        for outcome in failures:
             print(f"  {outcome.label}: {outcome.error}", file=sys.stderr)
-    return result.exit_code
+        return 1
+    return 0
