@@ -14,7 +14,7 @@ from crackdown.calendars import relative_sessions
 from crackdown.cli import main
 
 CONTRACT_COLUMNS = ["event_id", "ticker", "exchange", "day0", "rel_day", "date", "ar", "car"]
-EVENT = "overseas_listing_crackdown_opinions"  # 2021-07-06, no time: 09:00 Beijing assumed
+EVENT = "overseas_listing_crackdown_opinions"  # 2021-07-06 19:00 Beijing (evening, approx.)
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,8 @@ def _reference_ar(prices_dir, ticker, bench, exchange, day0, est=(-250, -11)):
 
 @pytest.mark.parametrize(
     "ticker, exchange, bench, day0",
-    [("BABA", "XNYS", "SPY", "2021-07-06"), ("9988.HK", "XHKG", "^HSI", "2021-07-06")],
+    # 19:00 Beijing = 07:00 EDT: New York reacts the same date, Hong Kong (closed at 16:00) the next
+    [("BABA", "XNYS", "SPY", "2021-07-06"), ("9988.HK", "XHKG", "^HSI", "2021-07-07")],
 )
 def test_csv_ar_contract_us_and_hk(capsys, prices_dir, ticker, exchange, bench, day0):
     code, out, err = _run(capsys, "study", EVENT, "--tickers", ticker, "--format", "csv",

@@ -93,12 +93,12 @@ def test_tickers_without_prices_are_flagged_in_notes(real, prices_dir):
     ("event_id", "date", "weekday", "time"),
     [
         ("alibaba_antitrust_fine", "2021-04-10", 5, ""),  # Saturday
-        ("didi_cybersecurity_review", "2021-07-02", 4, ""),  # Friday evening
+        ("didi_cybersecurity_review", "2021-07-02", 4, "19:00"),  # Friday evening (approx.)
         ("didi_app_removal", "2021-07-04", 6, ""),  # Sunday
         ("ant_ipo_suspended", "2020-11-03", 1, "21:25"),
         ("liu_he_fsdc_market_support", "2022-03-16", 2, ""),
         ("education_double_reduction", "2021-07-23", 4, ""),
-        ("ant_tenpay_fines", "2023-07-07", 4, ""),
+        ("ant_tenpay_fines", "2023-07-07", 4, "20:10"),  # Reuters item 08:10 ET
     ],
 )
 def test_key_beijing_dates(real, event_id, date, weekday, time):
