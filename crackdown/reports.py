@@ -645,7 +645,9 @@ table{border-collapse:collapse;font-size:.92em}
 th,td{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.failed td{background:#fdecea}.status-ok{color:#1a7f37}.status-failed{color:#b42318;font-weight:600}
-img.thumb{height:70px;border:1px solid #ccc;margin-right:4px}
+img.thumb{height:60px;border:1px solid #ccc;margin-right:4px}
+td.figures{white-space:nowrap}td.title{min-width:22em;max-width:32em}
+td.report,td.date{white-space:nowrap}
 .error{font-family:monospace;font-size:.85em;color:#b42318}
 """
 
@@ -697,9 +699,11 @@ def write_index(root: str | os.PathLike[str]) -> Path:
             status = ("<span class='status-ok'>ok</span>" if ok else
                       "<span class='status-failed'>FAILED</span><div class='error'>"
                       f"{html.escape(str(row.get('error', '')))}</div>")
-            parts.append(f"<tr class='{'ok' if ok else 'failed'}'><td>{link}</td><td>{status}</td>")
+            parts.append(f"<tr class='{'ok' if ok else 'failed'}'><td class='report'>{link}</td>"
+                         f"<td>{status}</td>")
             meta = row.get("meta") or {}
-            parts += [f"<td>{html.escape(_format_value(meta.get(c)))}</td>" for c in meta_cols]
+            parts += [f"<td class='{c}'>{html.escape(_format_value(meta.get(c)))}</td>"
+                      for c in meta_cols]
             headline = row.get("headline") or {}
             for key in keys:
                 value = headline.get(key)
@@ -710,7 +714,7 @@ def write_index(root: str | os.PathLike[str]) -> Path:
                 f"<a href='{html.escape(folder)}/{html.escape(name)}'><img class='thumb' "
                 f"src='{html.escape(folder)}/{html.escape(name)}' alt='{html.escape(name)}'></a>"
                 for name in row.get("figures") or [])
-            parts.append(f"<td>{thumbs}</td></tr>")
+            parts.append(f"<td class='figures'>{thumbs}</td></tr>")
         parts.append("</tbody></table>")
     parts.append("</body></html>")
     path = root / INDEX_FILE
