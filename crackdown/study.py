@@ -110,7 +110,11 @@ class EventStudy:
         Model used (and flagged) for firm-events with too few estimation days, e.g.
         ``"market-adjusted"``.
     clean_estimation : bool
-        Drop the event windows of the same ticker's other events from its estimation window.
+        Drop the event windows of the same ticker's other events from its estimation window:
+        the other rows of ``firm_events`` and, when given, ``other_event_days``.
+    other_event_days : pandas.DataFrame, optional
+        Further ``ticker, day0`` pairs (events not studied here, e.g. the rest of the events
+        table) whose event windows ``clean_estimation`` removes. Ignored without it.
     factors : pandas.DataFrame, optional
         Daily factors in decimals, indexed by date: for ``ff3``/``carhart``/``ff5`` (columns
         as :func:`crackdown.factors.load_factors`; loaded from the default folder when omitted)
@@ -139,6 +143,7 @@ class EventStudy:
         min_estimation_obs: int = 100,
         fallback: str | None = None,
         clean_estimation: bool = False,
+        other_event_days: pd.DataFrame | None = None,
         factors: pd.DataFrame | None = None,
         session_grid: str = "exchange",
         returns_kind: str = "simple",
@@ -174,6 +179,7 @@ class EventStudy:
             raise StudyConfigError(f"fallback {fallback!r} is the same as the model; choose another")
         self.min_estimation_obs = int(min_estimation_obs)
         self.clean_estimation = bool(clean_estimation)
+        self.other_event_days = self._check_other_event_days(other_event_days)
         self.session_grid = session_grid
         self.returns_kind = returns_kind
         self.returns = self._check_returns(returns)
@@ -184,6 +190,20 @@ class EventStudy:
         self.day0_notes: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------------ validation
+    @staticmethod
+    def _check_other_event_days(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        if frame is None:
+            return None
+        if not isinstance(frame, pd.DataFrame) or not {"ticker", "day0"} <= set(frame.columns):
+            raise StudyConfigError("other_event_days must be a DataFrame with columns ticker, day0")
+        out = frame[["ticker", "day0"]].copy()
+        out["ticker"] = out["ticker"].astype(str)
+        try:
+            out["day0"] = pd.to_datetime(out["day0"]).astype("datetime64[ns]")
+        except (TypeError, ValueError):
+            raise StudyConfigError("other_event_days: day0 must hold dates") from None
+        return out.drop_duplicates().reset_index(drop=True)
+
     @staticmethod
     def _check_returns(returns: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(returns, pd.DataFrame):
@@ -351,6 +371,7 @@ class EventStudy:
         prices_dir=None,
         returns_kind: str = "simple",
         history: str | tuple | None = None,
+        other_events: pd.DataFrame | None = None,
         **settings,
     ) -> EventStudy:
         """Build a study from an events table (:func:`crackdown.events.load_events`).
@@ -379,6 +400,10 @@ class EventStudy:
             Load prices over a wider span than the windows need: every available date
             (``"all"``) or at least ``start..end`` (either may be None). Placebo tests
             (:meth:`EventStudyResults.placebo`) draw pseudo dates from this span.
+        other_events : pandas.DataFrame, optional
+            Further events (same columns as ``events_df``, e.g. the whole events table) whose
+            windows ``clean_estimation=True`` removes from each listing's estimation window, for
+            the listings they name (mapped to day 0 like the studied events).
         **settings
             Any other :class:`EventStudy` keyword (model, estimation, window, ...).
         """
@@ -392,6 +417,20 @@ class EventStudy:
                                    "session_grid='exchange'")
         estimation = _check_window(settings.get("estimation", (-250, -11)), "estimation window")
         window = _check_window(settings.get("window", (-1, 1)), "event window")
+        if other_events is not None and settings.get("clean_estimation"):
+            studied = set(events_df["event_id"].astype(str))
+            days = []
+            for ev in other_events.itertuples(index=False):
+                if str(ev.event_id) in studied:
+                    continue
+                time = getattr(ev, "time_beijing", None) or None
+                for ticker in _event_tickers(ev):
+                    try:
+                        exchange = exchange_for_ticker(ticker)
+                    except CrackdownError:
+                        continue  # a listing we cannot place on a calendar cannot be cleaned
+                    days.append((ticker, day_zero(pd.Timestamp(ev.date), time, exchange).session))
+            settings["other_event_days"] = pd.DataFrame(days, columns=["ticker", "day0"])
         rows = []
         explicit = tickers is not None
         for ev in events_df.itertuples(index=False):
@@ -580,16 +619,26 @@ class EventStudy:
                     rf_event[idx] = np.where(ok_v, rf[pv_c], np.nan)
             if self.clean_estimation:
                 tick = fe["ticker"].iloc[idx].to_numpy()
+                extra = self.other_event_days
                 for t in pd.unique(tick):
                     rows = np.flatnonzero(tick == t)
-                    if len(rows) < 2:
+                    # other events' day 0 on this grid: the study's own rows, then the extra ones
+                    p_other = p0[rows]
+                    if extra is not None:
+                        days = extra.loc[extra["ticker"] == t, "day0"].to_numpy()
+                        p_other = np.concatenate([p_other, grid.searchsorted(days)])
+                    if len(p_other) < 2:
                         continue
-                    starts = p0[rows] + w_lo  # (m,) other events' windows on this grid
-                    ends = p0[rows] + w_hi
+                    starts = p_other + w_lo  # (m + e,) other events' windows on this grid
+                    ends = p_other + w_hi
                     pos = pe[rows]  # (m, T)
                     hit = (pos[:, :, None] >= starts[None, None, :]) & (
-                        pos[:, :, None] <= ends[None, None, :])  # (m, T, m)
-                    hit[np.arange(len(rows)), :, np.arange(len(rows))] = False  # own window
+                        pos[:, :, None] <= ends[None, None, :])  # (m, T, m + e)
+                    own = p_other[None, :len(rows)] == p0[rows][:, None]  # the row's own window
+                    hit[:, :, :len(rows)] &= ~own[:, None, :]
+                    if extra is not None:  # an extra day equal to the row's own day 0 is itself
+                        hit[:, :, len(rows):] &= (p_other[None, None, len(rows):]
+                                                  != p0[rows][:, None, None])
                     clean_mask[idx[rows]] &= ~hit.any(axis=2)
         return _Layout(
             keys=fe,

@@ -83,6 +83,11 @@ def register(subparsers) -> None:
     parser.add_argument("--what", choices=WHAT, default="ar",
                         help="ar (default): abnormal returns; tests: test statistics; fit: "
                         "model fits; outcomes: what happened to each listing")
+    parser.add_argument("--min-estimation-obs", metavar="N", type=int, default=100,
+                        help="minimum usable estimation days (default 100)")
+    parser.add_argument("--clean-estimation", action="store_true",
+                        help="drop the firm's other events' windows (all events in the events "
+                        "table) from its estimation window")
     parser.add_argument("--placebo", metavar="N", type=int, default=0,
                         help="with --what tests: add a placebo test on N random pseudo dates "
                         "(default 0: none; 199 is a good choice)")
@@ -112,6 +117,13 @@ def _event_frame(args: argparse.Namespace) -> pd.DataFrame:
     return pd.DataFrame([event]).reset_index(drop=True)
 
 
+def _all_events(args: argparse.Namespace) -> pd.DataFrame:
+    """The whole events table, whose windows --clean-estimation removes."""
+    from crackdown.events import load_events
+
+    return load_events(args.events_file)
+
+
 def _stringify_dates(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for col in frame.columns:
@@ -138,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
         estimation=estimation,
         window=window,
         fallback=args.fallback,
+        min_estimation_obs=args.min_estimation_obs,
+        clean_estimation=args.clean_estimation,
+        other_events=_all_events(args) if args.clean_estimation else None,
         history="all" if args.what == "tests" and args.placebo > 0 else None,
     )
     results = study.fit()

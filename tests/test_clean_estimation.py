@@ -1,0 +1,65 @@
+"""Clean estimation against the whole events table (other events' windows removed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from crackdown.calendars import day_zero, relative_sessions
+from crackdown.cli import main
+from crackdown.events import load_events
+from crackdown.study import EventStudy
+
+
+def test_other_events_windows_leave_the_estimation_sample(prices_dir):
+    events = load_events()
+    target = events.loc[events["event_id"] == "samr_food_delivery_guidelines"]
+    study = EventStudy.from_events(target, tickers=["BABA"], prices_dir=prices_dir,
+                                   clean_estimation=True, other_events=events)
+    res = study.fit()
+    day0 = pd.Timestamp("2021-07-26")
+    est = relative_sessions("XNYS", day0, -250, -11)
+    # independent: every other event naming BABA, mapped to its NYSE day 0, blocks -1..+1
+    blocked = set()
+    for ev in events.itertuples(index=False):
+        if ev.event_id == "samr_food_delivery_guidelines" or "BABA" not in ev.ticker_list:
+            continue
+        d0 = day_zero(ev.date, ev.time_beijing or None, "XNYS").session
+        blocked |= set(relative_sessions("XNYS", d0, -1, 1))
+    keep = [d for d in est if d not in blocked]
+    assert 200 < len(keep) < 240
+    r = study.returns
+    sample = r.loc[keep, ["BABA", "SPY"]].dropna()
+    fit = sm.OLS(sample["BABA"].to_numpy(), sm.add_constant(sample["SPY"].to_numpy())).fit()
+    row = res.fits.iloc[0]
+    assert row["n_obs"] == len(sample)
+    np.testing.assert_allclose([row["alpha"], row["beta"]], fit.params, rtol=1e-10, atol=1e-13)
+    # without clean estimation the full window is used
+    plain = EventStudy.from_events(target, tickers=["BABA"], prices_dir=prices_dir).fit()
+    assert plain.fits.iloc[0]["n_obs"] == 240
+
+
+def test_cli_clean_estimation_flag(prices_dir, capsys):
+    import io
+
+    assert main(["study", "samr_food_delivery_guidelines", "--tickers", "BABA", "--what", "fit",
+                 "--format", "csv", "--clean-estimation", "--prices-dir", str(prices_dir)]) == 0
+    clean = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert main(["study", "samr_food_delivery_guidelines", "--tickers", "BABA", "--what", "fit",
+                 "--format", "csv", "--min-estimation-obs", "241",
+                 "--prices-dir", str(prices_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "insufficient_estimation" in captured.err
+    assert clean["n_obs"].iloc[0] < 240
+
+
+def test_other_event_days_validation():
+    rets = pd.DataFrame({"A": [0.0] * 5, "M": [0.0] * 5}, index=pd.bdate_range("2020-01-01", periods=5))
+    fe = pd.DataFrame({"event_id": ["e"], "ticker": ["A"], "day0": [rets.index[3]]})
+    from crackdown.errors import StudyConfigError
+
+    with pytest.raises(StudyConfigError, match="other_event_days"):
+        EventStudy(rets, fe, benchmark="M", session_grid="data", estimation=(-3, -2),
+                   window=(0, 0), min_estimation_obs=1, other_event_days=pd.DataFrame({"x": [1]}))
