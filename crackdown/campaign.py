@@ -11,8 +11,16 @@ one batched least-squares call) and returns :class:`CampaignResults` with
   reader needs to check it against the prices (sum of raw returns, of benchmark returns, alpha,
   beta);
 * :attr:`CampaignResults.car_matrix`: firm x event CAR matrix (events in date order);
-* :attr:`CampaignResults.cumulative`: the cumulative abnormal return (and US$ value when market
-  caps are given) across the campaign, event by event.
+* :attr:`CampaignResults.firm_cumulative` and :attr:`CampaignResults.basket`: the headline
+  cumulative path. A FIXED basket of platform stocks (default :func:`platform_basket`); each
+  firm's CAR in every event it is named in, each firm-day counted once, summed across the
+  campaign (:func:`firm_cumulative`), and the basket's equal-weighted mean of those per-firm
+  sums (:func:`basket_cumulative`): "the average platform stock's cumulative abnormal return
+  across the announcement windows";
+* :attr:`CampaignResults.cumulative`: the SUM OF EVENT CAARs (secondary, see
+  :func:`cumulative_value`). Each event's CAAR averages over a different set of firms, so this
+  running sum is not the return of any investor or firm: three education stocks losing ~98 %
+  in one event move it as much as the whole platform basket does.
 
 Conventions
 -----------
@@ -27,7 +35,13 @@ Conventions
   The interval is the inversion of the portfolio t-test whose p-value is reported with it.
 * A firm listed in New York and Hong Kong counts as two firm-events (one per listing), each on
   its own exchange's day 0.
-* Cumulative path: events in date order (ties: events-table order). For each event the
+* Per-firm cumulative path (:func:`firm_cumulative`): events in date order (ties: events-table
+  order); for firm ``i`` ``cum_CAR_i(e) = sum_{e' <= e} CAR*_{i e'}`` with ``CAR*`` the CAR
+  counting each (ticker, date) abnormal return once (below) and 0 for an event the firm is not
+  named in or has no complete CAR in. CARs are sums of simple abnormal returns, so the
+  cumulative value is additive (not compounded): -60 % means the abnormal returns over the
+  windows add to -60 %, and it can fall below -100 %.
+* Sum of event CAARs (:func:`cumulative_value`, secondary): for each event the
   equal-weighted return ``R_e = mean_i CAR_i`` over the firms with a complete CAR, and with
   market caps ``M_i`` (US$) the value ``V_e = sum_i CAR_i M_i``. Event windows overlap (four
   events of July 2021 share the same day 0), so a firm-day can fall in several windows; the
@@ -49,8 +63,11 @@ from scipy import stats
 from crackdown.errors import StudyConfigError
 
 __all__ = [
+    "BASKET_MIN_SHARE",
     "KEY_EVENTS",
     "CampaignResults",
+    "basket_cumulative",
+    "basket_summary",
     "caar_path",
     "campaign_headline",
     "car_matrix",
@@ -58,7 +75,9 @@ __all__ = [
     "event_headline",
     "event_table",
     "firm_car_table",
+    "firm_cumulative",
     "key_event_table",
+    "platform_basket",
     "run_campaign",
 ]
 
@@ -72,6 +91,10 @@ KEY_EVENTS: tuple[str, ...] = (
     "samr_food_delivery_guidelines",
     "liu_he_fsdc_market_support",
 )
+
+#: Default basket rule of :func:`platform_basket`: a ticker is in the basket when it is named in
+#: at least this share of the events with data.
+BASKET_MIN_SHARE: float = 0.25
 
 EVENT_COLUMNS = (
     "event_id", "date", "category", "direction", "title", "n_requested", "n_firms",
@@ -94,11 +117,15 @@ class CampaignResults:
         Event window of the CARs in the tables.
     ci : float
         Confidence level of ``ci_lo``/``ci_hi``.
-    event_table, firm_cars, car_matrix, cumulative : pandas.DataFrame
-        See :func:`event_table`, :func:`firm_car_table`, :func:`car_matrix`,
-        :func:`cumulative_value`.
+    event_table, firm_cars, car_matrix : pandas.DataFrame
+        See :func:`event_table`, :func:`firm_car_table`, :func:`car_matrix`.
+    cumulative : pandas.DataFrame
+        Sum of event CAARs (secondary; :func:`cumulative_value`).
     market_caps : dict or None
         The market caps (US$) used for the value columns, if any.
+    firm_cumulative, basket : pandas.DataFrame or None
+        Headline cumulative path of the default platform basket (:func:`firm_cumulative`,
+        :func:`basket_cumulative`); None when no firm-event has abnormal returns.
     """
 
     results: object
@@ -110,6 +137,8 @@ class CampaignResults:
     car_matrix: pd.DataFrame
     cumulative: pd.DataFrame
     market_caps: dict[str, float] | None = None
+    firm_cumulative: pd.DataFrame | None = None
+    basket: pd.DataFrame | None = None
 
     @property
     def outcomes(self) -> pd.DataFrame:
@@ -125,9 +154,11 @@ class CampaignResults:
         return hit.iloc[0]
 
     def to_csv(self, folder: str | os.PathLike[str], prefix: str = "campaign") -> dict[str, Path]:
-        """Write the event table, firm CARs, CAR matrix, cumulative path and outcomes as CSV.
+        """Write the tables as CSV: ``<prefix>_<name>.csv``.
 
-        Returns the paths written, keyed by table name.
+        Names: ``events``, ``firm_cars``, ``car_matrix``, ``firm_cumulative`` and
+        ``basket_cumulative`` (when computed), ``sum_of_event_caars`` (:attr:`cumulative`) and
+        ``outcomes``. Returns the paths written, keyed by name.
         """
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
@@ -135,9 +166,13 @@ class CampaignResults:
             "events": self.event_table,
             "firm_cars": self.firm_cars,
             "car_matrix": self.car_matrix.reset_index(),
-            "cumulative": self.cumulative,
+            "sum_of_event_caars": self.cumulative,
             "outcomes": self.outcomes,
         }
+        if self.firm_cumulative is not None:
+            tables["firm_cumulative"] = self.firm_cumulative
+        if self.basket is not None:
+            tables["basket_cumulative"] = self.basket
         paths = {}
         for name, table in tables.items():
             path = out / f"{prefix}_{name}.csv"
@@ -332,7 +367,12 @@ def _unique_cars(results, order: Sequence[str], cols: np.ndarray) -> np.ndarray:
 
 def cumulative_value(results, events: pd.DataFrame, window: tuple[int, int] | None = None, *,
                      market_caps: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Cumulative abnormal return (and US$ value) across the campaign, event by event.
+    """Running sum of event CAARs (and US$ value) across the campaign, event by event.
+
+    Secondary table: each event's mean CAR is over that event's own firms, so the running sum
+    mixes different firm sets (an event naming three education stocks weighs as much as one
+    naming nine platforms) and is not the return of any investor or firm. For the interpretable
+    path of a fixed basket use :func:`firm_cumulative` and :func:`basket_cumulative`.
 
     Parameters
     ----------
@@ -393,6 +433,225 @@ def cumulative_value(results, events: pd.DataFrame, window: tuple[int, int] | No
         table["cum_value_usd"] = table["value_usd"].fillna(0.0).cumsum()
         table["cum_value_usd_unique"] = table["value_usd_unique"].fillna(0.0).cumsum()
     return table
+
+
+def _events_in_date_order(events: pd.DataFrame) -> pd.DataFrame:
+    """Events sorted by date; ties keep the events-table order (stable sort)."""
+    out = events.assign(date=pd.to_datetime(events["date"]), event_id=events["event_id"].astype(str))
+    return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def platform_basket(results, events: pd.DataFrame, *,
+                    min_share: float = BASKET_MIN_SHARE) -> list[str]:
+    """Default basket: the tickers named in at least ``min_share`` of the events with data.
+
+    An event "has data" when at least one of its firm-events has abnormal returns; a ticker is
+    "named" in an event when the study asked for it there (a row of
+    ``results.outcomes``, whatever its status). With the shipped ``events.csv`` (66 events) and
+    the default 25 % this keeps the nine listings of the big platforms (Alibaba, Tencent,
+    Meituan, Baidu, JD, PDD; New York and Hong Kong listings counted separately) and leaves out
+    firms named in a handful of events (DIDI, the education stocks, ...).
+
+    Returns
+    -------
+    list of str
+        Tickers ordered by the number of events naming them (most first), then name.
+    """
+    if not 0 < min_share <= 1:
+        raise StudyConfigError(f"platform_basket: min_share={min_share!r} must be in (0, 1] "
+                               "(e.g. 0.25 for a quarter of the events with data)")
+    ids = set(events["event_id"].astype(str))
+    with_data = set(results.panel.keys["event_id"].astype(str)) & ids if results.panel.n else set()
+    if not with_data:
+        return []
+    oc = results.outcomes
+    named = oc.loc[oc["event_id"].astype(str).isin(with_data), ["event_id", "ticker"]]
+    counts = named.drop_duplicates().groupby("ticker").size()
+    keep = counts[counts >= min_share * len(with_data)]
+    return sorted(keep.index.astype(str), key=lambda t: (-int(keep[t]), t))
+
+
+def firm_cumulative(results, events: pd.DataFrame, window: tuple[int, int] | None = None, *,
+                    tickers: Sequence[str] | None = None,
+                    market_caps: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Each basket firm's cumulative abnormal return across the campaign, event by event.
+
+    For every event (date order; ties keep the order of ``events``) and every ticker ``i`` of
+    the basket::
+
+        car_i(e)     = CAR*_{i,e}  if firm i is named in event e and has a complete CAR, else 0
+        cum_car_i(e) = sum_{e' <= e} car_i(e')
+
+    with ``CAR*`` the CAR over ``window`` counting each (ticker, date) abnormal return once:
+    windows of nearby events overlap (four events of July 2021 share day 0), and a firm-day's
+    abnormal return is counted in the first event (date order) whose window contains it (see
+    the module docstring; ``car_unique`` of :func:`firm_car_table`). CARs are sums of simple
+    abnormal returns, so ``cum_car`` is additive, not compounded: it is the sum of the firm's
+    abnormal returns over the union of the announcement windows (it can fall below -100 %).
+    The abnormal returns of days outside the windows are not counted.
+
+    Parameters
+    ----------
+    results : crackdown.results.EventStudyResults
+    events : pandas.DataFrame
+        Events studied (``event_id, date, direction``); every event gives one row per ticker,
+        also events without data (contribution 0).
+    window : (int, int), optional
+        CAR window (default: the study's event window).
+    tickers : list of str, optional
+        The basket. Default :func:`platform_basket` (tickers named in at least
+        :data:`BASKET_MIN_SHARE` of the events with data). A fixed basket is what makes the
+        equal-weighted mean of :func:`basket_cumulative` a return of one portfolio.
+    market_caps : mapping ticker -> US$, optional
+        Market capitalisation (before the campaign) for ``value_usd = car * market_cap``. Give
+        one listing per company, or the company's value is counted twice when summed; a basket
+        ticker without a cap gets NaN value columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (event, ticker), events in date order and tickers in basket order, columns
+        ``event_id, date, direction, ticker, in_event`` (the study asked for the ticker in this
+        event), ``has_car`` (it has a complete CAR there), ``car_window`` (its plain CAR over
+        the window, NaN when absent), ``car`` (the contribution ``CAR*``, 0 when absent),
+        ``cum_car``; with ``market_caps`` also ``market_cap, value_usd, cum_value_usd``.
+    """
+    panel = results.panel
+    if panel.n == 0:
+        raise StudyConfigError("firm_cumulative: no firm-event has abnormal returns "
+                               "(see results.outcomes)")
+    w = tuple(results.study.window) if window is None else (int(window[0]), int(window[1]))
+    ordered = _events_in_date_order(events)
+    order = list(ordered["event_id"])
+    keys = panel.keys
+    in_study = set(keys["ticker"].astype(str)) | set(results.outcomes["ticker"].astype(str))
+    if tickers is None:
+        basket = platform_basket(results, ordered)
+        if not basket:
+            raise StudyConfigError("firm_cumulative: the default basket is empty (no ticker is "
+                                   f"named in {BASKET_MIN_SHARE:.0%} of the events with data); "
+                                   "pass tickers=[...]")
+    else:
+        if isinstance(tickers, str):
+            tickers = [tickers]
+        basket = [str(t) for t in tickers]
+        if not basket:
+            raise StudyConfigError("firm_cumulative: tickers=[] is empty; pass at least one "
+                                   "ticker or None for the default platform basket")
+        dup = sorted({t for t in basket if basket.count(t) > 1})
+        if dup:
+            raise StudyConfigError(f"firm_cumulative: tickers {dup} repeat; give each once")
+        unknown = [t for t in basket if t not in in_study]
+        if unknown:
+            raise StudyConfigError(f"firm_cumulative: tickers {unknown} are in no event of this "
+                                   f"study; known tickers: {sorted(in_study)}")
+    caps = None
+    if market_caps is not None:
+        caps = {}
+        for t, v in market_caps.items():
+            try:
+                value = float(v)
+            except (TypeError, ValueError):
+                value = np.nan
+            if not np.isfinite(value) or value <= 0:
+                raise StudyConfigError(f"firm_cumulative: market_caps[{t!r}] = {v!r} must be a "
+                                       "positive number of US$")
+            caps[str(t)] = value
+
+    cols = panel.columns(*w)
+    ar = panel.ar_event[:, cols]
+    car_full = ar.sum(axis=1)  # NaN when a day is missing
+    car_unique = _unique_cars(results, order, cols)
+    row_of = {(str(e), str(t)): i for i, (e, t) in enumerate(zip(keys["event_id"], keys["ticker"]))}
+    oc = results.outcomes
+    named = set(zip(oc["event_id"].astype(str), oc["ticker"].astype(str)))
+
+    rows = []
+    for ev in ordered.itertuples(index=False):
+        for ticker in basket:
+            i = row_of.get((ev.event_id, ticker))
+            has = i is not None and bool(np.isfinite(car_full[i]))
+            rows.append({
+                "event_id": ev.event_id, "date": ev.date, "direction": ev.direction,
+                "ticker": ticker, "in_event": (ev.event_id, ticker) in named or i is not None,
+                "has_car": has,
+                "car_window": float(car_full[i]) if has else np.nan,
+                "car": float(car_unique[i]) if has else 0.0,
+            })
+    out = pd.DataFrame(rows, columns=["event_id", "date", "direction", "ticker", "in_event",
+                                      "has_car", "car_window", "car"])
+    out["cum_car"] = out.groupby("ticker", sort=False)["car"].cumsum()
+    if caps is not None:
+        out["market_cap"] = out["ticker"].map(caps).astype(float)
+        out["value_usd"] = out["car"] * out["market_cap"]
+        out["cum_value_usd"] = out["cum_car"] * out["market_cap"]
+    return out
+
+
+def basket_cumulative(firm_cum: pd.DataFrame) -> pd.DataFrame:
+    """Equal-weighted basket path from :func:`firm_cumulative`: one row per event.
+
+    ``basket_cum_car(e) = (1/N) sum_i cum_car_i(e)`` over the N tickers of the (fixed) basket,
+    i.e. the average platform stock's cumulative abnormal return across the announcement
+    windows up to event ``e`` (additive: sums of simple abnormal returns, see
+    :func:`firm_cumulative`); ``basket_car(e) = (1/N) sum_i car_i(e)`` is the event's increment
+    (firms not named in the event contribute 0, so it is NOT the event's CAAR).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``event_id, date, direction, n_tickers`` (basket size), ``n_with_car`` (tickers with a
+        CAR in this event), ``basket_car, basket_cum_car``; when ``firm_cum`` has value columns
+        also ``value_usd, cum_value_usd`` (sums over tickers with a cap) and ``n_with_cap``.
+        Read the trough and end with :func:`basket_summary`.
+    """
+    need = ["event_id", "date", "direction", "ticker", "has_car", "car", "cum_car"]
+    missing = [c for c in need if c not in firm_cum.columns]
+    if missing:
+        raise StudyConfigError(f"basket_cumulative: firm_cum lacks column(s) {missing}; pass the "
+                               "output of crackdown.campaign.firm_cumulative")
+    if firm_cum.empty:
+        raise StudyConfigError("basket_cumulative: firm_cum is empty")
+    n_all = firm_cum["ticker"].nunique()
+    counts = firm_cum.groupby("event_id", sort=False)["ticker"].nunique()
+    if (counts != n_all).any() or firm_cum.duplicated(["event_id", "ticker"]).any():
+        raise StudyConfigError("basket_cumulative: every event must have one row per basket "
+                               "ticker (a fixed basket); pass firm_cumulative's output unfiltered")
+    grouped = firm_cum.groupby("event_id", sort=False)
+    out = grouped.agg(date=("date", "first"), direction=("direction", "first"),
+                      n_tickers=("ticker", "size"), n_with_car=("has_car", "sum"),
+                      basket_car=("car", "mean"), basket_cum_car=("cum_car", "mean"))
+    if "value_usd" in firm_cum.columns:
+        caps = firm_cum["market_cap"].notna()
+        out["n_with_cap"] = caps.groupby(firm_cum["event_id"], sort=False).sum()
+        out["value_usd"] = grouped["value_usd"].sum(min_count=1)
+        out["cum_value_usd"] = grouped["cum_value_usd"].sum(min_count=1)
+    out = out.reset_index()
+    out["n_with_car"] = out["n_with_car"].astype(int)
+    return out
+
+
+def basket_summary(basket: pd.DataFrame) -> dict[str, object]:
+    """Trough and end of the basket path of :func:`basket_cumulative` (decimals).
+
+    Returns a dict with ``trough`` (minimum of ``basket_cum_car``; the first event on ties),
+    ``trough_date``, ``trough_event``, ``end`` (after the last event), ``end_date``,
+    ``n_tickers`` and, with values, ``trough_value_usd`` / ``end_value_usd``.
+    """
+    if basket.empty or "basket_cum_car" not in basket.columns:
+        raise StudyConfigError("basket_summary: pass the non-empty output of basket_cumulative")
+    y = basket["basket_cum_car"].to_numpy(dtype=float)
+    k = int(np.argmin(y))
+    out: dict[str, object] = {
+        "trough": float(y[k]), "trough_date": pd.Timestamp(basket["date"].iloc[k]),
+        "trough_event": str(basket["event_id"].iloc[k]), "end": float(y[-1]),
+        "end_date": pd.Timestamp(basket["date"].iloc[-1]),
+        "n_tickers": int(basket["n_tickers"].iloc[0]),
+    }
+    if "cum_value_usd" in basket.columns:
+        out["trough_value_usd"] = float(basket["cum_value_usd"].iloc[k])
+        out["end_value_usd"] = float(basket["cum_value_usd"].iloc[-1])
+    return out
 
 
 def caar_path(results, event_id: str | None = None, *, ci: float = 0.95) -> pd.DataFrame:
@@ -483,7 +742,9 @@ def run_campaign(
     prices_dir, events_file : path, optional
         Offline price folder and events table (defaults from :mod:`crackdown.config`).
     market_caps : mapping ticker -> US$, optional
-        For the value columns of :attr:`CampaignResults.cumulative`; none is shipped.
+        For the value columns of :attr:`CampaignResults.cumulative`,
+        :attr:`CampaignResults.firm_cumulative` and :attr:`CampaignResults.basket`; none is
+        shipped.
     ci : float
         Confidence level of the CAAR intervals.
 
@@ -508,6 +769,10 @@ def run_campaign(
     results = study.fit()
     w = (int(window[0]), int(window[1]))
     firms = firm_car_table(results, events_df, w)
+    firm_cum = basket = None
+    if results.panel.n and platform_basket(results, events_df):
+        firm_cum = firm_cumulative(results, events_df, w, market_caps=market_caps)
+        basket = basket_cumulative(firm_cum)
     return CampaignResults(
         results=results,
         events=events_df,
@@ -518,6 +783,8 @@ def run_campaign(
         car_matrix=car_matrix(firms, events_df),
         cumulative=cumulative_value(results, events_df, w, market_caps=market_caps),
         market_caps=None if market_caps is None else dict(market_caps),
+        firm_cumulative=firm_cum,
+        basket=basket,
     )
 
 
@@ -554,19 +821,31 @@ def event_headline(campaign: CampaignResults, event_id: str) -> dict[str, object
 
 def campaign_headline(campaign: CampaignResults,
                       key_events: Sequence[str] = KEY_EVENTS) -> dict[str, object]:
-    """Headline numbers of the whole campaign: counts, cumulative path and key-event CAARs."""
+    """Headline numbers of the whole campaign: counts, basket cumulative path, key-event CAARs.
+
+    The cumulative numbers are those of the platform basket (:attr:`CampaignResults.basket`):
+    its trough (% and date) and end value of the equal-weighted mean cumulative CAR, and the
+    number of tickers; they are ``None`` when the campaign has no basket.
+    """
     et = campaign.event_table
-    cum = campaign.cumulative
     wt = _window_text(campaign.window)
     out: dict[str, object] = {
         "events": len(et),
         "events with data": int((et["n_firms"] > 0).sum()),
         "firm-events used": int(campaign.results.panel.n),
         "significant at 5% (portfolio)": int((et["portfolio_p"] < 0.05).sum()),
-        f"cumulative CAR{wt}, each firm-day once (%)": 100.0 * float(cum["cum_ret_unique"].iloc[-1]),
-        "trough of cumulative CAR (%)": 100.0 * float(cum["cum_ret_unique"].min()),
-        "trough date": cum.loc[cum["cum_ret_unique"].idxmin(), "date"].strftime("%Y-%m-%d"),
     }
+    summary = None if campaign.basket is None else basket_summary(campaign.basket)
+    out.update({
+        "basket tickers": None if summary is None else summary["n_tickers"],
+        "basket": None if campaign.firm_cumulative is None else ", ".join(
+            pd.unique(campaign.firm_cumulative["ticker"])),
+        f"basket cumulative CAR{wt} trough (%)": None if summary is None
+        else 100.0 * summary["trough"],
+        "basket trough date": None if summary is None
+        else summary["trough_date"].strftime("%Y-%m-%d"),
+        f"basket cumulative CAR{wt} end (%)": None if summary is None else 100.0 * summary["end"],
+    })
     for eid in key_events:
         hit = et.loc[et["event_id"] == eid]
         if len(hit):

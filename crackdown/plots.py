@@ -49,6 +49,7 @@ __all__ = [
     "plot_cross_listing",
     "plot_cumulative_value",
     "plot_event_timeline",
+    "plot_firm_cumulative",
     "save_figure",
 ]
 
@@ -762,7 +763,11 @@ def plot_cumulative_value(
     title: str = "Cumulative abnormal value across the crackdown",
     window_label: str | None = None,
 ) -> Figure:
-    """Cumulative abnormal return (and US$ value) lost and regained, event by event.
+    """Running sum over events of each event's mean CAR (and US$ value), event by event.
+
+    Each event's mean is over its own firms, so with different firm sets per event the running
+    sum is not the return of one portfolio; for a fixed basket of firms use
+    :func:`plot_firm_cumulative` with :func:`crackdown.campaign.firm_cumulative`.
 
     Parameters
     ----------
@@ -820,6 +825,143 @@ def plot_cumulative_value(
                          f"{' or market cap' if market_cap else ''} excluded")
         if notes:
             _add_note(fig, "; ".join(notes) + ".")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Per-firm cumulative CAR with the basket
+# --------------------------------------------------------------------------------------------
+
+
+def plot_firm_cumulative(
+    firm_cum: pd.DataFrame,
+    basket: pd.DataFrame,
+    *,
+    title: str,
+    highlight: Sequence[str] | None = None,
+    window_label: str | None = None,
+    figsize: tuple[float, float] = (12.0, 6.2),
+) -> Figure:
+    """Each firm's cumulative CAR across the campaign, the basket mean in bold, events marked.
+
+    Parameters
+    ----------
+    firm_cum
+        Output of :func:`crackdown.campaign.firm_cumulative`: one row per (event, ticker) with
+        ``event_id, date, ticker, cum_car`` (decimals), events in date order.
+    basket
+        Output of :func:`crackdown.campaign.basket_cumulative`: one row per event with
+        ``event_id, date, direction, basket_cum_car``.
+    title
+        Figure title.
+    highlight
+        Tickers drawn in colour; the other firms are thin grey lines. Default: every firm in
+        colour (colours cycle through the palette with a second line style beyond six firms).
+    window_label
+        Text such as ``"CAR[-1,+1]"`` shown in the legend title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes. Each path is a ``where="post"`` step line starting at 0 just before the first
+        event (the value after an event holds until the next one): one thin line per firm
+        (legend label ``"<ticker>  <end> %"``, legend ordered by end value), the basket's line in bold black (label
+        ``"Basket mean (N firms)  <end> %"``), one marker per event on the basket line (shape
+        and colour = direction, :data:`DIRECTION_STYLES`), the basket's trough and end
+        annotated. Y axis in percent.
+    """
+    _require_columns(firm_cum, ["event_id", "date", "ticker", "cum_car"], "plot_firm_cumulative")
+    _require_columns(basket, ["event_id", "date", "direction", "basket_cum_car"],
+                     "plot_firm_cumulative")
+    if firm_cum.empty or basket.empty:
+        raise StudyConfigError("plot_firm_cumulative: firm_cum and basket must not be empty")
+    tickers = list(pd.unique(firm_cum["ticker"].astype(str)))
+    if highlight is not None:
+        highlight = [str(t) for t in ([highlight] if isinstance(highlight, str) else highlight)]
+        unknown = [t for t in highlight if t not in tickers]
+        if unknown:
+            raise StudyConfigError(f"plot_firm_cumulative: highlight {unknown} not in firm_cum's "
+                                   f"tickers {tickers}")
+    dates = pd.to_datetime(basket["date"]).reset_index(drop=True)
+    span = max((dates.iloc[-1] - dates.iloc[0]).days, 30)
+    start = dates.iloc[0] - pd.Timedelta(days=max(1, round(0.015 * span)))
+    finish = dates.iloc[-1] + pd.Timedelta(days=max(1, round(0.015 * span)))
+    y_basket = basket["basket_cum_car"].to_numpy(dtype=float) * 100
+
+    def path(values: np.ndarray) -> tuple[list[pd.Timestamp], np.ndarray]:
+        xs = [start, *dates, finish]
+        return xs, np.r_[0.0, values, values[-1]]
+
+    # six Okabe-Ito colours + four of Paul Tol's "muted" scheme: ten distinct colours; the line
+    # style also cycles (solid, dashed, dash-dot) so neighbours differ in greyscale print too
+    palette = [c for c in OKABE_ITO if c not in ("#F0E442", "#000000")]
+    palette += ["#882255", "#44AA99", "#999933", "#332288"]
+    styles = ("-", (0, (5, 2)), (0, (6, 1.5, 1.5, 1.5)))
+    with _theme():
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        ax.axhline(0, color="black", lw=0.8, zorder=1)
+        handles = []
+        coloured = 0
+        for ticker in tickers:
+            sub = firm_cum.loc[firm_cum["ticker"].astype(str) == ticker]
+            if len(sub) != len(basket) or list(sub["event_id"].astype(str)) != list(
+                    basket["event_id"].astype(str)):
+                raise StudyConfigError(f"plot_firm_cumulative: ticker {ticker!r} has "
+                                       f"{len(sub)} rows, not one per basket event in the "
+                                       "basket's order; pass firm_cumulative's output unfiltered")
+            y = sub["cum_car"].to_numpy(dtype=float) * 100
+            xs, ys = path(y)
+            if highlight is None or ticker in highlight:
+                colour = palette[coloured % len(palette)]
+                ls = styles[coloured % len(styles)]
+                lw, alpha, z = 1.5, 0.95, 3
+                coloured += 1
+            else:
+                colour, ls, lw, alpha, z = "#9a9a9a", "-", 1.0, 0.8, 2
+            (line,) = ax.step(xs, ys, where="post", color=colour, ls=ls, lw=lw, alpha=alpha,
+                              zorder=z, label=f"{ticker}  {y[-1]:+.1f} %")
+            line.set_gid(f"firm:{ticker}")
+            handles.append(line)
+        xs, ys = path(y_basket)
+        (bline,) = ax.step(xs, ys, where="post", color="black", lw=3.2, zorder=5,
+                           label=f"Basket mean ({len(tickers)} firms)  {y_basket[-1]:+.1f} %")
+        bline.set_gid("basket")
+        for direction, idx in basket.groupby(basket["direction"].astype(str), sort=False).groups.items():
+            style = _direction_style(direction)
+            pos = basket.index.get_indexer(idx)
+            ax.plot(dates.iloc[pos], y_basket[pos], ls="none", marker=style["marker"], ms=7.5,
+                    color=style["color"], mec="black", mew=0.6, zorder=6,
+                    label=f"{direction} event")
+        lo = min(float(np.nanmin(firm_cum["cum_car"])) * 100, float(y_basket.min()), 0.0)
+        hi = max(float(np.nanmax(firm_cum["cum_car"])) * 100, float(y_basket.max()), 0.0)
+        pad = 0.08 * (hi - lo or 1.0)
+        ax.set_ylim(lo - 2.6 * pad, hi + pad)  # room below the lines for the trough label
+        k = int(np.argmin(y_basket))
+        box = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#444444", "lw": 0.6,
+               "alpha": 0.95}
+        arrow = {"arrowstyle": "-|>", "color": "black", "lw": 1.2, "shrinkA": 0, "shrinkB": 4}
+        if y_basket[k] < 0 and k != len(y_basket) - 1:
+            ax.annotate(f"basket trough {y_basket[k]:+.1f} % ({dates.iloc[k]:%d %b %Y})",
+                        (dates.iloc[k], y_basket[k]), xytext=(dates.iloc[k], lo - 1.5 * pad),
+                        textcoords="data", ha="center", va="top", fontsize=10,
+                        fontweight="bold", bbox=box, arrowprops=arrow, zorder=8).set_gid("trough")
+        ax.annotate(f"basket end {y_basket[-1]:+.1f} %", (finish, y_basket[-1]), xytext=(-6, 26),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=9.5,
+                    fontweight="bold", bbox=box, arrowprops=arrow, zorder=8).set_gid("end")
+        ax.set_xlim(start - pd.Timedelta(days=5), finish + pd.Timedelta(days=5))
+        ax.xaxis.set_major_locator(mpl.dates.MonthLocator(bymonth=(1, 4, 7, 10)))
+        ax.xaxis.set_major_formatter(mpl.dates.DateFormatter("%b\n%Y"))
+        ax.yaxis.set_major_formatter(_percent_formatter(0))
+        ax.set_xlabel("Announcement date")
+        ax.set_ylabel("Cumulative abnormal return (%)")
+        ax.set_title(title)
+        what = window_label or "CAR"
+        dir_handles = [ln for ln in ax.get_lines() if str(ln.get_label()).endswith(" event")]
+        # firms listed top to bottom by their end value, as the lines end on the right
+        handles.sort(key=lambda ln: -float(np.asarray(ln.get_ydata())[-1]))
+        fig.legend(handles=[bline, *handles, *dir_handles], loc="outside right upper",
+                   frameon=False, title=f"Cumulative {what}\nat the last event",
+                   alignment="left")
     return fig
 
 

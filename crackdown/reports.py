@@ -720,3 +720,12 @@ def write_index(root: str | os.PathLike[str]) -> Path:
     path = root / INDEX_FILE
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def rounded(frame, digits: int = 3):
+    """Return ``frame`` with its numeric columns rounded to ``digits`` (for display in reports).
+
+    Unlike ``DataFrame.round`` this leaves date columns alone without a warning.
+    """
+    numeric = frame.select_dtypes("number").columns
+    return frame.round(dict.fromkeys(numeric, digits))

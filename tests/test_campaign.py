@@ -13,11 +13,16 @@ import pytest
 from scipy import stats
 
 from crackdown.campaign import (
+    BASKET_MIN_SHARE,
     KEY_EVENTS,
+    basket_cumulative,
+    basket_summary,
     caar_path,
     campaign_headline,
     event_headline,
+    firm_cumulative,
     key_event_table,
+    platform_basket,
     run_campaign,
 )
 from crackdown.errors import StudyConfigError
@@ -208,3 +213,150 @@ def test_bad_settings_raise():
         run_campaign(events.iloc[:0])
     with pytest.raises(StudyConfigError, match="overlaps"):
         run_campaign(events, window=(-20, 1), estimation=(-250, -11))
+
+
+# -------------------------------------------------------------------------------------------
+# Per-firm cumulative CARs and the fixed platform basket
+# -------------------------------------------------------------------------------------------
+
+
+def _cars(campaign) -> pd.Series:
+    """Plain CAR[-1,+1] per (event, ticker) straight from EventStudyResults.car."""
+    return campaign.results.car(-1, 1).set_index(["event_id", "ticker"])["car"]
+
+
+def test_firm_cumulative_by_hand_for_three_firms(campaign):
+    cars = _cars(campaign)
+    fc = firm_cumulative(campaign.results, campaign.events, tickers=["BABA", "9988.HK", "TAL"])
+    order = ["alibaba_antitrust_fine", "didi_cybersecurity_review", "didi_app_removal",
+             "education_double_reduction", "liu_he_fsdc_market_support", "didi_cac_fine"]
+    assert list(pd.unique(fc["event_id"])) == order and len(fc) == 6 * 3
+    grid = fc.set_index(["event_id", "ticker"])
+    # hand sums: BABA's and 9988.HK's windows (Apr 2021, Mar 2022) do not overlap
+    baba_fine, baba_liu = cars[("alibaba_antitrust_fine", "BABA")], cars[
+        ("liu_he_fsdc_market_support", "BABA")]
+    hk_fine, hk_liu = cars[("alibaba_antitrust_fine", "9988.HK")], cars[
+        ("liu_he_fsdc_market_support", "9988.HK")]
+    tal = cars[("education_double_reduction", "TAL")]
+    expected_cum = {
+        "BABA": [baba_fine, baba_fine, baba_fine, baba_fine, baba_fine + baba_liu,
+                 baba_fine + baba_liu],
+        "9988.HK": [hk_fine, hk_fine, hk_fine, hk_fine, hk_fine + hk_liu, hk_fine + hk_liu],
+        "TAL": [0.0, 0.0, 0.0, tal, tal, tal],
+    }
+    for ticker, path in expected_cum.items():
+        got = fc.loc[fc["ticker"] == ticker, "cum_car"].to_numpy()
+        np.testing.assert_allclose(got, path, rtol=0, atol=1e-14)
+    # flags and zero contributions
+    assert grid.loc[("education_double_reduction", "BABA"), "car"] == 0.0
+    assert not grid.loc[("education_double_reduction", "BABA"), "in_event"]
+    assert bool(grid.loc[("education_double_reduction", "TAL"), "has_car"])
+    assert np.isnan(grid.loc[("didi_cac_fine", "TAL"), "car_window"])
+    assert fc["in_event"].sum() == 5 and fc["has_car"].sum() == 5
+    # the basket is the equal-weighted mean over the three fixed tickers, event by event
+    basket = basket_cumulative(fc)
+    assert basket["event_id"].tolist() == order
+    assert (basket["n_tickers"] == 3).all()
+    assert basket["n_with_car"].tolist() == [2, 0, 0, 1, 2, 0]
+    by_hand = np.array([np.mean([expected_cum[t][k] for t in expected_cum]) for k in range(6)])
+    np.testing.assert_allclose(basket["basket_cum_car"], by_hand, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(basket["basket_car"].cumsum(), by_hand, rtol=0, atol=1e-14)
+    summary = basket_summary(basket)
+    k = int(np.argmin(by_hand))
+    assert summary["trough"] == pytest.approx(by_hand[k], abs=1e-14)
+    assert summary["trough_event"] == order[k]
+    assert summary["trough_date"] == campaign.events.set_index("event_id").loc[order[k], "date"]
+    assert summary["end"] == pytest.approx(by_hand[-1], abs=1e-14)
+    assert summary["end"] == pytest.approx((baba_fine + baba_liu + hk_fine + hk_liu + tal) / 3)
+    assert summary["n_tickers"] == 3
+    # the education ban is a trough of the three-firm basket: TAL lost ~90% alone
+    assert summary["trough_event"] == "education_double_reduction" and summary["trough"] < -0.25
+
+
+def test_firm_cumulative_counts_each_firm_day_once(campaign):
+    # DIDI: review (window 07-01, 07-02, 07-06) and app removal (window 07-02, 07-06, 07-07):
+    # the second event only adds the abnormal return of 2021-07-07 (its own AR that day)
+    ar = campaign.results.ar
+    didi = ar.loc[ar["ticker"] == "DIDI"].set_index(["event_id", "date"])["ar"]
+    review = didi.loc["didi_cybersecurity_review"]
+    assert list(review.index) == list(pd.to_datetime(["2021-07-01", "2021-07-02", "2021-07-06"]))
+    new_day = didi.loc[("didi_app_removal", pd.Timestamp("2021-07-07"))]
+    fc = firm_cumulative(campaign.results, campaign.events, tickers=["DIDI"]).set_index(
+        "event_id")
+    assert fc.loc["didi_cybersecurity_review", "car"] == pytest.approx(review.sum(), abs=1e-15)
+    assert fc.loc["didi_app_removal", "car"] == pytest.approx(new_day, abs=1e-15)
+    # the plain window CAR would double count 07-02 and 07-06
+    assert fc.loc["didi_app_removal", "car_window"] == pytest.approx(
+        didi.loc["didi_app_removal"].sum(), abs=1e-15)
+    assert abs(fc.loc["didi_app_removal", "car_window"] - new_day) > 1e-3
+    assert fc.loc["didi_cac_fine", "cum_car"] == pytest.approx(review.sum() + new_day, abs=1e-14)
+    # DIDI is named in didi_cac_fine only as DIDIY (no data): not in that event
+    assert not fc.loc["didi_cac_fine", "in_event"] and fc.loc["didi_cac_fine", "car"] == 0.0
+
+
+def test_firm_cumulative_market_cap_dollars(campaign):
+    cars = _cars(campaign)
+    fc = firm_cumulative(campaign.results, campaign.events, tickers=["BABA", "9988.HK", "TAL"],
+                         market_caps={"BABA": 2.0e11, "TAL": 1.0e10})
+    last = fc.groupby("ticker").last()
+    baba_usd = 2.0e11 * (cars[("alibaba_antitrust_fine", "BABA")]
+                         + cars[("liu_he_fsdc_market_support", "BABA")])
+    tal_usd = 1.0e10 * cars[("education_double_reduction", "TAL")]
+    assert last.loc["BABA", "cum_value_usd"] == pytest.approx(baba_usd, rel=1e-12)
+    assert last.loc["TAL", "cum_value_usd"] == pytest.approx(tal_usd, rel=1e-12)
+    assert np.isnan(last.loc["9988.HK", "cum_value_usd"])  # no cap given: no value
+    grid = fc.set_index(["event_id", "ticker"])
+    assert grid.loc[("education_double_reduction", "TAL"), "value_usd"] == pytest.approx(
+        1.0e10 * cars[("education_double_reduction", "TAL")], rel=1e-12)
+    basket = basket_cumulative(fc)
+    assert basket["cum_value_usd"].iloc[-1] == pytest.approx(baba_usd + tal_usd, rel=1e-12)
+    assert (basket["n_with_cap"] == 2).all()
+    assert basket.set_index("event_id").loc["education_double_reduction", "value_usd"] == (
+        pytest.approx(tal_usd, rel=1e-12))
+    with pytest.raises(StudyConfigError, match="market_caps\\['BABA'\\]"):
+        firm_cumulative(campaign.results, campaign.events, tickers=["BABA"],
+                        market_caps={"BABA": -1.0})
+
+
+def test_default_basket_rule_and_campaign_tables(campaign, tmp_path):
+    # independent count from the events table: events with data = events with >= 1 firm used
+    with_data = campaign.event_table.loc[campaign.event_table["n_firms"] > 0, "event_id"]
+    named = campaign.events.set_index("event_id").loc[list(with_data), "ticker_list"]
+    counts = pd.Series([t for lst in named for t in lst]).value_counts()
+    expected = sorted(counts[counts >= BASKET_MIN_SHARE * len(with_data)].index)
+    assert len(with_data) == 5 and expected == ["9988.HK", "BABA", "DIDI"]  # >= 2 of 5 events
+    assert sorted(platform_basket(campaign.results, campaign.events)) == expected
+    # a stricter rule keeps nobody named in fewer than 3 of the 5 events
+    assert platform_basket(campaign.results, campaign.events, min_share=0.5) == []
+    with pytest.raises(StudyConfigError, match="min_share"):
+        platform_basket(campaign.results, campaign.events, min_share=0)
+    # run_campaign computes the default basket with the campaign's market caps
+    fc = campaign.firm_cumulative
+    assert sorted(pd.unique(fc["ticker"])) == expected
+    direct = firm_cumulative(campaign.results, campaign.events,
+                             market_caps={"BABA": 2.0e11, "TAL": 1.0e10})
+    pd.testing.assert_frame_equal(fc, direct)
+    pd.testing.assert_frame_equal(campaign.basket, basket_cumulative(direct))
+    head = campaign_headline(campaign)
+    summary = basket_summary(campaign.basket)
+    assert head["basket tickers"] == 3
+    assert head["basket cumulative CAR[-1,+1] trough (%)"] == pytest.approx(100 * summary["trough"])
+    assert head["basket cumulative CAR[-1,+1] end (%)"] == pytest.approx(
+        100 * campaign.basket["basket_cum_car"].iloc[-1])
+    assert head["basket trough date"] == summary["trough_date"].strftime("%Y-%m-%d")
+    paths = campaign.to_csv(tmp_path)
+    back = pd.read_csv(paths["basket_cumulative"])
+    np.testing.assert_allclose(back["basket_cum_car"], campaign.basket["basket_cum_car"])
+    assert {"firm_cumulative", "sum_of_event_caars"} <= set(paths)
+
+
+def test_firm_cumulative_bad_input(campaign):
+    with pytest.raises(StudyConfigError, match="NOPE"):
+        firm_cumulative(campaign.results, campaign.events, tickers=["BABA", "NOPE"])
+    with pytest.raises(StudyConfigError, match="repeat"):
+        firm_cumulative(campaign.results, campaign.events, tickers=["BABA", "BABA"])
+    fc = firm_cumulative(campaign.results, campaign.events, tickers=["BABA", "TAL"])
+    with pytest.raises(StudyConfigError, match="one row per basket"):
+        basket_cumulative(fc.loc[fc["has_car"]])
+    with pytest.raises(StudyConfigError, match="cum_car"):
+        basket_cumulative(fc.drop(columns="cum_car"))

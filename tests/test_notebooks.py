@@ -109,11 +109,55 @@ def test_overview_tables(tmp_path, prices_dir):
     assert len(raw) == 3 and tal["ret_sum"] == pytest.approx(raw.sum(), abs=1e-9)
     assert tal["car"] == pytest.approx(
         tal["ret_sum"] - 3 * tal["alpha"] - tal["beta"] * tal["benchmark_sum"], abs=1e-9)
-    cum = pd.read_csv(folder / "campaign_cumulative.csv")
-    assert head["cumulative CAR[-1,+1], each firm-day once (%)"] == pytest.approx(
-        100 * cum["cum_ret_unique"].iloc[-1])
-    assert {"timeline.png", "caar_by_event.png", "car_heatmap.png", "cumulative.png"} <= {
+    _check_basket_headline(head, folder, events, prices_dir)
+    assert {"timeline.png", "caar_by_event.png", "car_heatmap.png", "firm_cumulative.png"} <= {
         p.name for p in folder.iterdir()}
+
+
+def _check_basket_headline(head: dict, folder: Path, event_table: pd.DataFrame,
+                           prices_dir: Path) -> None:
+    """Recompute the basket path in plain pandas from the daily ARs and events.csv."""
+    import warnings
+
+    from crackdown.campaign import run_campaign
+    from crackdown.events import load_events
+
+    events = load_events()  # date order, as the notebook's campaign
+    # basket rule, from events.csv: tickers named in >= 25% of the events with data
+    with_data = event_table.index[event_table["n_firms"] > 0]
+    named = events.set_index("event_id").loc[with_data, "ticker_list"]
+    counts = pd.Series([t for tickers in named for t in tickers]).value_counts()
+    basket = sorted(counts[counts >= 0.25 * len(with_data)].index)
+    assert {"BABA", "9988.HK", "TCEHY", "0700.HK", "3690.HK", "PDD"} <= set(basket)
+    assert not {"TAL", "EDU", "GOTU"} & set(basket)  # the education stocks are not platforms
+    assert head["basket tickers"] == len(basket)
+    # daily abnormal returns of the same study; each (ticker, date) kept in its first event
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ar = run_campaign(events, prices_dir=prices_dir).results.ar
+    rank = {e: i for i, e in enumerate(events["event_id"])}
+    ar = ar.assign(rank=ar["event_id"].map(rank)).sort_values(["rank", "date"], kind="stable")
+    complete = ar.groupby(["event_id", "ticker"])["ar"].transform(lambda s: s.notna().all())
+    first = ~ar.duplicated(["ticker", "date"], keep="first")
+    contrib = ar[complete & first].groupby(["event_id", "ticker"])["ar"].sum()
+    grid = contrib.unstack("ticker").reindex(index=events["event_id"], columns=basket)
+    cum = grid.fillna(0.0).cumsum()
+    path = 100 * cum.mean(axis=1)
+    assert head["basket cumulative CAR[-1,+1] trough (%)"] == pytest.approx(path.min(), abs=1e-9)
+    trough_date = events.set_index("event_id").loc[path.idxmin(), "date"]
+    assert head["basket trough date"] == trough_date.strftime("%Y-%m-%d")
+    assert head["basket cumulative CAR[-1,+1] end (%)"] == pytest.approx(path.iloc[-1], abs=1e-9)
+    # the CSVs the notebook wrote agree, firm by firm
+    firm = pd.read_csv(folder / "campaign_firm_cumulative.csv")
+    ends = firm.groupby("ticker")["cum_car"].last()
+    assert sorted(ends.index) == basket
+    np.testing.assert_allclose(100 * ends[basket], 100 * cum.iloc[-1][basket], atol=1e-9)
+    written = pd.read_csv(folder / "campaign_basket_cumulative.csv")
+    np.testing.assert_allclose(100 * written["basket_cum_car"], path.to_numpy(), atol=1e-9)
+    # the point of the basket: far from the -100%-and-below sum of event CAARs
+    assert -100 < head["basket cumulative CAR[-1,+1] trough (%)"] < -20
+    sums = pd.read_csv(folder / "campaign_sum_of_event_caars.csv")
+    assert 100 * sums["cum_ret"].min() < -100
 
 
 def test_cross_listing_notebook(tmp_path, prices_dir):

@@ -330,3 +330,81 @@ def test_save_figure_adds_suffix_and_folders(tmp_path):
     path = plots.save_figure(fig, tmp_path / "deep" / "folder" / "figure", dpi=80)
     assert path.name == "figure.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -------------------------------------------------------------------------------------------
+# Per-firm cumulative CAR with the basket
+# -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def firm_cum_inputs():
+    events = [("E1", "2021-01-05", "tightening"), ("E2", "2021-03-01", "tightening"),
+              ("E3", "2021-06-01", "easing"), ("E4", "2021-09-01", "tightening")]
+    contributions = {"A": [-0.10, -0.05, 0.04, 0.0], "B": [-0.02, 0.0, 0.10, -0.01],
+                     "C": [0.0, -0.30, 0.0, 0.05]}
+    rows = []
+    for ticker, cars in contributions.items():
+        for (event, date, direction), car, cum in zip(events, cars, np.cumsum(cars)):
+            rows.append({"event_id": event, "date": pd.Timestamp(date), "direction": direction,
+                         "ticker": ticker, "car": car, "cum_car": cum})
+    firm_cum = pd.DataFrame(rows).sort_values(["date", "ticker"], kind="stable")
+    basket = pd.DataFrame({
+        "event_id": [e for e, _, _ in events], "date": pd.to_datetime([d for _, d, _ in events]),
+        "direction": [d for _, _, d in events], "n_tickers": 3,
+        # by hand: means of the three running sums
+        "basket_cum_car": [(-0.10 - 0.02 + 0.0) / 3, (-0.15 - 0.02 - 0.30) / 3,
+                           (-0.11 + 0.08 - 0.30) / 3, (-0.11 + 0.07 - 0.25) / 3],
+    })
+    return firm_cum, basket
+
+
+def test_firm_cumulative_plot_lines_markers_annotations(tmp_path, firm_cum_inputs):
+    firm_cum, basket = firm_cum_inputs
+    fig = plots.plot_firm_cumulative(firm_cum, basket, title="Platform basket",
+                                     window_label="CAR[-1,+1]")
+    _render(fig, tmp_path, "firm_cumulative.png")
+    (ax,) = fig.axes
+    assert ax.get_title() == "Platform basket"
+    assert ax.get_ylabel() == "Cumulative abnormal return (%)"
+    assert ax.get_xlabel() == "Announcement date"
+    firms = {ln.get_gid(): ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("firm:")}
+    assert set(firms) == {"firm:A", "firm:B", "firm:C"}
+    # each path starts at 0 before the first event, then the running sums in %, held to the end
+    expected_a = 100 * np.array([0.0, -0.10, -0.15, -0.11, -0.11, -0.11])
+    np.testing.assert_allclose(firms["firm:A"].get_ydata(), expected_a, atol=1e-12)
+    assert firms["firm:A"].get_drawstyle() == "steps-post"
+    assert firms["firm:C"].get_label() == "C  -25.0 %"
+    (basket_line,) = [ln for ln in ax.get_lines() if ln.get_gid() == "basket"]
+    by_hand = 100 * np.array([-0.04, -0.47 / 3, -0.11, -0.29 / 3])
+    np.testing.assert_allclose(basket_line.get_ydata()[1:-1], by_hand, atol=1e-12)
+    assert basket_line.get_linewidth() > 2 * firms["firm:A"].get_linewidth()
+    assert basket_line.get_label() == "Basket mean (3 firms)  -9.7 %"
+    # event markers on the basket line: shape and colour by direction
+    markers = {ln.get_label(): ln for ln in ax.get_lines() if ln.get_marker() not in ("None", None)}
+    assert markers["tightening event"].get_marker() == "v"
+    assert markers["easing event"].get_marker() == "^"
+    assert matplotlib.colors.to_hex(markers["tightening event"].get_color()) == "#d55e00"
+    np.testing.assert_allclose(markers["tightening event"].get_ydata(), by_hand[[0, 1, 3]],
+                               atol=1e-12)
+    texts = {t.get_gid(): t.get_text() for t in ax.texts}
+    assert texts["trough"] == "basket trough -15.7 % (01 Mar 2021)"
+    assert texts["end"] == "basket end -9.7 %"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    # basket first, firms by end value (B +7.0, A -11.0, C -25.0), then the directions
+    assert legend == ["Basket mean (3 firms)  -9.7 %", "B  +7.0 %", "A  -11.0 %", "C  -25.0 %",
+                      "tightening event", "easing event"]
+
+
+def test_firm_cumulative_plot_highlight_and_errors(firm_cum_inputs):
+    firm_cum, basket = firm_cum_inputs
+    fig = plots.plot_firm_cumulative(firm_cum, basket, title="t", highlight=["C"])
+    lines = {ln.get_gid(): ln for ln in fig.axes[0].get_lines()}
+    assert matplotlib.colors.to_hex(lines["firm:A"].get_color()) == "#9a9a9a"
+    assert matplotlib.colors.to_hex(lines["firm:C"].get_color()) != "#9a9a9a"
+    with pytest.raises(StudyConfigError, match="highlight \\['Z'\\]"):
+        plots.plot_firm_cumulative(firm_cum, basket, title="t", highlight=["Z"])
+    with pytest.raises(StudyConfigError, match="'A' has 3 rows"):
+        plots.plot_firm_cumulative(firm_cum.iloc[1:], basket, title="t")
+    with pytest.raises(StudyConfigError, match="basket_cum_car"):
+        plots.plot_firm_cumulative(firm_cum, basket.drop(columns="basket_cum_car"), title="t")

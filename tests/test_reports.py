@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from crackdown import reports
@@ -235,3 +236,13 @@ def test_cli_notebook_all_runs_per_event_then_run_once(tmp_path, capsys):
     assert value == len("alibaba_antitrust_fine")  # scale 1 x len(event_id), set by the notebook
     rows = _index_rows(tmp_path / "index.html")
     assert {"alibaba_antitrust_fine", "report_overview"} <= set(rows)
+
+
+def test_rounded_rounds_numbers_and_leaves_dates(recwarn):
+    from crackdown.reports import rounded
+
+    frame = pd.DataFrame({"d": pd.to_datetime(["2021-04-12"]), "x": [1.23456], "t": ["a"]})
+    out = rounded(frame, 2)
+    assert out["x"].iloc[0] == 1.23 and out["d"].iloc[0] == pd.Timestamp("2021-04-12")
+    assert out["t"].iloc[0] == "a"
+    assert not [w for w in recwarn if "round" in str(w.message)]
