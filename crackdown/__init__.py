@@ -26,7 +26,18 @@ _LAZY = {
     "run_campaign": ("crackdown.campaign", "run_campaign"),
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "EventStudy",
+    "EventStudyResults",
+    "__version__",
+    "compute_returns",
+    "day_zero",
+    "get_event",
+    "load_events",
+    "load_factors",
+    "load_prices",
+    "run_campaign",
+]
 
 
 def __getattr__(name: str):

@@ -408,3 +408,28 @@ def test_firm_cumulative_plot_highlight_and_errors(firm_cum_inputs):
         plots.plot_firm_cumulative(firm_cum.iloc[1:], basket, title="t")
     with pytest.raises(StudyConfigError, match="basket_cum_car"):
         plots.plot_firm_cumulative(firm_cum, basket.drop(columns="basket_cum_car"), title="t")
+
+
+def test_plot_size_power_draws_rates_in_percent(tmp_path):
+    from crackdown.plots import plot_size_power
+
+    rows = []
+    for test, rates in {"bmp_t": (0.05, 0.6), "brown_warner_1985": (0.05, 0.06)}.items():
+        for rho, rate in zip((0.0, 0.3), rates):
+            rows.append({"test": test, "rho": rho, "effect": 0.0, "rejection_rate": rate,
+                         "mc_se": 0.005})
+            rows.append({"test": test, "rho": rho, "effect": 0.01, "rejection_rate": 0.8,
+                         "mc_se": 0.009})
+    fig = plot_size_power(pd.DataFrame(rows))
+    size_ax, power_ax = fig.axes[:2]
+    assert size_ax.get_ylabel() == "Rejection rate (%)"
+    assert "Size" in size_ax.get_title() and "+1% on day 0" in power_ax.get_title()
+    series = {c.get_label(): c.lines[0] for c in size_ax.containers}
+    np.testing.assert_allclose(np.asarray(series["bmp_t"].get_ydata(), float), [5.0, 60.0])
+    np.testing.assert_allclose(np.asarray(series["brown_warner_1985"].get_xdata(), float),
+                               [0.0, 0.3])
+    assert any(np.allclose(line.get_ydata(), 5.0) for line in size_ax.get_lines())  # nominal
+    fig.savefig(tmp_path / "size_power.png")
+    assert (tmp_path / "size_power.png").stat().st_size > 10_000
+    with pytest.raises(StudyConfigError, match="none of the requested"):
+        plot_size_power(pd.DataFrame(rows), tests=["nope"])
