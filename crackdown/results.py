@@ -722,13 +722,13 @@ class EventStudyResults:
               "cross-sectional correlation)\n")
             show = tests[["event_id", "test", "estimate", "statistic", "pvalue", "distribution",
                           "n", "robust_to_clustering"]]
-            w(show.to_string(index=False, float_format=lambda v: f"{v:.4f}") + "\n")
+            w(_format_tests(show) + "\n")
             clustered = self.clustered_tests(lo, hi)
             if len(clustered):
                 w("\nSUR event-dummy regression (Binder 1985), F test of the CAAR per exchange\n")
                 show = clustered[["event_id", "exchange", "test", "estimate", "statistic",
                                   "pvalue", "distribution", "n"]]
-                w(show.to_string(index=False, float_format=lambda v: f"{v:.4f}") + "\n")
+                w(_format_tests(show) + "\n")
         else:
             w("\n(no test statistics: crackdown.inference is not available)\n")
         return out.getvalue()
@@ -771,6 +771,13 @@ class EventStudyResults:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(body)
         return body
+
+
+def _format_tests(frame: pd.DataFrame) -> str:
+    """Text table of test rows: 4 decimals, p-values with 3 significant digits (1.2e-09)."""
+    frame = frame.copy()
+    frame["pvalue"] = frame["pvalue"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
 def _next_session(grid: pd.DatetimeIndex, date: pd.Timestamp) -> pd.Timestamp | None:

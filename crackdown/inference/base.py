@@ -53,6 +53,15 @@ class TestResult:
     convention: str = ""
     extra: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        window = "" if self.window is None else f", window={self.window}"
+        df = "" if self.df is None else f", df={self.df:g}" if isinstance(self.df, float) else (
+            f", df={self.df}")
+        return (f"TestResult({self.name}: statistic={self.statistic:.4g}, "
+                f"pvalue={self.pvalue:.4g}, {self.distribution}{df}, "
+                f"estimate={self.estimate:.4g}{window}, n={self.n}, "
+                f"robust_to_clustering={self.robust_to_clustering})")
+
     def as_dict(self) -> dict:
         """Return a flat dict for tidy tables (``extra`` is dropped)."""
         return {
