@@ -137,3 +137,11 @@ def test_errors_are_one_line_and_nonzero(capsys, prices_dir, argv, message):
     assert len(lines) == 1 and lines[0].startswith("crackdown study: error:")
     assert message in lines[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("event", ["2021-13-01", "2021-02-30", "2021-07-02T25:00"])
+def test_invalid_date_events_fail_with_one_line(capsys, event):
+    assert main(["study", event, "--tickers", "BABA"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert ("25:00" in err) if "T" in event else (f"{event} is not a valid date" in err)

@@ -102,7 +102,13 @@ def _event_frame(args: argparse.Namespace) -> pd.DataFrame:
             raise StudyConfigError(
                 f"EVENT {args.event} is a date: pass the listings with --tickers T1,T2,..."
             )
-        date = pd.Timestamp(match.group(1))
+        try:
+            date = pd.Timestamp(match.group(1))
+        except ValueError:
+            raise StudyConfigError(
+                f"EVENT {args.event}: {match.group(1)} is not a valid date; use YYYY-MM-DD or "
+                "YYYY-MM-DDTHH:MM (Beijing), or an event_id"
+            ) from None
         return pd.DataFrame(
             {
                 "event_id": [args.event],
