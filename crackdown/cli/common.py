@@ -46,6 +46,8 @@ def print_frame(frame: pd.DataFrame, fmt: str, *, float_digits: int = 6) -> None
     elif fmt == "json":
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1))
         sys.stdout.write("\n")
+    elif frame.empty:
+        print("(no rows)")
     else:
         with pd.option_context(
             "display.max_rows", None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
 
 import pandas as pd
 
@@ -146,21 +147,24 @@ def run(args: argparse.Namespace) -> int:
     window = parse_window(args.window, "--window")
     tickers = split_list(args.tickers, "--tickers") if args.tickers is not None else None
     events = _event_frame(args)
-    study = EventStudy.from_events(
-        events,
-        tickers=tickers,
-        benchmark=args.benchmark,
-        prices_dir=args.prices_dir,
-        returns_kind=args.returns,
-        model=args.model,
-        estimation=estimation,
-        window=window,
-        fallback=args.fallback,
-        min_estimation_obs=args.min_estimation_obs,
-        clean_estimation=args.clean_estimation,
-        other_events=_all_events(args) if args.clean_estimation else None,
-        history="all" if args.what == "tests" and args.placebo > 0 else None,
-    )
+    with warnings.catch_warnings():
+        # tickers without prices become 'no_price_data' outcomes, printed as notes below
+        warnings.simplefilter("ignore", UserWarning)
+        study = EventStudy.from_events(
+            events,
+            tickers=tickers,
+            benchmark=args.benchmark,
+            prices_dir=args.prices_dir,
+            returns_kind=args.returns,
+            model=args.model,
+            estimation=estimation,
+            window=window,
+            fallback=args.fallback,
+            min_estimation_obs=args.min_estimation_obs,
+            clean_estimation=args.clean_estimation,
+            other_events=_all_events(args) if args.clean_estimation else None,
+            history="all" if args.what == "tests" and args.placebo > 0 else None,
+        )
     results = study.fit()
     for row in results.outcomes.itertuples(index=False):
         if row.status != "used":
