@@ -62,6 +62,19 @@ def _check_window(value, name: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def _check_windows(estimation, window) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Validate the estimation and event windows and that they do not overlap."""
+    estimation = _check_window(estimation, "estimation window")
+    window = _check_window(window, "event window")
+    (e_lo, e_hi), (w_lo, w_hi) = estimation, window
+    if e_lo <= w_hi and w_lo <= e_hi:
+        raise StudyConfigError(
+            f"estimation window {e_lo}:{e_hi} overlaps the event window {w_lo}:{w_hi}; "
+            f"end the estimation before {w_lo} (e.g. {e_lo}:{w_lo - 1}) or start it after {w_hi}"
+        )
+    return estimation, window
+
+
 @dataclass
 class _Layout:
     """Row-aligned arrays built for one fit (internal)."""
@@ -148,15 +161,7 @@ class EventStudy:
         session_grid: str = "exchange",
         returns_kind: str = "simple",
     ) -> None:
-        self.estimation = _check_window(estimation, "estimation window")
-        self.window = _check_window(window, "event window")
-        e_lo, e_hi = self.estimation
-        w_lo, w_hi = self.window
-        if e_lo <= w_hi and w_lo <= e_hi:
-            raise StudyConfigError(
-                f"estimation window {e_lo}:{e_hi} overlaps the event window {w_lo}:{w_hi}; "
-                f"end the estimation before {w_lo} (e.g. {e_lo}:{w_lo - 1}) or start it after {w_hi}"
-            )
+        self.estimation, self.window = _check_windows(estimation, window)
         if session_grid not in SESSION_GRIDS:
             raise StudyConfigError(
                 f"session_grid {session_grid!r}; use 'exchange' (each listing's calendar) or "
@@ -415,8 +420,8 @@ class EventStudy:
         if settings.get("session_grid", "exchange") != "exchange":
             raise StudyConfigError("from_events maps day 0 on exchange calendars: use "
                                    "session_grid='exchange'")
-        estimation = _check_window(settings.get("estimation", (-250, -11)), "estimation window")
-        window = _check_window(settings.get("window", (-1, 1)), "event window")
+        estimation, window = _check_windows(settings.get("estimation", (-250, -11)),
+                                            settings.get("window", (-1, 1)))
         if other_events is not None and settings.get("clean_estimation"):
             studied = set(events_df["event_id"].astype(str))
             days = []
