@@ -184,3 +184,12 @@ def test_methods_notebook_reproduces_estudy2_and_simulates(tmp_path, holdout_dir
     assert head["size cross_sectional_t rho=0.3"] > 0.2
     assert head["size brown_warner_1985 rho=0.3"] < 0.15
     assert config.holdout_dir() is not None
+
+
+def test_event_study_placebo_option(tmp_path, prices_dir):
+    outcome, _folder = _run("event_study", tmp_path,
+                            {"prices_dir": str(prices_dir), "placebo_draws": 19},
+                            event_id="education_double_reduction")
+    # no pseudo date in 2018-2024 comes near a -97% CAAR: p is the smallest attainable 1/(B+1)
+    p = outcome.headline["placebo p"]
+    assert 1 / 20 <= p <= 1 / 15
