@@ -89,6 +89,15 @@ def _check_rows(ar_event: np.ndarray, ar_est: np.ndarray | None) -> None:
         )
 
 
+def _prepare(ar_event, ar_est, window, rel_days):
+    """Validate the event and estimation arrays and resolve the window to column positions."""
+    ar = as_matrix("ar_event", ar_event)
+    e = as_matrix("ar_est", ar_est)
+    _check_rows(ar, e)
+    cols, label = resolve_window(ar.shape[1], window, rel_days)
+    return ar, e, cols, label
+
+
 def _per_firm(name: str, value, n: int, *, dtype=float) -> np.ndarray:
     arr = np.asarray(value, dtype=dtype)
     if arr.ndim == 0:
@@ -267,10 +276,7 @@ def brown_warner_1980(
     distribution Student t with ``df`` (default ``mean(T_i) - 1``, T_i the non-NaN estimation
     days; estudy2 reports significance with ``qt(., mean(T_i))``). Assumes independent firms.
     """
-    ar = as_matrix("ar_event", ar_event)
-    e = as_matrix("ar_est", ar_est)
-    _check_rows(ar, e)
-    cols, label = resolve_window(ar.shape[1], window, rel_days)
+    ar, e, cols, label = _prepare(ar_event, ar_est, window, rel_days)
     car, ok, n_excl = _window_cars(ar, cols)
     var = centered_variance(e, ddof)
     ok &= np.isfinite(var)
@@ -309,10 +315,7 @@ def portfolio_t(
     estudy2's CAR version (``car_brown_warner_1985``) sums the daily statistics and divides by
     sqrt(L), which is the same number when every day has data.
     """
-    ar = as_matrix("ar_event", ar_event)
-    e = as_matrix("ar_est", ar_est)
-    _check_rows(ar, e)
-    cols, label = resolve_window(ar.shape[1], window, rel_days)
+    ar, e, cols, label = _prepare(ar_event, ar_est, window, rel_days)
     aar_est = _nanmean_safe(e, axis=0)
     aar_est = aar_est[np.isfinite(aar_est)]
     t_p = aar_est.size
@@ -367,10 +370,7 @@ def patell_z(
     ``market_model_var_factor(..., leverage="all_index_days")``. Assumes independent firms and no
     event-induced variance.
     """
-    ar = as_matrix("ar_event", ar_event)
-    e = as_matrix("ar_est", ar_est)
-    _check_rows(ar, e)
-    cols, label = resolve_window(ar.shape[1], window, rel_days)
+    ar, e, cols, label = _prepare(ar_event, ar_est, window, rel_days)
     scar, ok, n_excl, k = _scar(
         ar, e, cols, n_params=n_params, sigma_ddof=sigma_ddof,
         forecast_var_factor=forecast_var_factor, car_var_factor=car_var_factor,
@@ -420,10 +420,7 @@ def bmp_t(
     ``SCAR_i`` as in :func:`patell_z`. Robust to event-induced variance, assumes independent
     firms (see :func:`kolari_pynnonen_bmp` for the correlation adjustment).
     """
-    ar = as_matrix("ar_event", ar_event)
-    e = as_matrix("ar_est", ar_est)
-    _check_rows(ar, e)
-    cols, label = resolve_window(ar.shape[1], window, rel_days)
+    ar, e, cols, label = _prepare(ar_event, ar_est, window, rel_days)
     scar, ok, n_excl, _ = _scar(
         ar, e, cols, n_params=n_params, sigma_ddof=sigma_ddof,
         forecast_var_factor=forecast_var_factor, car_var_factor=car_var_factor,
@@ -652,10 +649,7 @@ def lamb_test(
     Standard normal reference (as Lamb 1995 and estudy2). Robust to cross-sectional correlation
     (portfolio variance).
     """
-    ar = as_matrix("ar_event", ar_event)
-    e = as_matrix("ar_est", ar_est)
-    _check_rows(ar, e)
-    cols, label = resolve_window(ar.shape[1], window, rel_days)
+    ar, e, cols, label = _prepare(ar_event, ar_est, window, rel_days)
     if portfolio_var_factor is not None:
         c_p = np.asarray(portfolio_var_factor, dtype=float).reshape(-1)
         if c_p.shape != (ar.shape[1],):
