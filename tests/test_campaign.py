@@ -29,12 +29,6 @@ from crackdown.errors import StudyConfigError
 from crackdown.events import load_events
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    # tickers absent from the snapshot (BZ, DIDIY) must fail fast, without yfinance
-    monkeypatch.setenv("CRACKDOWN_OFFLINE", "1")
-
-
 @pytest.fixture(scope="module")
 def campaign(prices_dir):
     import os

@@ -17,11 +17,6 @@ CONTRACT_COLUMNS = ["event_id", "ticker", "exchange", "day0", "rel_day", "date",
 EVENT = "overseas_listing_crackdown_opinions"  # 2021-07-06 19:00 Beijing (evening, approx.)
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("CRACKDOWN_OFFLINE", "1")
-
-
 def _run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -17,12 +17,6 @@ from crackdown.campaign import KEY_EVENTS
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-@pytest.fixture(autouse=True)
-def _offline_kernel(monkeypatch):
-    # the kernel inherits the environment: no yfinance attempt for tickers outside the snapshot
-    monkeypatch.setenv("CRACKDOWN_OFFLINE", "1")
-
-
 def _run(name: str, tmp_path: Path, parameters: dict, event_id: str | None = None):
     from crackdown.reports import run_one
 

@@ -16,11 +16,6 @@ EVENTS = ["ant_ipo_suspended", "samr_platform_antitrust_draft",
           "overseas_listing_crackdown_opinions"]
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("CRACKDOWN_OFFLINE", "1")
-
-
 @pytest.fixture(scope="module")
 def events_table():
     from crackdown.events import load_events
