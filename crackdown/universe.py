@@ -12,7 +12,8 @@ The table lives in ``crackdown/universe.csv`` (shipped inside the wheel). One ro
 ``exchange``
     ISO 10383 MIC of the *trading calendar* that governs the ticker's sessions: ``XNYS`` for
     every US listing (NYSE, Nasdaq, NYSE Arca and OTC share the NYSE calendar), ``XHKG`` for
-    Hong Kong. This is the code :mod:`crackdown.calendars` uses.
+    Hong Kong, ``XSHG`` for Shanghai (the CSI 300 and SSE indices). This is the code
+    :mod:`crackdown.calendars` uses.
 ``venue``
     MIC of the actual primary venue (``XNYS``, ``XNAS``, ``ARCX``, ``OTCM``, ``XHKG``), empty for
     indices. Informational.
@@ -20,9 +21,18 @@ The table lives in ``crackdown/universe.csv`` (shipped inside the wheel). One ro
     Trading currency (ISO 4217).
 ``sector`` / ``industry``
     GICS sector (empty for funds and indices) and a short description of the business/exposure.
+``role``
+    The listing's part in the studies, one of :data:`ROLES`: ``platform`` (the consumer-internet
+    platforms the crackdown targeted), ``rival`` (other Chinese internet and tech listings that
+    compete with them), ``education``, ``fintech``, ``ev`` (electric vehicles),
+    ``hardware_semis``, ``benchmark_constituent`` (the non-tech Hang Seng constituents of a
+    market proxy without the platforms), ``index``, ``etf``.
 ``cross_listing``
     The paired listing of the same company on the other market (``BABA`` <-> ``9988.HK``), or
     empty. Both rows of a pair name each other.
+``listed``
+    First trading day of this listing on this exchange (``YYYY-MM-DD``), empty where it predates
+    the sample and is not recorded.
 ``benchmark``
     Market proxy for market-model regressions: ``SPY`` for US listings, ``^HSI`` for Hong Kong;
     empty for an instrument that is itself the benchmark market (``SPY``, ``^GSPC``, ``^HSI``).
@@ -54,11 +64,15 @@ UNIVERSE_COLUMNS = (
     "currency",
     "sector",
     "industry",
+    "role",
     "cross_listing",
+    "listed",
     "benchmark",
     "notes",
 )
 KINDS = ("stock", "adr", "etf", "index")
+ROLES = ("platform", "rival", "education", "fintech", "ev", "hardware_semis",
+         "benchmark_constituent", "index", "etf")
 
 #: Market proxy per trading-calendar MIC, used for tickers that are not in the table.
 EXCHANGE_BENCHMARKS = {
@@ -86,8 +100,8 @@ def load_universe() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``ticker, company, kind, exchange, venue, currency, sector, industry,
-        cross_listing, benchmark, notes``; one row per ticker, in file order.
+        Columns ``ticker, company, kind, exchange, venue, currency, sector, industry, role,
+        cross_listing, listed, benchmark, notes``; one row per ticker, in file order.
     """
     return _read_universe().copy()
 

@@ -55,3 +55,26 @@ def _no_network(monkeypatch):
         raise AssertionError("a test tried to call yfinance.download; stub it with monkeypatch")
 
     monkeypatch.setattr(yfinance, "download", _blocked)
+
+
+
+@pytest.fixture(scope="session")
+def prices_without(prices_dir, tmp_path_factory):
+    """Factory: a price folder of the shared files, linked in place, minus some tickers' files.
+
+    Tests of "a listing without prices" use it instead of relying on a file being absent from
+    the shared snapshot (which grows). Files are symlinked, never copied; subfolders
+    (``factors/``) are linked whole. ``prices_without("BZ")`` returns the folder's path.
+    """
+
+    def build(*tickers: str) -> Path:
+        drop = {f"{t}.csv" for t in tickers}
+        absent = sorted(name for name in drop if not (prices_dir / name).is_file())
+        assert not absent, f"{absent} not in {prices_dir}: the test means to remove a present file"
+        folder = tmp_path_factory.mktemp("prices_without")
+        for entry in prices_dir.iterdir():
+            if entry.name not in drop:
+                (folder / entry.name).symlink_to(entry.resolve())
+        return folder
+
+    return build

@@ -25,12 +25,11 @@ EVENTS = ["ant_ipo_suspended", "alibaba_antitrust_probe", "alibaba_antitrust_fin
           "samr_platform_antitrust_draft", "liu_he_fsdc_market_support", "meituan_antitrust_probe"]
 
 
-@pytest.fixture(scope="module")
-def cross(prices_dir):
+def _offline_cross_listing(prices_dir):
     import os
 
     old = os.environ.get("CRACKDOWN_OFFLINE")
-    os.environ["CRACKDOWN_OFFLINE"] = "1"  # 9888.HK is not in the snapshot: fail fast
+    os.environ["CRACKDOWN_OFFLINE"] = "1"  # a ticker absent from the folder fails fast
     try:
         return run_cross_listing(load_events(event_ids=EVENTS), prices_dir=prices_dir)
     finally:
@@ -38,6 +37,16 @@ def cross(prices_dir):
             os.environ.pop("CRACKDOWN_OFFLINE", None)
         else:
             os.environ["CRACKDOWN_OFFLINE"] = old
+
+
+@pytest.fixture(scope="module")
+def cross(prices_dir):
+    return _offline_cross_listing(prices_dir)
+
+
+@pytest.fixture(scope="module")
+def cross_without_9888(prices_without):
+    return _offline_cross_listing(prices_without("9888.HK"))
 
 
 def test_reaction_order_from_close_instants():
@@ -75,10 +84,18 @@ def test_pairs_validation():
     assert {"BABA", "JD", "NTES", "TCEHY"} <= set(default["us_ticker"])
 
 
-def test_pair_without_prices_is_skipped_with_the_reason(cross):
-    assert "BIDU/9888.HK" in cross.skipped
-    assert "9888.HK" in cross.skipped["BIDU/9888.HK"]
-    assert set(cross.pairs["us_ticker"]) == {"BABA", "JD", "NTES", "TCEHY"}
+def test_pair_without_prices_is_skipped_with_the_reason(cross, cross_without_9888):
+    skipped = cross_without_9888.skipped
+    assert list(skipped) == ["BIDU/9888.HK"]
+    assert "9888.HK" in skipped["BIDU/9888.HK"]
+    assert "BIDU" not in set(cross_without_9888.table["us_ticker"])
+    assert set(cross_without_9888.pairs["us_ticker"]) == set(cross.pairs["us_ticker"]) - {"BIDU"}
+    # with the file present, the pair is studied; 9888.HK listed on 2021-03-23, so the
+    # 2020-11-10 draft guidelines are an outcome of the study, not a skipped pair
+    assert "BIDU/9888.HK" not in cross.skipped
+    bidu = cross.table.loc[cross.table["us_ticker"] == "BIDU"].set_index("event_id")
+    assert bidu.loc["samr_platform_antitrust_draft", "hk_status"] == "listed_after_event"
+    assert np.isnan(bidu.loc["samr_platform_antitrust_draft", "hk_car"])
 
 
 def test_day0_ars_and_cars_come_from_the_study(cross):
@@ -105,9 +122,11 @@ def test_agreement_matches_numpy_and_scipy(cross):
     t = cross.table
     agree = cross.agreement.set_index("us_ticker")
     for us, g in t.groupby("us_ticker"):
-        a, b = g["us_car"].to_numpy(), g["hk_car"].to_numpy()
+        both = g["us_car"].notna() & g["hk_car"].notna()
+        a, b = g.loc[both, "us_car"].to_numpy(), g.loc[both, "hk_car"].to_numpy()
         row = agree.loc[us]
         assert row["n_events"] == len(a)
+        assert row["n_missing"] == int((~both).sum())
         assert row["mean_diff"] == pytest.approx((a - b).mean(), abs=1e-15)
         if len(a) >= 3:
             assert row["corr_car"] == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
@@ -118,8 +137,9 @@ def test_agreement_matches_numpy_and_scipy(cross):
             assert np.isnan(row["corr_car"])
         assert row["share_same_sign"] == pytest.approx(np.mean(np.sign(a) == np.sign(b)))
     pooled = agree.loc["ALL"]
-    assert pooled["n_events"] == len(t)
+    assert pooled["n_events"] + pooled["n_missing"] == len(t)
     assert pooled["n_hk_first"] + pooled["n_ny_first"] == len(t)
+    assert agree.drop(index="ALL")["n_missing"].sum() == pooled["n_missing"] >= 1
 
 
 def test_agreement_leaves_out_missing_cars():

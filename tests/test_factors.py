@@ -64,9 +64,23 @@ def test_2018on_files_alone_are_used_when_originals_absent(factors_dir, tmp_path
         load_factors("ff5", tmp_path)
 
 
-def test_carhart_missing_momentum_names_the_file(factors_dir):
+def test_carhart_missing_momentum_names_the_file(tmp_path):
+    (tmp_path / "F-F_Research_Data_Factors_daily.CSV").write_text(FF3)
+    assert load_factors("ff3", tmp_path).shape == (3, 4)
     with pytest.raises(PriceDataError, match=r"F-F_Momentum_Factor_daily\.CSV.*Ken French"):
-        load_factors("carhart", factors_dir)
+        load_factors("carhart", tmp_path)
+
+
+@pytest.mark.parametrize("day", ["20180102", "20210706", "20220316"])
+def test_carhart_from_the_snapshot_is_raw_over_100(factors_dir, day):
+    got = load_factors("carhart", factors_dir)
+    assert list(got.columns) == ["mkt_rf", "smb", "hml", "mom", "rf"]
+    assert got.attrs["files"][1].endswith("F-F_Momentum_Factor_daily.CSV")
+    stamp = pd.Timestamp(day)
+    ff3 = _raw_line(factors_dir / "F-F_Research_Data_Factors_daily.CSV", day)
+    (mom,) = _raw_line(factors_dir / "F-F_Momentum_Factor_daily.CSV", day)
+    want = [v / 100 for v in ff3[:3]] + [mom / 100, ff3[3] / 100]
+    assert got.loc[stamp].tolist() == pytest.approx(want, abs=1e-15)
 
 
 MOM = """This file was created using the 202408 CRSP database.

@@ -158,7 +158,15 @@ def test_cross_listing_notebook(tmp_path, prices_dir):
     outcome, folder = _run("cross_listing", tmp_path, {"prices_dir": str(prices_dir)})
     head = outcome.headline
     table = pd.read_csv(folder / "cross_listing_events.csv")
-    assert head["pairs"] == 4 and head["pair-events"] == len(table)
+    from crackdown.universe import cross_listing_pairs
+
+    with_files = [p for p in cross_listing_pairs().itertuples()
+                  if (prices_dir / f"{p.us_ticker}.csv").is_file()
+                  and (prices_dir / f"{p.hk_ticker}.csv").is_file()]
+    assert head["pairs"] == len(with_files) >= 5 and head["pair-events"] == len(table)
+    scatters = sorted(p.name for p in folder.glob("scatter_*.png"))
+    counts = table.dropna(subset=["us_car", "hk_car"]).groupby("us_ticker").size()
+    assert scatters == sorted(f"scatter_{us}.png" for us in counts[counts >= 3].index)
     assert head["New York first"] == int((table["first"] == "New York").sum()) >= 1
     baba = table.loc[table["us_ticker"] == "BABA"]
     assert head["corr BABA/9988.HK"] == pytest.approx(

@@ -358,27 +358,47 @@ def test_atomic_write_uses_same_folder_and_replace(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- universe
 def test_universe_covers_the_snapshot_and_is_consistent(prices_dir):
     from crackdown.calendars import exchange_for_ticker
+    from crackdown.universe import ROLES
 
     uni = load_universe()
     assert uni["ticker"].is_unique
     snapshot = {p.name[:-4] for p in prices_dir.glob("*.csv")}
-    assert snapshot <= set(uni["ticker"])
-    assert "9888.HK" in set(uni["ticker"])
+    assert snapshot <= set(uni["ticker"]), sorted(snapshot - set(uni["ticker"]))
     assert set(uni["kind"]) <= {"stock", "adr", "etf", "index"}
-    assert set(uni["exchange"]) == {"XNYS", "XHKG"}
+    assert set(uni["exchange"]) <= {"XNYS", "XHKG", "XSHG"}
+    assert set(uni["role"]) <= set(ROLES) and "" not in set(uni["role"])
+    currency = {"XNYS": "USD", "XHKG": "HKD", "XSHG": "CNY"}
     for row in uni.itertuples():
         assert exchange_for_ticker(row.ticker) == row.exchange
-        assert row.currency == ("HKD" if row.exchange == "XHKG" else "USD")
+        assert row.currency == currency[row.exchange], row.ticker
+        assert (row.kind == "index") == (row.role == "index"), row.ticker
+        assert (row.kind == "etf") == (row.role == "etf"), row.ticker
+        if row.listed:
+            assert pd.Timestamp(row.listed).strftime("%Y-%m-%d") == row.listed, row.ticker
         if row.kind in {"stock", "adr"}:
+            assert row.sector, row.ticker
             assert row.benchmark == ("^HSI" if row.exchange == "XHKG" else "SPY"), row.ticker
         if row.cross_listing:  # pairs name each other and sit on different exchanges
             other = universe_row(row.cross_listing)
             assert other is not None and other["cross_listing"] == row.ticker
             assert other["exchange"] != row.exchange and other["company"] == row.company
+    # the 44 non-tech Hang Seng constituents of PROVENANCE.md batch B
+    constituents = uni.loc[uni["role"] == "benchmark_constituent"]
+    assert len(constituents) == 44 and set(constituents["exchange"]) == {"XHKG"}
+    assert not {"0700.HK", "9988.HK", "3690.HK", "9618.HK", "1810.HK"} & set(constituents["ticker"])
     pairs = {(r.us_ticker, r.hk_ticker) for r in cross_listing_pairs().itertuples()}
-    assert pairs == {("BABA", "9988.HK"), ("JD", "9618.HK"), ("NTES", "9999.HK"),
-                     ("TCEHY", "0700.HK"), ("BIDU", "9888.HK")}
+    assert pairs >= {("BABA", "9988.HK"), ("JD", "9618.HK"), ("NTES", "9999.HK"),
+                     ("TCEHY", "0700.HK"), ("BIDU", "9888.HK"), ("BILI", "9626.HK"),
+                     ("WB", "9898.HK"), ("TCOM", "9961.HK"), ("LI", "2015.HK"),
+                     ("XPEV", "9868.HK"), ("NIO", "9866.HK"), ("EDU", "9901.HK"),
+                     ("GDS", "9698.HK")}
     assert uni.loc[uni["ticker"] == "SPY", "benchmark"].item() == ""
+    # a listing date is never after the first row of its price file
+    for row in uni.loc[uni["listed"] != ""].itertuples():
+        path = prices_dir / f"{row.ticker}.csv"
+        if path.is_file():
+            first = pd.read_csv(path, usecols=[0], nrows=1).iloc[0, 0]
+            assert pd.Timestamp(row.listed) <= pd.Timestamp(first[:10]), row.ticker
 
 
 def test_default_benchmark_for_listed_unlisted_and_exchanges():
