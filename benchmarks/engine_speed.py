@@ -3,7 +3,7 @@
 Market model, T = 240 estimation days (about 2% missing at random), L = 3 event days, on
 synthetic data. For each size the script
 
-1. times the batched engine (:func:`crackdown.models.fit_normal_model`: one batched solve for
+1. times the batched engine (:func:`crackdown.estimation.models.fit_normal_model`: one batched solve for
    every firm-event, then event-window abnormal returns and forecast-variance factors),
    best of ``--repeats`` runs;
 2. times the baseline: a Python loop over firm-events, each ``statsmodels.OLS(y, X).fit()`` on
@@ -34,7 +34,7 @@ import tracemalloc
 import numpy as np
 import statsmodels.api as sm
 
-from crackdown.models import fit_normal_model, model_spec
+from crackdown.estimation.models import fit_normal_model, model_spec
 
 T_EST, L_EVENT = 240, 3
 
@@ -48,7 +48,7 @@ def synthetic(n: int, seed: int = 0):
     y_est = alpha + beta * m_est + rng.normal(0, 0.02, (n, T_EST))
     y_ev = alpha + beta * m_ev + rng.normal(0, 0.03, (n, L_EVENT))
     y_est[rng.random((n, T_EST)) < 0.02] = np.nan  # missing days
-    # (N, T, k) arrays laid out regressor-major, as crackdown.study builds them
+    # (N, T, k) arrays laid out regressor-major, as crackdown.estimation.study builds them
     X_est = np.moveaxis(np.stack([np.ones((n, T_EST)), m_est]), 0, 2)
     X_ev = np.moveaxis(np.stack([np.ones((n, L_EVENT)), m_ev]), 0, 2)
     mask = np.ones((n, T_EST), dtype=bool)

@@ -15,15 +15,15 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "EventStudy": ("crackdown.study", "EventStudy"),
-    "EventStudyResults": ("crackdown.results", "EventStudyResults"),
-    "load_events": ("crackdown.events", "load_events"),
-    "get_event": ("crackdown.events", "get_event"),
-    "load_prices": ("crackdown.prices", "load_prices"),
-    "compute_returns": ("crackdown.returns", "compute_returns"),
-    "load_factors": ("crackdown.factors", "load_factors"),
-    "day_zero": ("crackdown.calendars", "day_zero"),
-    "run_campaign": ("crackdown.campaign", "run_campaign"),
+    "EventStudy": ("crackdown.estimation.study", "EventStudy"),
+    "EventStudyResults": ("crackdown.estimation.results", "EventStudyResults"),
+    "load_events": ("crackdown.timeline.events", "load_events"),
+    "get_event": ("crackdown.timeline.events", "get_event"),
+    "load_prices": ("crackdown.marketdata.prices", "load_prices"),
+    "compute_returns": ("crackdown.marketdata.returns", "compute_returns"),
+    "load_factors": ("crackdown.marketdata.factors", "load_factors"),
+    "day_zero": ("crackdown.timeline.calendars", "day_zero"),
+    "run_campaign": ("crackdown.analyses.campaign", "run_campaign"),
 }
 
 __all__ = [

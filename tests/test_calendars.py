@@ -1,4 +1,4 @@
-"""Tests of crackdown.calendars.
+"""Tests of crackdown.timeline.calendars.
 
 Every expected session below is worked out by hand from public holiday schedules and time-zone
 rules (reasoning in the comments), not by running the code. Facts used:
@@ -14,23 +14,21 @@ rules (reasoning in the comments), not by running the code. Facts used:
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 import pytest
 
-from crackdown import calendars
-from crackdown.calendars import (
+from crackdown.errors import CalendarError, CrackdownError, StudyConfigError
+from crackdown.timeline import calendars
+from crackdown.timeline.calendars import (
     DayZero,
     day_zero,
     day_zero_table,
-    exchange_for_ticker,
     get_calendar,
     relative_sessions,
     session_offset,
     sessions,
 )
-from crackdown.errors import CalendarError, CrackdownError, StudyConfigError
+from crackdown.timeline.universe import exchange_for_ticker
 
 T = pd.Timestamp
 
@@ -356,18 +354,8 @@ def test_exchange_for_ticker_bad_symbol(bad):
         exchange_for_ticker(bad)
 
 
-def test_exchange_for_ticker_without_universe_module(monkeypatch):
-    # Simulate crackdown.universe being absent: suffix rules still apply.
-    import crackdown
-
-    monkeypatch.setitem(sys.modules, "crackdown.universe", None)
-    monkeypatch.delattr(crackdown, "universe", raising=False)
-    assert exchange_for_ticker("9988.HK") == "XHKG"
-    assert exchange_for_ticker("BABA") == "XNYS"
-
-
 def test_exchange_for_ticker_prefers_universe(monkeypatch):
-    universe = pytest.importorskip("crackdown.universe")
+    universe = pytest.importorskip("crackdown.timeline.universe")
     fake = {"FAKEHK": "XHKG", "FAKELON": "XLON"}
 
     def fake_row(ticker):
@@ -412,7 +400,7 @@ def test_every_project_event_maps_to_day0():
     # The shipped events table maps on both default exchanges, day 0 never precedes the
     # announcement date, and lies within 9 calendar days of it (longest
     # closures: Lunar New Year, Golden Week).
-    events_mod = pytest.importorskip("crackdown.events")
+    events_mod = pytest.importorskip("crackdown.timeline.events")
     events = events_mod.load_events()
     if events.empty:
         pytest.skip("events table is empty")

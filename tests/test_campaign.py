@@ -1,4 +1,4 @@
-"""crackdown.campaign: event table, firm CARs, cumulative path, headline numbers.
+"""crackdown.analyses.campaign: event table, firm CARs, cumulative path, headline numbers.
 
 Numbers are checked against independent arithmetic on the raw price CSVs of the offline
 snapshot (numpy least squares of the market model), against the panel arrays recomputed by
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from crackdown.campaign import (
+from crackdown.analyses.campaign import (
     BASKET_MIN_SHARE,
     KEY_EVENTS,
     basket_cumulative,
@@ -26,7 +26,7 @@ from crackdown.campaign import (
     run_campaign,
 )
 from crackdown.errors import StudyConfigError
-from crackdown.events import load_events
+from crackdown.timeline.events import load_events
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from crackdown.calendars import day_zero, relative_sessions
 from crackdown.cli import main
-from crackdown.events import load_events
-from crackdown.study import EventStudy
+from crackdown.estimation.study import EventStudy
+from crackdown.timeline.calendars import day_zero, relative_sessions
+from crackdown.timeline.events import load_events
 
 
 def test_other_events_windows_leave_the_estimation_sample(prices_dir):

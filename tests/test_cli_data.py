@@ -10,7 +10,7 @@ import pytest
 import yfinance
 
 from crackdown.cli import main
-from crackdown.prices import read_cache
+from crackdown.marketdata.prices import read_cache
 
 
 @pytest.fixture(autouse=True)

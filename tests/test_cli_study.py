@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from crackdown.calendars import relative_sessions
 from crackdown.cli import main
+from crackdown.timeline.calendars import relative_sessions
 
 CONTRACT_COLUMNS = ["event_id", "ticker", "exchange", "day0", "rel_day", "date", "ar", "car"]
 EVENT = "overseas_listing_crackdown_opinions"  # 2021-07-06 19:00 Beijing (evening, approx.)
@@ -24,8 +24,8 @@ def _run(capsys, *argv):
 
 
 def _reference_ar(prices_dir, ticker, bench, exchange, day0, est=(-250, -11)):
-    from crackdown.prices import load_prices
-    from crackdown.returns import compute_returns, returns_matrix
+    from crackdown.marketdata.prices import load_prices
+    from crackdown.marketdata.returns import compute_returns, returns_matrix
 
     rets = returns_matrix(compute_returns(load_prices([ticker, bench], "2020-01-01",
                                                       "2021-12-31", prices_dir=prices_dir)))

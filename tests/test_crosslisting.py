@@ -1,4 +1,4 @@
-"""crackdown.crosslisting: reaction order from exchange closes, day-0 ARs, agreement statistics.
+"""crackdown.analyses.crosslisting: reaction order from exchange closes, day-0 ARs, agreement statistics.
 
 The order is checked against close instants written out by hand (HKEX 16:00 HKT = 08:00 UTC;
 NYSE 16:00 ET = 21:00 UTC in winter, 20:00 UTC in summer); the agreement statistics against
@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from crackdown.crosslisting import (
+from crackdown.analyses.crosslisting import (
     agreement,
     listing_pairs,
     reaction_order,
     run_cross_listing,
 )
 from crackdown.errors import StudyConfigError
-from crackdown.events import load_events
+from crackdown.timeline.events import load_events
 
 EVENTS = ["ant_ipo_suspended", "alibaba_antitrust_probe", "alibaba_antitrust_fine",
           "samr_platform_antitrust_draft", "liu_he_fsdc_market_support", "meituan_antitrust_probe"]

@@ -1,4 +1,4 @@
-"""Tests of crackdown.events: the real events table and the validator's error messages."""
+"""Tests of crackdown.timeline.events: the real events table and the validator's error messages."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crackdown import events as ev
 from crackdown.errors import EventsFileError, StudyConfigError
+from crackdown.timeline import events as ev
 
 REPO_EVENTS = Path(__file__).resolve().parents[1] / "events.csv"
 

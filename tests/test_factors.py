@@ -1,4 +1,4 @@
-"""crackdown.factors: decimals equal to the raw Ken French values / 100."""
+"""crackdown.marketdata.factors: decimals equal to the raw Ken French values / 100."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from crackdown.errors import PriceDataError
-from crackdown.factors import load_factors, read_french_csv
+from crackdown.marketdata.factors import load_factors, read_french_csv
 
 
 def _raw_line(path, key: str) -> list[float]:

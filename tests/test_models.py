@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 
 from crackdown.errors import StudyConfigError
-from crackdown.models import (
+from crackdown.estimation.models import (
     MODELS,
     fit_batched_ols,
     fit_normal_model,

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from crackdown import config
-from crackdown.campaign import KEY_EVENTS
+from crackdown.analyses.campaign import KEY_EVENTS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _run(name: str, tmp_path: Path, parameters: dict, event_id: str | None = None):
-    from crackdown.reports import run_one
+    from crackdown.output.reports import run_one
 
     label = event_id or name
     outcome = run_one(str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path), label, parameters,
@@ -113,8 +113,8 @@ def _check_basket_headline(head: dict, folder: Path, event_table: pd.DataFrame,
     """Recompute the basket path in plain pandas from the daily ARs and events.csv."""
     import warnings
 
-    from crackdown.campaign import run_campaign
-    from crackdown.events import load_events
+    from crackdown.analyses.campaign import run_campaign
+    from crackdown.timeline.events import load_events
 
     events = load_events()  # date order, as the notebook's campaign
     # basket rule, from events.csv: tickers named in >= 25% of the events with data
@@ -158,7 +158,7 @@ def test_cross_listing_notebook(tmp_path, prices_dir):
     outcome, folder = _run("cross_listing", tmp_path, {"prices_dir": str(prices_dir)})
     head = outcome.headline
     table = pd.read_csv(folder / "cross_listing_events.csv")
-    from crackdown.universe import cross_listing_pairs
+    from crackdown.timeline.universe import cross_listing_pairs
 
     with_files = [p for p in cross_listing_pairs().itertuples()
                   if (prices_dir / f"{p.us_ticker}.csv").is_file()

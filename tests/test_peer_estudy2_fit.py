@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crackdown.study import EventStudy
+from crackdown.estimation.study import EventStudy
 
 TOL = 1e-10  # the expected CSVs are printed with 12 significant digits
 

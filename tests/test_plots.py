@@ -14,8 +14,8 @@ from matplotlib.collections import PolyCollection, QuadMesh
 from matplotlib.image import imread
 from matplotlib.patches import Rectangle
 
-from crackdown import plots
 from crackdown.errors import StudyConfigError
+from crackdown.output import plots
 
 Z95 = 1.959963984540054  # Phi^{-1}(0.975), closed-form constant (not computed by scipy here)
 
@@ -411,7 +411,7 @@ def test_firm_cumulative_plot_highlight_and_errors(firm_cum_inputs):
 
 
 def test_plot_size_power_draws_rates_in_percent(tmp_path):
-    from crackdown.plots import plot_size_power
+    from crackdown.output.plots import plot_size_power
 
     rows = []
     for test, rates in {"bmp_t": (0.05, 0.6), "brown_warner_1985": (0.05, 0.06)}.items():

@@ -1,4 +1,4 @@
-"""crackdown.prices (folder, verified cache, yfinance stand-in) and crackdown.universe."""
+"""crackdown.marketdata.prices (folder, verified cache, yfinance stand-in) and crackdown.timeline.universe."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yfinance
 
-from crackdown import prices as P
 from crackdown.errors import PriceDataError
-from crackdown.universe import (
+from crackdown.marketdata import prices as P
+from crackdown.timeline.universe import (
     cross_listing_pairs,
     default_benchmark,
     load_universe,
@@ -357,8 +357,7 @@ def test_atomic_write_uses_same_folder_and_replace(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- universe
 def test_universe_covers_the_snapshot_and_is_consistent(prices_dir):
-    from crackdown.calendars import exchange_for_ticker
-    from crackdown.universe import ROLES
+    from crackdown.timeline.universe import ROLES, exchange_for_ticker
 
     uni = load_universe()
     assert uni["ticker"].is_unique

@@ -1,4 +1,4 @@
-"""crackdown.quality: every finding checked against an independent computation."""
+"""crackdown.marketdata.quality: every finding checked against an independent computation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from crackdown.errors import PriceDataError
-from crackdown.prices import load_prices
-from crackdown.quality import format_report, quality_report
+from crackdown.marketdata.prices import load_prices
+from crackdown.marketdata.quality import format_report, quality_report
 
 
 def _xc_sessions(mic: str, start: str, end: str) -> pd.DatetimeIndex:
@@ -70,7 +70,7 @@ def test_real_snapshot_findings(prices_dir):
                        prices_dir=prices_dir, offline=True)
     report = quality_report(long, start="2018-01-01", end="2024-12-31").set_index("ticker")
     for ticker in ("0700.HK", "^HSI"):
-        # 2023-09-01/08 weather closures are holidays in crackdown.calendars, not gaps
+        # 2023-09-01/08 weather closures are holidays in crackdown.timeline.calendars, not gaps
         assert report.loc[ticker, "missing_sessions"] == []
         assert report.loc[ticker, "n_extra_dates"] == 0
     # ^HSI zero-volume days named in PROVENANCE.md; independent count from the raw file

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crackdown import reports
 from crackdown.cli import main
 from crackdown.errors import StudyConfigError
+from crackdown.output import reports
 
 DATA = Path(__file__).parent / "data"
 EVENTS = ["E1", "FAIL-2", "EVENT3"]  # FAIL-* raises inside the notebook on purpose
@@ -239,7 +239,7 @@ def test_cli_notebook_all_runs_per_event_then_run_once(tmp_path, capsys):
 
 
 def test_rounded_rounds_numbers_and_leaves_dates(recwarn):
-    from crackdown.reports import rounded
+    from crackdown.output.reports import rounded
 
     frame = pd.DataFrame({"d": pd.to_datetime(["2021-04-12"]), "x": [1.23456], "t": ["a"]})
     out = rounded(frame, 2)

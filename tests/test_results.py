@@ -9,8 +9,8 @@ import statsmodels.api as sm
 from scipy import stats
 
 from crackdown.errors import StudyConfigError
+from crackdown.estimation.study import EventStudy
 from crackdown.inference import parametric as par
-from crackdown.study import EventStudy
 
 
 def _synthetic_study(returns_kind="simple", model="market"):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from crackdown.errors import StudyConfigError
-from crackdown.study import EventStudy
+from crackdown.estimation.study import EventStudy
 
 
 def _clustered(effect=0.0, seed=3, n_firms=6, rho=0.4):
@@ -90,8 +90,8 @@ def test_sur_on_the_snapshot_hong_kong_listings(prices_dir):
     # those common dates; each event-day dummy equals that fit's prediction error.
     import statsmodels.api as sm
 
-    from crackdown.calendars import relative_sessions
-    from crackdown.events import load_events
+    from crackdown.timeline.calendars import relative_sessions
+    from crackdown.timeline.events import load_events
 
     events = load_events(event_ids=["alibaba_antitrust_fine"])
     hk = ["9988.HK", "0700.HK", "3690.HK", "9618.HK"]
@@ -139,7 +139,7 @@ def test_cli_tests_include_sur_and_placebo_rows(prices_dir, capsys):
 
 
 def test_from_events_history_widens_the_price_span(prices_dir):
-    from crackdown.events import load_events
+    from crackdown.timeline.events import load_events
 
     events = load_events(event_ids=["alibaba_antitrust_fine"])
     narrow = EventStudy.from_events(events, prices_dir=prices_dir)

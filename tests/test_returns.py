@@ -1,4 +1,4 @@
-"""crackdown.returns against plain arithmetic on the raw CSVs and synthetic gap cases."""
+"""crackdown.marketdata.returns against plain arithmetic on the raw CSVs and synthetic gap cases."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from crackdown.errors import PriceDataError
-from crackdown.prices import load_prices
-from crackdown.returns import compute_returns, returns_matrix, session_returns
+from crackdown.marketdata.prices import load_prices
+from crackdown.marketdata.returns import compute_returns, returns_matrix, session_returns
 
 
 def _raw_return(path: Path, day: str, column: str) -> float:

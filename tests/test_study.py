@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from crackdown.calendars import relative_sessions
 from crackdown.errors import PriceDataError, StudyConfigError
-from crackdown.study import EventStudy
+from crackdown.estimation.study import EventStudy
+from crackdown.timeline.calendars import relative_sessions
 
 TOL = 1e-10
 EVENTS = ["ant_ipo_suspended", "samr_platform_antitrust_draft",
@@ -18,7 +18,7 @@ EVENTS = ["ant_ipo_suspended", "samr_platform_antitrust_draft",
 
 @pytest.fixture(scope="module")
 def events_table():
-    from crackdown.events import load_events
+    from crackdown.timeline.events import load_events
 
     return load_events()
 
@@ -26,8 +26,8 @@ def events_table():
 @pytest.fixture(scope="module")
 def real_returns(prices_dir):
     """Wide simple returns of the snapshot tickers used below (independent of EventStudy)."""
-    from crackdown.prices import load_prices
-    from crackdown.returns import compute_returns, returns_matrix
+    from crackdown.marketdata.prices import load_prices
+    from crackdown.marketdata.returns import compute_returns, returns_matrix
 
     tickers = ["BABA", "9988.HK", "JD", "PDD", "BIDU", "TCEHY", "0700.HK", "3690.HK", "9618.HK",
                "DIDI", "YMM", "NTES", "VIPS",
@@ -90,7 +90,7 @@ def test_market_model_matches_statsmodels_on_real_snapshot(events_table, real_re
 
 
 def test_ff3_matches_statsmodels_on_real_factors(events_table, real_returns, prices_dir):
-    from crackdown.factors import load_factors
+    from crackdown.marketdata.factors import load_factors
 
     factors = load_factors("ff3")
     events = events_table[events_table["event_id"].isin(EVENTS)]

@@ -65,7 +65,7 @@ def register(subparsers) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from crackdown.prices import fetch_prices
+    from crackdown.marketdata.prices import fetch_prices
 
     tickers = split_list(args.tickers, "--tickers")
     summary = fetch_prices(tickers, args.start, args.end, cache_dir=args.cache_dir,
@@ -85,8 +85,8 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from crackdown.prices import folder_tickers, load_prices
-    from crackdown.quality import format_report, quality_report
+    from crackdown.marketdata.prices import folder_tickers, load_prices
+    from crackdown.marketdata.quality import format_report, quality_report
 
     if args.tickers is not None:
         tickers = split_list(args.tickers, "--tickers")

@@ -7,7 +7,7 @@ Examples
 ``crackdown events --day0 --format csv``      add ``day0_XNYS``, ``day0_XHKG``, ``time_assumed``
 ``crackdown events --exchanges XNYS,XSHG``    day 0 on other exchanges (implies ``--day0``)
 
-Loading goes through :func:`crackdown.events.load_events`, so every validation error (file,
+Loading goes through :func:`crackdown.timeline.events.load_events`, so every validation error (file,
 line, column, value) is reported on one line and the exit code is non-zero.
 """
 
@@ -93,14 +93,14 @@ def build_events_frame(
     Parameters
     ----------
     events : pandas.DataFrame
-        Output of :func:`crackdown.events.load_events`.
+        Output of :func:`crackdown.timeline.events.load_events`.
     exchanges : list of str or None
         Exchanges for ``day0_<MIC>`` columns; ``None`` = no day-0 columns.
     full : bool
         Every file column, unshortened (csv/json), instead of :data:`TABLE_COLUMNS` with long
         ``agency``/``tickers`` cells shortened to :data:`TABLE_CELL_WIDTH` characters.
     """
-    from crackdown.calendars import day_zero_table
+    from crackdown.timeline.calendars import day_zero_table
 
     columns = [c for c in events.columns if c != "ticker_list"] if full else [
         c for c in TABLE_COLUMNS if c in events.columns
@@ -127,8 +127,8 @@ def build_events_frame(
 def run(args: argparse.Namespace) -> int:
     """Execute ``crackdown events``; return the exit code (errors raise CrackdownError)."""
     from crackdown import config
-    from crackdown.calendars import get_calendar
-    from crackdown.events import load_events
+    from crackdown.timeline.calendars import get_calendar
+    from crackdown.timeline.events import load_events
 
     # Unknown categories -> StudyConfigError from load_events, listing the valid ones.
     categories = split_list(args.category, "--category") or None

@@ -9,7 +9,7 @@ Examples
 ``crackdown report --jobs 4 --output build/reports``  4 notebooks at a time
 
 Each run writes ``OUTPUT/<notebook>/<label>/`` (executed notebook, HTML, PNGs, headline.json,
-status.json) and refreshes ``OUTPUT/index.html``; see :mod:`crackdown.reports`. A failing notebook
+status.json) and refreshes ``OUTPUT/index.html``; see :mod:`crackdown.output.reports`. A failing notebook
 does not stop the others: failures are listed at the end (one line each) and the exit code is 1.
 """
 
@@ -77,7 +77,7 @@ def _parse_parameters(items: list[str]) -> dict[str, object]:
 
 def _notebook_names(text: str, folder) -> list[str]:
     """``all`` -> every notebook in the folder (event_study first), else the listed names."""
-    from crackdown import reports
+    from crackdown.output import reports
 
     if text != "all":
         return split_list(text, "--notebook")
@@ -88,7 +88,7 @@ def _notebook_names(text: str, folder) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crackdown import reports
+    from crackdown.output import reports
 
     jobs = args.jobs if args.jobs is not None else max(1, min(4, os.cpu_count() or 1))
     if jobs < 1:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     events_meta = None
     event_ids: list[str] | None = None
     if any(per_event):
-        from crackdown.events import load_events
+        from crackdown.timeline.events import load_events
 
         wanted = None if args.events in (None, "all") else split_list(args.events, "--events")
         events_meta = load_events(args.events_file, event_ids=wanted)

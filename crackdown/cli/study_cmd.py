@@ -118,7 +118,7 @@ def _event_frame(args: argparse.Namespace) -> pd.DataFrame:
                 "ticker_list": [[]],
             }
         )
-    from crackdown.events import get_event, load_events
+    from crackdown.timeline.events import get_event, load_events
 
     event = get_event(args.event, load_events(args.events_file))
     return pd.DataFrame([event]).reset_index(drop=True)
@@ -126,7 +126,7 @@ def _event_frame(args: argparse.Namespace) -> pd.DataFrame:
 
 def _all_events(args: argparse.Namespace) -> pd.DataFrame:
     """The whole events table, whose windows --clean-estimation removes."""
-    from crackdown.events import load_events
+    from crackdown.timeline.events import load_events
 
     return load_events(args.events_file)
 
@@ -141,7 +141,7 @@ def _stringify_dates(frame: pd.DataFrame) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study and print the requested table."""
-    from crackdown.study import EventStudy
+    from crackdown.estimation.study import EventStudy
 
     estimation = parse_window(args.estimation, "--estimation")
     window = parse_window(args.window, "--window")

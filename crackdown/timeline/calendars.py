@@ -66,14 +66,7 @@ SUPPORTED_EXCHANGES: dict[str, str] = {
     "XSHE": "XSHG",  # Shenzhen: same sessions as Shanghai (no XSHE calendar in the library)
 }
 
-#: Ticker suffix (Yahoo Finance) -> exchange.
-SUFFIX_EXCHANGES: dict[str, str] = {".HK": "XHKG", ".SS": "XSHG", ".SZ": "XSHE"}
-
-#: Yahoo index symbols computed on Hong Kong sessions; any other ``^`` index maps to XNYS.
-HK_INDICES = frozenset({"^HSI", "^HSCE", "^HSTECH"})
-
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
-_PLAIN_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 
 __all__ = [
     "ASSUMED_TIME",
@@ -84,7 +77,6 @@ __all__ = [
     "DayZero",
     "day_zero",
     "day_zero_table",
-    "exchange_for_ticker",
     "get_calendar",
     "relative_sessions",
     "session_offset",
@@ -180,90 +172,6 @@ def _session_index(exchange: str) -> pd.DatetimeIndex:
 def _range_text(exchange: str) -> str:
     idx = _session_index(exchange)
     return f"{idx[0]:%Y-%m-%d} .. {idx[-1]:%Y-%m-%d}"
-
-
-def _universe_exchange(ticker: str) -> str | None:
-    """Exchange of ``ticker`` in crackdown.universe, or None when the module/ticker is absent."""
-    try:
-        from crackdown import universe
-    except ModuleNotFoundError as exc:  # module not written yet: fall back to suffix rules
-        if exc.name in ("crackdown.universe",):
-            return None
-        raise
-    row_lookup = getattr(universe, "universe_row", None)
-    if row_lookup is not None:
-        row = row_lookup(ticker)
-        value = None if row is None else row["exchange"]
-    else:
-        frame = universe.load_universe()
-        hit = frame.loc[frame["ticker"] == ticker, "exchange"]
-        value = None if hit.empty else hit.iloc[0]
-    if value is None:
-        return None
-    value = str(value).strip().upper()
-    if value not in SUPPORTED_EXCHANGES:
-        raise CalendarError(
-            f"crackdown/universe.csv gives ticker {ticker!r} the exchange {value!r}, which has "
-            f"no calendar here; use one of {', '.join(SUPPORTED_EXCHANGES)} in its "
-            "'exchange' column"
-        )
-    return value
-
-
-def exchange_for_ticker(ticker: str) -> str:
-    """Return the calendar MIC that governs a ticker's trading sessions.
-
-    Rules (first match wins):
-
-    1. a ticker listed in ``crackdown/universe.csv`` -> its ``exchange`` column;
-    2. Yahoo suffix ``.HK`` -> ``XHKG``, ``.SS`` -> ``XSHG``, ``.SZ`` -> ``XSHE``
-       (case-insensitive);
-    3. ``^HSI``, ``^HSCE``, ``^HSTECH`` -> ``XHKG``; any other ``^`` index -> ``XNYS``;
-    4. a plain symbol (letters, digits, ``-`` as in ``BRK-B``) -> ``XNYS``.
-
-    Parameters
-    ----------
-    ticker : str
-        Yahoo Finance symbol.
-
-    Returns
-    -------
-    str
-        One of :data:`SUPPORTED_EXCHANGES`.
-
-    Raises
-    ------
-    CalendarError
-        Empty ticker, unsupported suffix (``.L``, ``.T``, ...) or characters that no supported
-        exchange uses.
-    """
-    if not isinstance(ticker, str) or not ticker.strip():
-        raise CalendarError(f"ticker {ticker!r} is empty; give a Yahoo symbol such as BABA")
-    symbol = ticker.strip()
-    listed = _universe_exchange(symbol)
-    if listed is not None:
-        return listed
-    upper = symbol.upper()
-    if upper.startswith("^"):
-        return "XHKG" if upper in HK_INDICES else "XNYS"
-    supported = (
-        ", ".join(f"{sfx} ({mic})" for sfx, mic in SUFFIX_EXCHANGES.items())
-        + ", or no suffix for US listings (XNYS)"
-    )
-    if "." in symbol:
-        suffix = upper[upper.rfind("."):]
-        if suffix in SUFFIX_EXCHANGES and len(symbol) > len(suffix):
-            return SUFFIX_EXCHANGES[suffix]
-        raise CalendarError(
-            f"ticker {symbol!r}: unsupported suffix {suffix!r}; supported suffixes: {supported}; "
-            "US share classes use '-' as on Yahoo (BRK-B)"
-        )
-    if not _PLAIN_SYMBOL_RE.match(symbol):
-        raise CalendarError(
-            f"ticker {symbol!r} is not a supported Yahoo symbol (letters, digits and '-' for US "
-            f"listings; suffixes {supported})"
-        )
-    return "XNYS"
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,7 +455,7 @@ def day_zero_table(
     ----------
     events_df : pandas.DataFrame
         Needs columns ``event_id``, ``date`` (Beijing calendar date) and ``time_beijing``
-        (``"HH:MM"`` or empty), as returned by :func:`crackdown.events.load_events`.
+        (``"HH:MM"`` or empty), as returned by :func:`crackdown.timeline.events.load_events`.
     exchanges : sequence of str
         Calendar MICs.
 
@@ -567,7 +475,7 @@ def day_zero_table(
     if missing:
         raise CalendarError(
             f"events table lacks column(s) {missing}; pass the frame from "
-            "crackdown.events.load_events()"
+            "crackdown.timeline.events.load_events()"
         )
     mics = [_check_exchange(mic) for mic in exchanges]
     if not mics:

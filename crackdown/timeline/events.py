@@ -13,7 +13,7 @@ Conventions
   and explains the disagreement in ``notes``.
 * ``time_beijing`` is ``HH:MM`` (24-hour, Beijing time) when the announcement time is known, or
   empty when it is not. Mapping a date and time to a trading session ("day 0") is the job of
-  :mod:`crackdown.calendars`, not of this module.
+  :mod:`crackdown.timeline.calendars`, not of this module.
 * ``tickers`` is a ``;``-separated list of Yahoo Finance symbols (``BABA;9988.HK``).
 * ``category`` is one of :data:`CATEGORIES`, ``direction`` one of :data:`DIRECTIONS`,
   ``confidence`` one of :data:`CONFIDENCE`.

@@ -4,7 +4,7 @@ Every function takes a tidy :class:`pandas.DataFrame` (the column contract is in
 draws one matplotlib figure and returns the :class:`~matplotlib.figure.Figure`; nothing is shown
 or saved implicitly (use :func:`save_figure`). Conventions shared by all functions:
 
-* Returns come in **decimals** (0.012 = 1.2 %), as produced by :mod:`crackdown.results`; axes are
+* Returns come in **decimals** (0.012 = 1.2 %), as produced by :mod:`crackdown.estimation.results`; axes are
   labelled in percent.
 * Confidence bands/bars: when ``lo``/``hi`` columns are present they are drawn as given;
   otherwise, when an ``se`` column is present, the band is ``value +/- z * se`` with
@@ -114,7 +114,7 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], function: str)
     if missing:
         raise StudyConfigError(
             f"{function}: frame lacks column(s) {missing}; it has {list(frame.columns)}. "
-            "Pass the tidy output of crackdown.results (see the function's docstring)."
+            "Pass the tidy output of crackdown.estimation.results (see the function's docstring)."
         )
 
 
@@ -768,7 +768,7 @@ def plot_cumulative_value(
 
     Each event's mean is over its own firms, so with different firm sets per event the running
     sum is not the return of one portfolio; for a fixed basket of firms use
-    :func:`plot_firm_cumulative` with :func:`crackdown.campaign.firm_cumulative`.
+    :func:`plot_firm_cumulative` with :func:`crackdown.analyses.campaign.firm_cumulative`.
 
     Parameters
     ----------
@@ -848,10 +848,10 @@ def plot_firm_cumulative(
     Parameters
     ----------
     firm_cum
-        Output of :func:`crackdown.campaign.firm_cumulative`: one row per (event, ticker) with
+        Output of :func:`crackdown.analyses.campaign.firm_cumulative`: one row per (event, ticker) with
         ``event_id, date, ticker, cum_car`` (decimals), events in date order.
     basket
-        Output of :func:`crackdown.campaign.basket_cumulative`: one row per event with
+        Output of :func:`crackdown.analyses.campaign.basket_cumulative`: one row per event with
         ``event_id, date, direction, basket_cum_car``.
     title
         Figure title.

@@ -21,7 +21,7 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
   ``<label>`` is the event id (per-event notebooks) or the notebook name (run-once notebooks).
   **Figures**: PNGs are *extracted* from the executed notebook's ``image/png`` outputs, so any
   figure the notebook displays is saved, whatever the notebook does; a notebook may in addition
-  save figures itself with :func:`crackdown.plots.save_figure` into ``output_dir``.
+  save figures itself with :func:`crackdown.output.plots.save_figure` into ``output_dir``.
 * Headline numbers: the notebook calls :func:`record_headline` with a dict; it writes
   ``headline.json`` into the report folder, found from the ``report_dir`` argument or the
   ``CRACKDOWN_REPORT_DIR`` environment variable, which the runner sets for every kernel.
@@ -501,7 +501,7 @@ def run_report(
     parameters
         Extra papermill parameters for every run (override the defaults above).
     events_meta
-        Optional events DataFrame (``crackdown.events.load_events``); its ``date``, ``title``,
+        Optional events DataFrame (``crackdown.timeline.events.load_events``); its ``date``, ``title``,
         ``category`` and ``direction`` columns are shown in the index.
     execution_timeout
         Per-cell timeout in seconds (papermill ``execution_timeout``); None = no limit.

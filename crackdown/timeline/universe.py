@@ -1,6 +1,6 @@
 """The study universe: which company each ticker is, where it trades and its benchmark.
 
-The table lives in ``crackdown/universe.csv`` (shipped inside the wheel). One row per ticker:
+The table lives in ``crackdown/timeline/universe.csv`` (shipped inside the wheel). One row per ticker:
 
 ``ticker``
     Yahoo Finance symbol (``BABA``, ``9988.HK``, ``^HSI``).
@@ -13,7 +13,7 @@ The table lives in ``crackdown/universe.csv`` (shipped inside the wheel). One ro
     ISO 10383 MIC of the *trading calendar* that governs the ticker's sessions: ``XNYS`` for
     every US listing (NYSE, Nasdaq, NYSE Arca and OTC share the NYSE calendar), ``XHKG`` for
     Hong Kong, ``XSHG`` for Shanghai (the CSI 300 and SSE indices). This is the code
-    :mod:`crackdown.calendars` uses.
+    :mod:`crackdown.timeline.calendars` uses.
 ``venue``
     MIC of the actual primary venue (``XNYS``, ``XNAS``, ``ARCX``, ``OTCM``, ``XHKG``), empty for
     indices. Informational.
@@ -40,18 +40,20 @@ The table lives in ``crackdown/universe.csv`` (shipped inside the wheel). One ro
     Free text (listing dates, caveats of the offline snapshot).
 
 Tickers outside the table still work everywhere: their exchange is inferred from the symbol's
-suffix by :func:`crackdown.calendars.exchange_for_ticker` and their benchmark from the exchange
+suffix by :func:`exchange_for_ticker` and their benchmark from the exchange
 (:func:`default_benchmark`).
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from crackdown.errors import CalendarError
+from crackdown.timeline.calendars import SUPPORTED_EXCHANGES
 
 UNIVERSE_FILE = Path(__file__).resolve().parent / "universe.csv"
 
@@ -83,6 +85,15 @@ EXCHANGE_BENCHMARKS = {
     "XSHG": "000300.SS",
     "XSHE": "000300.SS",
 }
+
+
+#: Ticker suffix (Yahoo Finance) -> exchange.
+SUFFIX_EXCHANGES: dict[str, str] = {".HK": "XHKG", ".SS": "XSHG", ".SZ": "XSHE"}
+
+#: Yahoo index symbols computed on Hong Kong sessions; any other ``^`` index maps to XNYS.
+HK_INDICES = frozenset({"^HSI", "^HSCE", "^HSTECH"})
+
+_PLAIN_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 
 
 @lru_cache(maxsize=1)
@@ -139,7 +150,7 @@ def default_benchmark(ticker_or_exchange: str) -> str:
     for an instrument that is itself the market, e.g. ``SPY`` or ``^HSI``); a known MIC
     (``XNYS``/``XNAS``/``ARCX`` -> ``SPY``, ``XHKG`` -> ``^HSI``, ``XSHG``/``XSHE`` ->
     ``000300.SS``); otherwise the ticker's exchange is inferred with
-    :func:`crackdown.calendars.exchange_for_ticker` and mapped as above.
+    :func:`exchange_for_ticker` and mapped as above.
 
     Raises
     ------
@@ -152,8 +163,6 @@ def default_benchmark(ticker_or_exchange: str) -> str:
         return str(row["benchmark"])
     if key in EXCHANGE_BENCHMARKS:
         return EXCHANGE_BENCHMARKS[key]
-    from crackdown.calendars import exchange_for_ticker
-
     exchange = exchange_for_ticker(key)
     try:
         return EXCHANGE_BENCHMARKS[exchange]
@@ -162,3 +171,74 @@ def default_benchmark(ticker_or_exchange: str) -> str:
             f"no default benchmark for {key!r} (exchange {exchange}); pass a benchmark "
             f"ticker explicitly (known exchanges: {', '.join(sorted(EXCHANGE_BENCHMARKS))})"
         ) from None
+
+
+def _listed_exchange(ticker: str) -> str | None:
+    """Exchange of ``ticker`` in the universe table, or None when it is not listed there."""
+    row = universe_row(ticker)
+    if row is None:
+        return None
+    value = str(row["exchange"]).strip().upper()
+    if value not in SUPPORTED_EXCHANGES:
+        raise CalendarError(
+            f"crackdown/timeline/universe.csv gives ticker {ticker!r} the exchange {value!r}, "
+            f"which has no calendar here; use one of {', '.join(SUPPORTED_EXCHANGES)} in its "
+            "'exchange' column"
+        )
+    return value
+
+
+def exchange_for_ticker(ticker: str) -> str:
+    """Return the calendar MIC that governs a ticker's trading sessions.
+
+    Rules (first match wins):
+
+    1. a ticker listed in ``crackdown/timeline/universe.csv`` -> its ``exchange`` column;
+    2. Yahoo suffix ``.HK`` -> ``XHKG``, ``.SS`` -> ``XSHG``, ``.SZ`` -> ``XSHE``
+       (case-insensitive);
+    3. ``^HSI``, ``^HSCE``, ``^HSTECH`` -> ``XHKG``; any other ``^`` index -> ``XNYS``;
+    4. a plain symbol (letters, digits, ``-`` as in ``BRK-B``) -> ``XNYS``.
+
+    Parameters
+    ----------
+    ticker : str
+        Yahoo Finance symbol.
+
+    Returns
+    -------
+    str
+        One of :data:`crackdown.timeline.calendars.SUPPORTED_EXCHANGES`.
+
+    Raises
+    ------
+    CalendarError
+        Empty ticker, unsupported suffix (``.L``, ``.T``, ...) or characters that no supported
+        exchange uses.
+    """
+    if not isinstance(ticker, str) or not ticker.strip():
+        raise CalendarError(f"ticker {ticker!r} is empty; give a Yahoo symbol such as BABA")
+    symbol = ticker.strip()
+    listed = _listed_exchange(symbol)
+    if listed is not None:
+        return listed
+    upper = symbol.upper()
+    if upper.startswith("^"):
+        return "XHKG" if upper in HK_INDICES else "XNYS"
+    supported = (
+        ", ".join(f"{sfx} ({mic})" for sfx, mic in SUFFIX_EXCHANGES.items())
+        + ", or no suffix for US listings (XNYS)"
+    )
+    if "." in symbol:
+        suffix = upper[upper.rfind("."):]
+        if suffix in SUFFIX_EXCHANGES and len(symbol) > len(suffix):
+            return SUFFIX_EXCHANGES[suffix]
+        raise CalendarError(
+            f"ticker {symbol!r}: unsupported suffix {suffix!r}; supported suffixes: {supported}; "
+            "US share classes use '-' as on Yahoo (BRK-B)"
+        )
+    if not _PLAIN_SYMBOL_RE.match(symbol):
+        raise CalendarError(
+            f"ticker {symbol!r} is not a supported Yahoo symbol (letters, digits and '-' for US "
+            f"listings; suffixes {supported})"
+        )
+    return "XNYS"

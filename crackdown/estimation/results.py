@@ -1,6 +1,6 @@
 """Results of an event study: tidy tables, the arrays inference consumes, text and exports.
 
-:class:`EventStudyResults` is what :meth:`crackdown.study.EventStudy.fit` returns. Every table
+:class:`EventStudyResults` is what :meth:`crackdown.estimation.study.EventStudy.fit` returns. Every table
 is a tidy :class:`pandas.DataFrame` (one row per firm-event-day, firm-event or event);
 :attr:`EventStudyResults.panel` holds the numpy arrays that :mod:`crackdown.inference`
 functions take.
@@ -20,189 +20,23 @@ Conventions
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from crackdown.errors import StudyConfigError
+from crackdown.estimation.panel import EventPanel
 
 AR_COLUMNS = ("event_id", "ticker", "exchange", "day0", "rel_day", "date", "ar", "car", "model",
               "flagged")
 EXPORTS = ("ar", "car", "aar", "caar", "bhar", "fits", "outcomes", "tests")
 
 
-@dataclass
-class EventPanel:
-    """Arrays of the ``N`` included firm-events (rows in the order of :attr:`keys`).
-
-    Attributes
-    ----------
-    keys : pandas.DataFrame
-        ``event_id, ticker, exchange, day0, model, flagged`` per row.
-    rel_days : ndarray (L,)
-        Event-window days relative to day 0.
-    est_rel_days : ndarray (T,)
-        Estimation-window days relative to day 0.
-    ar_event : ndarray (N, L)
-        Event-window abnormal returns; NaN = missing.
-    ar_est : ndarray (N, T)
-        Estimation-window residuals on the days used in the fit; NaN elsewhere.
-    ret_event : ndarray (N, L)
-        Raw returns of the firm on the event days.
-    n_obs : ndarray of int (N,)
-        Estimation days used.
-    n_params : ndarray of int (N,)
-        Estimated coefficients (0 for market-adjusted).
-    df_resid : ndarray of int (N,)
-        Residual degrees of freedom behind ``sigma2``: ``n_obs - n_params`` for regression models,
-        ``n_obs - 1`` for market-adjusted (sd with ddof = 1).
-    sigma2 : ndarray (N,)
-        Estimation-window residual variance (``SSR / df_resid``).
-    forecast_var_factor : ndarray (N, L)
-        ``1 + x_t'(X'X)^{-1}x_t`` (1 for market-adjusted; NaN on missing days).
-    market_est, market_event : ndarray (N, T) and (N, L)
-        Benchmark returns on the estimation and event days, NOT masked by the firm's own missing
-        days (estudy2's Patell convention uses all index days); NaN when no benchmark.
-    dates_est, dates_event : ndarray of datetime64 (N, T) and (N, L)
-        Calendar dates of the grid days (NaT outside the grid).
-    model : ndarray of str (N,)
-    """
-
-    keys: pd.DataFrame
-    rel_days: np.ndarray
-    est_rel_days: np.ndarray
-    ar_event: np.ndarray
-    ar_est: np.ndarray
-    ret_event: np.ndarray
-    n_obs: np.ndarray
-    n_params: np.ndarray
-    df_resid: np.ndarray
-    sigma2: np.ndarray
-    forecast_var_factor: np.ndarray
-    market_est: np.ndarray
-    market_event: np.ndarray
-    dates_est: np.ndarray
-    dates_event: np.ndarray
-    model: np.ndarray
-    groups: list = field(default_factory=list, repr=False)
-
-    @property
-    def sigma(self) -> np.ndarray:
-        return np.sqrt(self.sigma2)
-
-    @property
-    def n(self) -> int:
-        return len(self.keys)
-
-    def columns(self, lo: int | None = None, hi: int | None = None) -> np.ndarray:
-        """Column positions of event days ``lo..hi`` (default: the whole window)."""
-        w_lo, w_hi = int(self.rel_days[0]), int(self.rel_days[-1])
-        lo = w_lo if lo is None else int(lo)
-        hi = w_hi if hi is None else int(hi)
-        if hi < lo:
-            raise StudyConfigError(f"window {lo}:{hi} ends before it starts")
-        if lo < w_lo or hi > w_hi:
-            raise StudyConfigError(
-                f"window {lo}:{hi} is outside the study's event window {w_lo}:{w_hi}"
-            )
-        return np.arange(lo - w_lo, hi - w_lo + 1)
-
-    def subset(self, rows: np.ndarray) -> EventPanel:
-        """A panel of the given rows (e.g. one event)."""
-        rows = np.asarray(rows)
-        kw = {}
-        for name in ("ar_event", "ar_est", "ret_event", "n_obs", "n_params", "df_resid", "sigma2",
-                     "forecast_var_factor", "market_est", "market_event", "dates_est",
-                     "dates_event", "model"):
-            kw[name] = getattr(self, name)[rows]
-        groups = []
-        for spec, fit, panel_rows, fit_rows in self.groups:
-            keep = np.isin(panel_rows, rows)
-            if keep.any():
-                new_pos = np.searchsorted(rows, panel_rows[keep]) if np.all(np.diff(rows) > 0) \
-                    else np.array([int(np.flatnonzero(rows == r)[0]) for r in panel_rows[keep]])
-                groups.append((spec, fit, new_pos, fit_rows[keep]))
-        return EventPanel(keys=self.keys.iloc[rows].reset_index(drop=True), rel_days=self.rel_days,
-                          est_rel_days=self.est_rel_days, groups=groups, **kw)
-
-    def car_variance(self, cols: np.ndarray) -> np.ndarray:
-        """Forecast-error variance of each row's CAR over event columns ``cols`` (see module)."""
-        day_mask = np.zeros(self.ar_event.shape[1], dtype=bool)
-        day_mask[cols] = True
-        out = np.full(self.n, np.nan)
-        for _spec, fit, panel_rows, fit_rows in self.groups:
-            v = fit.car_variance(day_mask)
-            out[panel_rows] = v[fit_rows]
-        return out
-
-    @classmethod
-    def build(cls, study, lay, fits, included, model_used, flagged) -> EventPanel:
-        rows = np.flatnonzero(included)
-        pos_of = {int(r): p for p, r in enumerate(rows)}
-        n, t_len = len(rows), lay.y_est.shape[1]
-        l_len = lay.y_event.shape[1]
-        ar_event = np.full((n, l_len), np.nan)
-        ar_est = np.full((n, t_len), np.nan)
-        fvf = np.full((n, l_len), np.nan)
-        n_obs = np.zeros(n, dtype=int)
-        n_params = np.zeros(n, dtype=int)
-        df_resid = np.zeros(n, dtype=int)
-        sigma2 = np.full(n, np.nan)
-        groups = []
-        for spec, frows, fit in fits:
-            sel = np.array([int(r) in pos_of for r in frows], dtype=bool)
-            if not sel.any():
-                continue
-            prow = np.array([pos_of[int(r)] for r in frows[sel]])
-            ar_event[prow] = fit.ar_event[sel]
-            ar_est[prow] = fit.ar_est[sel]
-            fvf[prow] = fit.forecast_var_factor[sel]
-            n_obs[prow] = fit.n_obs[sel]
-            n_params[prow] = spec.n_params
-            df_resid[prow] = fit.df_resid[sel]
-            sigma2[prow] = fit.sigma2[sel]
-            groups.append((spec, fit, prow, np.flatnonzero(sel)))
-        fe = lay.keys
-        keys = pd.DataFrame(
-            {
-                "event_id": fe["event_id"].to_numpy()[rows],
-                "ticker": fe["ticker"].to_numpy()[rows],
-                "exchange": fe["exchange"].to_numpy()[rows],
-                "day0": fe["day0"].to_numpy()[rows],
-                "model": model_used.astype(str)[rows],
-                "flagged": flagged[rows],
-            }
-        )
-        e_lo, e_hi = study.estimation
-        w_lo, w_hi = study.window
-        return cls(
-            keys=keys,
-            rel_days=np.arange(w_lo, w_hi + 1),
-            est_rel_days=np.arange(e_lo, e_hi + 1),
-            ar_event=ar_event,
-            ar_est=ar_est,
-            ret_event=lay.y_event[rows],
-            n_obs=n_obs,
-            n_params=n_params,
-            df_resid=df_resid,
-            sigma2=sigma2,
-            forecast_var_factor=fvf,
-            market_est=lay.bench_est[rows],
-            market_event=lay.bench_event[rows],
-            dates_est=lay.dates_est[rows],
-            dates_event=lay.dates_event[rows],
-            model=model_used.astype(str)[rows],
-            groups=groups,
-        )
-
-
 class EventStudyResults:
-    """Output of :meth:`crackdown.study.EventStudy.fit`.
+    """Output of :meth:`crackdown.estimation.study.EventStudy.fit`.
 
     Attributes
     ----------
@@ -212,7 +46,7 @@ class EventStudyResults:
         Arrays for :mod:`crackdown.inference`.
     outcomes : pandas.DataFrame
         One row per firm-event: ``event_id, ticker, exchange, day0, status, detail, model,
-        n_estimation_obs, included, flagged`` (statuses: :data:`crackdown.study.OUTCOME_STATUSES`).
+        n_estimation_obs, included, flagged`` (statuses: :data:`crackdown.estimation.study.OUTCOME_STATUSES`).
     """
 
     def __init__(self, study, panel: EventPanel, outcomes: pd.DataFrame) -> None:
@@ -620,118 +454,17 @@ class EventStudyResults:
         crackdown.inference.base.TestResult
             ``distribution="empirical"``; ``extra`` holds ``draws``, ``pseudo_dates``, ``n_nan``.
         """
-        from crackdown.inference.base import TestResult
-        from crackdown.inference.placebo import empirical_pvalue
-        from crackdown.study import EventStudy
+        from crackdown.estimation.placebo import placebo_test
 
-        if statistic not in ("portfolio_t", "caar"):
-            raise StudyConfigError(f"statistic={statistic!r}: use 'portfolio_t' or 'caar'")
-        if int(n_draws) < 1:
-            raise StudyConfigError(f"n_draws must be >= 1; got {n_draws!r}")
-        s = self.study
-        event_id = self._one_event(event_id)
-        p = self.panel
-        cols = p.columns(lo, hi)
-        window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
-        idx = np.flatnonzero(p.keys["event_id"].to_numpy() == event_id)
-        observed = _placebo_statistic(p.subset(idx), window, statistic)
-        firms = p.keys.iloc[idx][["ticker", "exchange"]].drop_duplicates()
-        main_exchange = firms["exchange"].value_counts().index[0]
-        grid = s._grid(main_exchange)
-        grid = grid[(grid >= s.returns.index.min()) & (grid <= s.returns.index.max())]
-        (e_lo, _), (w_lo, w_hi) = s.estimation, s.window
-        ok = np.zeros(len(grid), dtype=bool)
-        ok[max(-e_lo, 0): max(len(grid) - max(w_hi, 0), 0)] = True
-        real = list(pd.to_datetime(s.firm_events["day0"]).unique())
-        real += [pd.Timestamp(d) for d in (exclude_dates or [])]
-        for d in real:
-            pos = int(grid.searchsorted(d))
-            ok[max(pos + w_lo - buffer, 0): max(pos + w_hi + buffer + 1, 0)] = False
-        candidates = grid[ok]
-        if len(candidates) < n_draws:
-            raise StudyConfigError(
-                f"only {len(candidates)} placebo dates are available for {event_id!r}; lower "
-                f"n_draws (asked {n_draws}) or the buffer ({buffer})"
-            )
-        rng = np.random.default_rng(seed)
-        pseudo = candidates[np.sort(rng.choice(len(candidates), size=int(n_draws), replace=False))]
-        bench = s.firm_events.drop_duplicates(["ticker"]).set_index("ticker")["benchmark"]
-        rows = []
-        for k, d in enumerate(pseudo):
-            for t, x in firms.itertuples(index=False):
-                d0 = d if (x == main_exchange or s.session_grid == "data") else _next_session(
-                    s._grid(x), d)
-                if d0 is not None:
-                    rows.append((f"placebo_{k:04d}", t, d0, x, bench.get(t, "")))
-        pseudo_fe = pd.DataFrame(rows, columns=["event_id", "ticker", "day0", "exchange",
-                                                "benchmark"])
-        placebo_study = EventStudy(
-            s.returns, pseudo_fe, model=s.model, estimation=s.estimation, window=s.window,
-            min_estimation_obs=s.min_estimation_obs, fallback=s.fallback,
-            factors=s.factors if s.spec.factor_columns else None,
-            session_grid=s.session_grid, returns_kind=s.returns_kind,
-        )
-        res = placebo_study.fit()
-        ids = res.panel.keys["event_id"].to_numpy()
-        draws = np.full(len(pseudo), np.nan)
-        for k in range(len(pseudo)):
-            sel = np.flatnonzero(ids == f"placebo_{k:04d}")
-            if len(sel):
-                draws[k] = _placebo_statistic(res.panel.subset(sel), window, statistic)
-        valid = np.isfinite(draws)
-        pvalue = empirical_pvalue(observed, draws[valid])
-        caar = float(np.nansum(np.nanmean(p.ar_event[idx][:, cols], axis=0)))
-        return TestResult(
-            name=f"placebo_{statistic}", statistic=float(observed), pvalue=pvalue,
-            distribution="empirical", df=None, estimate=caar, window=window, n=len(idx),
-            robust_to_clustering=True,
-            convention=(f"{int(valid.sum())} pseudo dates on {main_exchange} (seed {seed}, "
-                        f"+/-{buffer} sessions around real events excluded); "
-                        "p = (1 + #{|T_b| >= |T_obs|}) / (B + 1)"),
-            extra={"draws": draws, "pseudo_dates": pseudo, "n_nan": int((~valid).sum())},
-        )
+        return placebo_test(self, event_id, lo, hi, n_draws=n_draws, seed=seed,
+                            statistic=statistic, buffer=buffer, exclude_dates=exclude_dates)
 
     # ------------------------------------------------------------------ text and export
     def summary(self, lo: int | None = None, hi: int | None = None) -> str:
         """A readable text report: settings, outcomes, CAAR per event and test statistics."""
-        s = self.study
-        out = io.StringIO()
-        w = out.write
-        w("Event study results\n")
-        w("=" * 78 + "\n")
-        w(f"model: {s.model}" + (f" (fallback {s.fallback})" if s.fallback else "") + "\n")
-        w(f"estimation window: {s.estimation[0]}..{s.estimation[1]} (min {s.min_estimation_obs}"
-          f" obs{', cleaned of other events' if s.clean_estimation else ''}); event window: "
-          f"{s.window[0]}..{s.window[1]}; grid: {s.session_grid}; returns: {s.returns_kind}\n")
-        counts = self.outcomes["status"].value_counts()
-        w(f"firm-events: {len(self.outcomes)} requested, {self.panel.n} included ("
-          + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")\n")
-        problems = self.outcomes.loc[self.outcomes["status"] != "used"]
-        if len(problems):
-            w("\nOutcomes other than 'used':\n")
-            for r in problems.itertuples(index=False):
-                w(f"  {r.event_id} {r.ticker}: {r.status}: {r.detail}\n")
-        if self.panel.n == 0:
-            return out.getvalue()
-        w("\nCAAR\n")
-        caar = self.caar(lo, hi)
-        w(caar.to_string(index=False, float_format=lambda v: f"{v:.6f}") + "\n")
-        tests = self.tests(lo, hi)
-        if len(tests) and "statistic" in tests.columns:
-            w("\nTests of the mean CAR (portfolio and Kolari-Pynnönen first: robust to "
-              "cross-sectional correlation)\n")
-            show = tests[["event_id", "test", "estimate", "statistic", "pvalue", "distribution",
-                          "n", "robust_to_clustering"]]
-            w(_format_tests(show) + "\n")
-            clustered = self.clustered_tests(lo, hi)
-            if len(clustered):
-                w("\nSUR event-dummy regression (Binder 1985), F test of the CAAR per exchange\n")
-                show = clustered[["event_id", "exchange", "test", "estimate", "statistic",
-                                  "pvalue", "distribution", "n"]]
-                w(_format_tests(show) + "\n")
-        else:
-            w("\n(no test statistics: crackdown.inference is not available)\n")
-        return out.getvalue()
+        from crackdown.estimation.summary import summary_text
+
+        return summary_text(self, lo, hi)
 
     def _table(self, what: str, lo=None, hi=None) -> pd.DataFrame:
         if what == "ar":
@@ -771,35 +504,6 @@ class EventStudyResults:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(body)
         return body
-
-
-def _format_tests(frame: pd.DataFrame) -> str:
-    """Text table of test rows: 4 decimals, p-values with 3 significant digits (1.2e-09)."""
-    frame = frame.copy()
-    frame["pvalue"] = frame["pvalue"].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
-    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
-
-
-def _next_session(grid: pd.DatetimeIndex, date: pd.Timestamp) -> pd.Timestamp | None:
-    pos = int(grid.searchsorted(date))
-    return grid[pos] if pos < len(grid) else None
-
-
-def _placebo_statistic(panel: EventPanel, window: tuple[int, int], statistic: str) -> float:
-    """CAAR over ``window`` or its Brown-Warner 1985 portfolio t (NaN when not computable)."""
-    from crackdown.inference import parametric as par
-
-    cols = panel.columns(*window)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if statistic == "caar":
-            aar = np.nanmean(panel.ar_event[:, cols], axis=0)
-            return float(aar.sum()) if np.isfinite(aar).all() else float("nan")
-        try:
-            return float(par.portfolio_t(panel.ar_event, panel.ar_est, window,
-                                         rel_days=panel.rel_days).statistic)
-        except (ValueError, ZeroDivisionError):
-            return float("nan")
 
 
 def _run_tests(panel: EventPanel, window: tuple[int, int]) -> list:

@@ -1,7 +1,7 @@
 """The crackdown as a campaign: one batched event study over every event's firms, tidy tables.
 
 :func:`run_campaign` maps each event's day 0 on each listing's exchange, fits ONE
-:class:`crackdown.study.EventStudy` over all firm-events (the engine solves every market model in
+:class:`crackdown.estimation.study.EventStudy` over all firm-events (the engine solves every market model in
 one batched least-squares call) and returns :class:`CampaignResults` with
 
 * :attr:`CampaignResults.event_table`: one row per event with its CAAR, a confidence interval,
@@ -26,7 +26,7 @@ Conventions
 -----------
 * Returns in decimals; ``CAR_i = sum_{t=lo}^{hi} AR_it`` (NaN when a day is missing),
   ``CAAR_e = sum_t AAR_et`` with ``AAR_et`` the mean AR over the event's firms with a return on
-  day ``t`` (:meth:`crackdown.results.EventStudyResults.caar`).
+  day ``t`` (:meth:`crackdown.estimation.results.EventStudyResults.caar`).
 * Confidence interval of the CAAR (the portfolio / "crude dependence adjustment" of Brown and
   Warner 1985, robust to the cross-sectional correlation of a common event date):
   ``se = sd(AAR_est) * sqrt(L_w)`` with ``sd`` the time-series standard deviation (ddof = 1) of
@@ -109,10 +109,10 @@ class CampaignResults:
 
     Attributes
     ----------
-    results : crackdown.results.EventStudyResults
+    results : crackdown.estimation.results.EventStudyResults
         The fitted study (all firm-events).
     events : pandas.DataFrame
-        The events studied (rows of :func:`crackdown.events.load_events`).
+        The events studied (rows of :func:`crackdown.timeline.events.load_events`).
     window : (int, int)
         Event window of the CARs in the tables.
     ci : float
@@ -197,7 +197,7 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
 
     Parameters
     ----------
-    results : crackdown.results.EventStudyResults
+    results : crackdown.estimation.results.EventStudyResults
     events : pandas.DataFrame
         Events table (``event_id, date, category, direction, title``); every event appears in
         the output, also those without any usable firm (NaN estimates and a ``note``).
@@ -286,7 +286,7 @@ def firm_car_table(results, events: pd.DataFrame, window: tuple[int, int] | None
     when day 0 is outside the window), ``bhr = prod(1 + r_t) - 1`` the raw buy-and-hold return
     (the price change from the close before the window to its last close, dividends included
     in adjusted prices) and ``bhar`` the buy-and-hold abnormal return
-    (:meth:`crackdown.results.EventStudyResults.bhar`). CARs add simple returns, so a CAR
+    (:meth:`crackdown.estimation.results.EventStudyResults.bhar`). CARs add simple returns, so a CAR
     below -100 % is possible (e.g. the education stocks in July 2021); ``bhr`` cannot be.
     ``car_unique`` is the CAR counting each (ticker, date) abnormal return once across events
     in the order of ``events`` (see module docstring; NaN when ``car`` is NaN).
@@ -376,9 +376,9 @@ def cumulative_value(results, events: pd.DataFrame, window: tuple[int, int] | No
 
     Parameters
     ----------
-    results : crackdown.results.EventStudyResults
+    results : crackdown.estimation.results.EventStudyResults
     events : pandas.DataFrame
-        Events in the order to cumulate (date order, as :func:`crackdown.events.load_events`).
+        Events in the order to cumulate (date order, as :func:`crackdown.timeline.events.load_events`).
     window : (int, int), optional
         CAR window (default: the study's event window).
     market_caps : mapping ticker -> US$, optional
@@ -492,7 +492,7 @@ def firm_cumulative(results, events: pd.DataFrame, window: tuple[int, int] | Non
 
     Parameters
     ----------
-    results : crackdown.results.EventStudyResults
+    results : crackdown.estimation.results.EventStudyResults
     events : pandas.DataFrame
         Events studied (``event_id, date, direction``); every event gives one row per ticker,
         also events without data (contribution 0).
@@ -609,7 +609,7 @@ def basket_cumulative(firm_cum: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in need if c not in firm_cum.columns]
     if missing:
         raise StudyConfigError(f"basket_cumulative: firm_cum lacks column(s) {missing}; pass the "
-                               "output of crackdown.campaign.firm_cumulative")
+                               "output of crackdown.analyses.campaign.firm_cumulative")
     if firm_cum.empty:
         raise StudyConfigError("basket_cumulative: firm_cum is empty")
     n_all = firm_cum["ticker"].nunique()
@@ -732,12 +732,12 @@ def run_campaign(
     Parameters
     ----------
     events_df : pandas.DataFrame, optional
-        Events (:func:`crackdown.events.load_events`); default: every event of ``events_file``.
+        Events (:func:`crackdown.timeline.events.load_events`); default: every event of ``events_file``.
     tickers : list of str, optional
         Tickers for every event (default: each event's own ``tickers``). An event's own tickers
         without prices become ``no_price_data`` outcomes; explicit tickers must have prices.
     model, window, estimation, fallback, benchmark, min_estimation_obs, returns_kind, **settings
-        :class:`crackdown.study.EventStudy` settings. ``fallback`` (default market-adjusted)
+        :class:`crackdown.estimation.study.EventStudy` settings. ``fallback`` (default market-adjusted)
         keeps recent listings such as DIDI (IPO 2021-06-30) in, flagged.
     prices_dir, events_file : path, optional
         Offline price folder and events table (defaults from :mod:`crackdown.config`).
@@ -752,8 +752,8 @@ def run_campaign(
     -------
     CampaignResults
     """
-    from crackdown.events import load_events
-    from crackdown.study import EventStudy
+    from crackdown.estimation.study import EventStudy
+    from crackdown.timeline.events import load_events
 
     if events_df is None:
         events_df = load_events(events_file)
@@ -789,7 +789,7 @@ def run_campaign(
 
 
 # --------------------------------------------------------------------------------------------
-# Headline numbers (for crackdown.reports.record_headline)
+# Headline numbers (for crackdown.output.reports.record_headline)
 # --------------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ Sources, in order, for each ticker
    else ``$CRACKDOWN_PRICES_DIR``, else ``../shared/data/prices`` beside a checkout
    (:func:`crackdown.config.prices_dir`). A ticker absent from the folder falls through to 2.
    A folder file that does not cover the requested range is returned as it is (gaps are reported
-   by :func:`crackdown.quality.quality_report`, never filled).
+   by :func:`crackdown.marketdata.quality.quality_report`, never filled).
 2. **Cache** -- ``<cache_dir>/prices/<TICKER>.csv`` with a JSON sidecar ``<TICKER>.json`` holding
    the row count, the SHA-256 of the CSV bytes and the requested date range the download covered
    (:func:`crackdown.config.cache_dir`: ``$CRACKDOWN_CACHE_DIR``, else ``data/cache`` in a

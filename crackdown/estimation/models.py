@@ -47,7 +47,7 @@ MODELS: tuple[str, ...] = (
     "factors",
 )
 
-#: Factor columns (as returned by :func:`crackdown.factors.load_factors`) of each factor model.
+#: Factor columns (as returned by :func:`crackdown.marketdata.factors.load_factors`) of each factor model.
 FACTOR_COLUMNS: dict[str, tuple[str, ...]] = {
     "ff3": ("mkt_rf", "smb", "hml"),
     "carhart": ("mkt_rf", "smb", "hml", "mom"),
@@ -76,7 +76,7 @@ class ModelSpec:
         ``False`` only for ``market-adjusted``.
     factor_kind : str or None
         ``"ff3"``/``"carhart"``/``"ff5"`` when the factors come from
-        :func:`crackdown.factors.load_factors`, ``"factors"`` for a user set, else ``None``.
+        :func:`crackdown.marketdata.factors.load_factors`, ``"factors"`` for a user set, else ``None``.
     """
 
     name: str

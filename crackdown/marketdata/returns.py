@@ -2,11 +2,11 @@
 
 Conventions
 -----------
-* Prices are the ``price`` column of :func:`crackdown.prices.load_prices` (``Adj Close`` when the
+* Prices are the ``price`` column of :func:`crackdown.marketdata.prices.load_prices` (``Adj Close`` when the
   source has it, else ``Close``, which is then already adjusted or needs no adjustment).
 * Simple return of session :math:`t`: :math:`R_t = P_t / P_{t-1} - 1`; log return:
   :math:`r_t = \\ln(P_t / P_{t-1})`, where :math:`t-1` is the *previous session of the ticker's
-  exchange* (:func:`crackdown.calendars.sessions`), not the previous row of the file.
+  exchange* (:func:`crackdown.timeline.calendars.sessions`), not the previous row of the file.
 * Each ticker gets one row per exchange session from the session after its first price to the
   session of its last price. A delisted series (e.g. DIDI, last price 2021-12-30) therefore ends
   there, with no NaN tail to the calendar end; the first price has no return (no row).
@@ -19,7 +19,7 @@ Conventions
   for a spanning return, 0 where ``ret`` is NaN.
 * A price dated on a day that is not a session of the exchange (a holiday, a weekend) cannot be
   placed on the calendar: it is left out of the returns, listed in
-  ``result.attrs["non_session_dates"]`` and reported by :func:`crackdown.quality.quality_report`.
+  ``result.attrs["non_session_dates"]`` and reported by :func:`crackdown.marketdata.quality.quality_report`.
 * Hong Kong half days (Christmas Eve, New Year's Eve, Lunar New Year's Eve) are sessions; rows
   with Volume 0 on those days are valid prices.
 """
@@ -32,8 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crackdown.calendars import CALENDAR_END, CALENDAR_START, exchange_for_ticker, sessions
 from crackdown.errors import PriceDataError
+from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, sessions
+from crackdown.timeline.universe import exchange_for_ticker
 
 RETURN_COLUMNS = ("date", "ticker", "exchange", "ret", "n_sessions", "gap_before",
                   "missing_price")
@@ -55,7 +56,7 @@ class TickerOnCalendar:
     non_session_dates
         Dates of priced rows that are not sessions (left out of ``price``).
     outside_calendar_dates
-        Dates outside the calendar's range :data:`crackdown.calendars.CALENDAR_START` ..
+        Dates outside the calendar's range :data:`crackdown.timeline.calendars.CALENDAR_START` ..
         ``CALENDAR_END`` (cannot be checked; left out).
     """
 
@@ -72,7 +73,7 @@ def _check_long(prices_long: pd.DataFrame) -> None:
     if missing:
         raise PriceDataError(
             f"price frame lacks column(s) {missing}; pass the frame from "
-            f"crackdown.prices.load_prices()"
+            f"crackdown.marketdata.prices.load_prices()"
         )
 
 
@@ -82,7 +83,7 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
     Parameters
     ----------
     ticker
-        Symbol (its exchange comes from :func:`crackdown.calendars.exchange_for_ticker`).
+        Symbol (its exchange comes from :func:`crackdown.timeline.universe.exchange_for_ticker`).
     rows
         That ticker's rows of the long price frame (columns ``date``, ``price``).
 
@@ -178,7 +179,7 @@ def compute_returns(
     Parameters
     ----------
     prices_long
-        Output of :func:`crackdown.prices.load_prices` (columns ``date, ticker, price``).
+        Output of :func:`crackdown.marketdata.prices.load_prices` (columns ``date, ticker, price``).
     kind
         ``"simple"`` or ``"log"``.
     span_gaps
@@ -198,7 +199,7 @@ def compute_returns(
     -----
     UserWarning
         When some priced dates are not sessions (they are left out; see
-        :func:`crackdown.quality.quality_report`).
+        :func:`crackdown.marketdata.quality.quality_report`).
     """
     if kind not in KINDS:
         raise PriceDataError(f"returns kind {kind!r}; use 'simple' or 'log'")
@@ -241,7 +242,7 @@ def compute_returns(
         summary = ", ".join(f"{t} ({len(v)})" for t, v in non_session.items())
         warnings.warn(
             f"prices on dates that are not exchange sessions were left out of the returns: "
-            f"{summary}; see crackdown.quality.quality_report / `crackdown data check`",
+            f"{summary}; see crackdown.marketdata.quality.quality_report / `crackdown data check`",
             stacklevel=2,
         )
     if outside:

@@ -3,13 +3,13 @@
 :class:`EventStudy` takes a wide table of returns and a table of firm-events (event id,
 ticker, day 0), puts every firm-event on its own trading-day grid, builds masked
 ``(N x T)`` estimation and ``(N x L)`` event-window arrays, and fits the normal-return model of
-all firm-events with ONE batched least-squares solve (:func:`crackdown.models.fit_batched_ols`).
-:meth:`EventStudy.fit` returns :class:`crackdown.results.EventStudyResults`.
+all firm-events with ONE batched least-squares solve (:func:`crackdown.estimation.models.fit_batched_ols`).
+:meth:`EventStudy.fit` returns :class:`crackdown.estimation.results.EventStudyResults`.
 
 Conventions
 -----------
 * Relative days are trading sessions of each listing's exchange (``session_grid="exchange"``,
-  calendars from :mod:`crackdown.calendars`) or rows of the returns index
+  calendars from :mod:`crackdown.timeline.calendars`) or rows of the returns index
   (``session_grid="data"``, for user/peer data). Day 0 must be a session of the grid.
 * Estimation window ``(lo, hi)`` and event window ``(lo, hi)`` are inclusive offsets from day 0.
   A day enters the estimation when the stock's return and every regressor are present (and,
@@ -30,7 +30,14 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import CrackdownError, PriceDataError, StudyConfigError
-from crackdown.models import FACTOR_COLUMNS, MODELS, ModelSpec, fit_normal_model, model_spec
+from crackdown.estimation.inputs import check_windows
+from crackdown.estimation.models import (
+    FACTOR_COLUMNS,
+    MODELS,
+    ModelSpec,
+    fit_normal_model,
+    model_spec,
+)
 
 #: Status of a firm-event in :attr:`EventStudyResults.outcomes`.
 OUTCOME_STATUSES: dict[str, str] = {
@@ -45,34 +52,6 @@ OUTCOME_STATUSES: dict[str, str] = {
 INCLUDED_STATUSES = ("used", "fallback", "missing_event_window")
 SESSION_GRIDS = ("exchange", "data")
 RETURN_KINDS = ("simple", "log")
-
-
-def _check_window(value, name: str) -> tuple[int, int]:
-    try:
-        lo, hi = value
-    except (TypeError, ValueError):
-        raise StudyConfigError(f"{name} must be a pair (lo, hi) of day offsets; got {value!r}")
-    for v in (lo, hi):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise StudyConfigError(f"{name} offsets must be integers; got {value!r}")
-    if hi < lo:
-        raise StudyConfigError(
-            f"{name} {lo}:{hi} ends before it starts; write it as LO:HI with LO <= HI"
-        )
-    return int(lo), int(hi)
-
-
-def _check_windows(estimation, window) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Validate the estimation and event windows and that they do not overlap."""
-    estimation = _check_window(estimation, "estimation window")
-    window = _check_window(window, "event window")
-    (e_lo, e_hi), (w_lo, w_hi) = estimation, window
-    if e_lo <= w_hi and w_lo <= e_hi:
-        raise StudyConfigError(
-            f"estimation window {e_lo}:{e_hi} overlaps the event window {w_lo}:{w_hi}; "
-            f"end the estimation before {w_lo} (e.g. {e_lo}:{w_lo - 1}) or start it after {w_hi}"
-        )
-    return estimation, window
 
 
 @dataclass
@@ -111,10 +90,10 @@ class EventStudy:
     benchmark : str or mapping, optional
         Market proxy column in ``returns``: one ticker for all rows, or a mapping from ticker or
         exchange MIC to ticker. Default: the ``benchmark`` column of ``firm_events`` when present,
-        else :func:`crackdown.universe.default_benchmark` of each ticker (SPY for US, ^HSI for
+        else :func:`crackdown.timeline.universe.default_benchmark` of each ticker (SPY for US, ^HSI for
         Hong Kong listings).
     model : str
-        One of :data:`crackdown.models.MODELS`.
+        One of :data:`crackdown.estimation.models.MODELS`.
     estimation, window : (int, int)
         Inclusive estimation and event windows in trading days relative to day 0.
     min_estimation_obs : int
@@ -130,7 +109,7 @@ class EventStudy:
         table) whose event windows ``clean_estimation`` removes. Ignored without it.
     factors : pandas.DataFrame, optional
         Daily factors in decimals, indexed by date: for ``ff3``/``carhart``/``ff5`` (columns
-        as :func:`crackdown.factors.load_factors`; loaded from the default folder when omitted)
+        as :func:`crackdown.marketdata.factors.load_factors`; loaded from the default folder when omitted)
         or the user factor set of ``model="factors"`` (all columns but ``rf`` are regressors).
     session_grid : {"exchange", "data"}
         Trading-day grid: each listing's exchange calendar, or the returns index.
@@ -161,7 +140,7 @@ class EventStudy:
         session_grid: str = "exchange",
         returns_kind: str = "simple",
     ) -> None:
-        self.estimation, self.window = _check_windows(estimation, window)
+        self.estimation, self.window = check_windows(estimation, window)
         if session_grid not in SESSION_GRIDS:
             raise StudyConfigError(
                 f"session_grid {session_grid!r}; use 'exchange' (each listing's calendar) or "
@@ -261,7 +240,7 @@ class EventStudy:
             fe["exchange"] = ""
         need_ex = fe["exchange"] == ""
         if need_ex.any():
-            from crackdown.calendars import exchange_for_ticker
+            from crackdown.timeline.universe import exchange_for_ticker
 
             def _ex(t: str) -> str:
                 try:
@@ -301,7 +280,7 @@ class EventStudy:
         return fe
 
     def _benchmarks(self, fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[str]:
-        from crackdown.universe import default_benchmark
+        from crackdown.timeline.universe import default_benchmark
 
         if isinstance(benchmark, str):
             return [benchmark] * len(fe)
@@ -344,7 +323,7 @@ class EventStudy:
             return None
         if factors is None:
             kinds = spec_kinds - {"factors"}
-            from crackdown.factors import load_factors
+            from crackdown.marketdata.factors import load_factors
 
             frames = [load_factors(kind) for kind in sorted(kinds)]
             factors = frames[0]
@@ -379,13 +358,13 @@ class EventStudy:
         other_events: pd.DataFrame | None = None,
         **settings,
     ) -> EventStudy:
-        """Build a study from an events table (:func:`crackdown.events.load_events`).
+        """Build a study from an events table (:func:`crackdown.timeline.events.load_events`).
 
         For each event and ticker (``tickers``, else the event's ``ticker_list``), day 0 is
-        mapped on the ticker's exchange with :func:`crackdown.calendars.day_zero` (Beijing date
+        mapped on the ticker's exchange with :func:`crackdown.timeline.calendars.day_zero` (Beijing date
         and time of the announcement); prices of the tickers and their benchmarks are loaded
-        with :func:`crackdown.prices.load_prices` over a span covering every window and turned
-        into returns with :func:`crackdown.returns.compute_returns`.
+        with :func:`crackdown.marketdata.prices.load_prices` over a span covering every window and turned
+        into returns with :func:`crackdown.marketdata.returns.compute_returns`.
 
         Parameters
         ----------
@@ -412,93 +391,12 @@ class EventStudy:
         **settings
             Any other :class:`EventStudy` keyword (model, estimation, window, ...).
         """
-        from crackdown.calendars import day_zero, exchange_for_ticker
-        from crackdown.prices import load_prices
-        from crackdown.returns import compute_returns, returns_matrix
-        from crackdown.universe import default_benchmark
+        from crackdown.estimation.inputs import study_inputs
 
-        if settings.get("session_grid", "exchange") != "exchange":
-            raise StudyConfigError("from_events maps day 0 on exchange calendars: use "
-                                   "session_grid='exchange'")
-        estimation, window = _check_windows(settings.get("estimation", (-250, -11)),
-                                            settings.get("window", (-1, 1)))
-        if other_events is not None and settings.get("clean_estimation"):
-            studied = set(events_df["event_id"].astype(str))
-            days = []
-            for ev in other_events.itertuples(index=False):
-                if str(ev.event_id) in studied:
-                    continue
-                time = getattr(ev, "time_beijing", None) or None
-                for ticker in _event_tickers(ev):
-                    try:
-                        exchange = exchange_for_ticker(ticker)
-                    except CrackdownError:
-                        continue  # a listing we cannot place on a calendar cannot be cleaned
-                    days.append((ticker, day_zero(pd.Timestamp(ev.date), time, exchange).session))
-            settings["other_event_days"] = pd.DataFrame(days, columns=["ticker", "day0"])
-        rows = []
-        explicit = tickers is not None
-        for ev in events_df.itertuples(index=False):
-            ev_tickers = list(tickers) if explicit else _event_tickers(ev)
-            if not ev_tickers:
-                raise StudyConfigError(f"event {ev.event_id} lists no tickers; pass tickers=...")
-            time = getattr(ev, "time_beijing", None) or None
-            for ticker in ev_tickers:
-                exchange = exchange_for_ticker(ticker)
-                dz = day_zero(pd.Timestamp(ev.date), time, exchange)
-                rows.append(
-                    {
-                        "event_id": str(ev.event_id),
-                        "ticker": ticker,
-                        "exchange": exchange,
-                        "day0": dz.session,
-                        "day0_note": dz.note,
-                    }
-                )
-        if not rows:
-            raise StudyConfigError("no events given")
-        fe = pd.DataFrame(rows)
-        if isinstance(benchmark, str):
-            fe["benchmark"] = benchmark
-        elif isinstance(benchmark, Mapping):
-            fe["benchmark"] = [
-                benchmark.get(t, benchmark.get(x, "")) for t, x in zip(fe["ticker"], fe["exchange"])
-            ]
-        else:
-            fe["benchmark"] = [
-                default_benchmark(t) or default_benchmark(x)
-                for t, x in zip(fe["ticker"], fe["exchange"])
-            ]
-        # calendar span: estimation and event windows, at most ~7/5 calendar days per session
-        reach_back = max(0, -min(estimation[0], window[0]))
-        reach_fwd = max(0, max(estimation[1], window[1]))
-        start = fe["day0"].min() - pd.Timedelta(days=int(reach_back * 7 / 5) + 30)
-        end = fe["day0"].max() + pd.Timedelta(days=int(reach_fwd * 7 / 5) + 30)
-        if history == "all":
-            start = end = None
-        elif history is not None:
-            try:
-                h_start, h_end = (pd.Timestamp(h) if h is not None else None for h in history)
-            except (TypeError, ValueError):
-                raise StudyConfigError(
-                    f"history={history!r}: use 'all' or a (start, end) pair of dates") from None
-            start = min(start, h_start) if h_start is not None else start
-            end = max(end, h_end) if h_end is not None else end
-        firm_tickers = list(dict.fromkeys(fe["ticker"]))
-        bench_tickers = [b for b in dict.fromkeys(fe["benchmark"]) if b and b not in firm_tickers]
-        # benchmarks and explicit tickers must load; an event's own tickers may be missing
-        must = bench_tickers + (firm_tickers if explicit else [])
-        prices = load_prices(must, start, end, prices_dir=prices_dir)
-        missing: dict[str, str] = {}
-        if not explicit:
-            extra = load_prices(firm_tickers, start, end, prices_dir=prices_dir, on_missing="report")
-            missing = dict(extra.attrs.get("missing", {}))
-            prices = pd.concat([prices, extra], ignore_index=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            rets = returns_matrix(compute_returns(prices, kind=returns_kind))
-        for t in missing:
-            rets[t] = np.nan
+        rets, fe, settings, missing = study_inputs(
+            events_df, tickers=tickers, benchmark=benchmark, prices_dir=prices_dir,
+            returns_kind=returns_kind, history=history, other_events=other_events,
+            settings=settings)
         study = cls(
             rets,
             fe,
@@ -512,11 +410,26 @@ class EventStudy:
         }
         return study
 
+    def with_firm_events(self, firm_events: pd.DataFrame) -> EventStudy:
+        """A study of other firm-events on the same returns, with the same settings.
+
+        Used for placebo re-fits (:func:`crackdown.estimation.placebo.placebo_test`): model,
+        windows, minimum observations, fallback, factors, session grid and returns kind are
+        copied; ``firm_events`` (``event_id, ticker, day0`` and optionally ``exchange``,
+        ``benchmark``) replaces the studied ones.
+        """
+        return type(self)(
+            self.returns, firm_events, model=self.model, estimation=self.estimation,
+            window=self.window, min_estimation_obs=self.min_estimation_obs,
+            fallback=self.fallback, factors=self.factors if self.spec.factor_columns else None,
+            session_grid=self.session_grid, returns_kind=self.returns_kind,
+        )
+
     # ------------------------------------------------------------------ array layout
     def _grid(self, exchange: str) -> pd.DatetimeIndex:
         if self.session_grid == "data":
             return self.returns.index
-        from crackdown.calendars import CALENDAR_END, CALENDAR_START, sessions
+        from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, sessions
 
         return sessions(exchange, CALENDAR_START, CALENDAR_END)
 
@@ -577,7 +490,7 @@ class EventStudy:
                     raise StudyConfigError(
                         f"day0 {d:%Y-%m-%d} of event {fe['event_id'].iat[i]} / "
                         f"{fe['ticker'].iat[i]} is not a {exchange} session; map announcement "
-                        "dates with crackdown.calendars.day_zero"
+                        "dates with crackdown.timeline.calendars.day_zero"
                     )
                 if p0[j] >= g:
                     raise StudyConfigError(
@@ -718,8 +631,9 @@ class EventStudy:
 
     # ------------------------------------------------------------------ fit
     def fit(self):
-        """Estimate every firm-event and return :class:`crackdown.results.EventStudyResults`."""
-        from crackdown.results import EventPanel, EventStudyResults
+        """Estimate every firm-event and return :class:`crackdown.estimation.results.EventStudyResults`."""
+        from crackdown.estimation.panel import EventPanel
+        from crackdown.estimation.results import EventStudyResults
 
         lay = self._layout()
         fe = lay.keys
@@ -846,14 +760,6 @@ class EventStudy:
                 outcomes.loc[rows, "n_estimation_obs"] = fit.n_obs
         panel = EventPanel.build(self, lay, fits, included, model_used, flagged)
         return EventStudyResults(self, panel, outcomes)
-
-
-def _event_tickers(ev) -> list[str]:
-    tl = getattr(ev, "ticker_list", None)
-    if isinstance(tl, (list, tuple, np.ndarray)):
-        return [str(t) for t in tl if str(t)]
-    raw = getattr(ev, "tickers", "") or ""
-    return [t.strip() for t in str(raw).split(";") if t.strip()]
 
 
 __all__ = ["FACTOR_COLUMNS", "MODELS", "OUTCOME_STATUSES", "EventStudy"]

@@ -2,10 +2,10 @@
 
 Nothing here changes the data: every finding is listed so the user can decide.
 
-Checks per ticker (all on the ticker's own exchange calendar, :mod:`crackdown.calendars`)
+Checks per ticker (all on the ticker's own exchange calendar, :mod:`crackdown.timeline.calendars`)
 --------------------------------------------------------------------------------------------
 * **missing sessions**: exchange sessions between the first and the last priced date that have
-  no price (no row, or a blank price cell). :func:`crackdown.returns.compute_returns` turns these
+  no price (no row, or a blank price cell). :func:`crackdown.marketdata.returns.compute_returns` turns these
   into NaN returns (or spanning returns with ``span_gaps=True``).
 * **extra dates**: priced dates that are not sessions of the exchange (holidays, weekends).
 * **zero-volume days**: ``volume == 0`` (e.g. Hong Kong half days in yfinance data, where
@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crackdown.calendars import sessions
 from crackdown.errors import PriceDataError
-from crackdown.returns import _check_long, align_to_calendar, session_returns
+from crackdown.marketdata.returns import _check_long, align_to_calendar, session_returns
+from crackdown.timeline.calendars import sessions
 
 DEFAULT_LARGE_MOVE = 0.25
 
@@ -74,7 +74,7 @@ def quality_report(
     Parameters
     ----------
     prices_long
-        Output of :func:`crackdown.prices.load_prices` (needs ``date, ticker, price``; uses
+        Output of :func:`crackdown.marketdata.prices.load_prices` (needs ``date, ticker, price``; uses
         ``volume``, ``source``, ``price_column`` when present).
     large_move
         Threshold on the absolute simple return for the "large moves" list (0.25 = 25%).

@@ -1,19 +1,19 @@
 """The same firm in New York and Hong Kong: which market could react first, and do they agree?
 
 Alibaba, JD.com, NetEase and Tencent trade both as US ADRs (BABA, JD, NTES, TCEHY) and as Hong
-Kong shares (9988.HK, 9618.HK, 9999.HK, 0700.HK; :func:`crackdown.universe.cross_listing_pairs`).
+Kong shares (9988.HK, 9618.HK, 9999.HK, 0700.HK; :func:`crackdown.timeline.universe.cross_listing_pairs`).
 A Beijing announcement reaches the two markets at different instants: Hong Kong (UTC+8) closes
 at 08:00 UTC, New York at 20:00 or 21:00 UTC (EDT/EST), so news published before the Hong Kong
 close moves Hong Kong first, and news published in the Beijing evening moves New York first.
 
 Conventions
 -----------
-* Day 0 of each listing: :func:`crackdown.calendars.day_zero` on its own exchange (Beijing date
+* Day 0 of each listing: :func:`crackdown.timeline.calendars.day_zero` on its own exchange (Beijing date
   and time of the announcement; unknown time = 09:00 Beijing, flagged ``time_assumed``).
 * First reaction: the listing whose day-0 **close** instant (UTC, ``exchange_calendars``
   closes incl. half days) comes first. ``lead_hours = (close_NY - close_HK)`` in hours:
   positive when Hong Kong reacted first.
-* Abnormal returns: one batched :class:`crackdown.study.EventStudy` over both listings of every
+* Abnormal returns: one batched :class:`crackdown.estimation.study.EventStudy` over both listings of every
   pair, each listing against its own market (SPY for New York, ^HSI for Hong Kong) with its own
   estimation window; ``CAR`` over the event window (sum of ARs), ``ar_day0`` on day 0.
 * Agreement across events, per pair: mean and sd (ddof = 1) of ``car_diff = car_us - car_hk``
@@ -54,7 +54,7 @@ class CrossListingResults:
 
     Attributes
     ----------
-    results : crackdown.results.EventStudyResults
+    results : crackdown.estimation.results.EventStudyResults
         The fitted study over both listings of every pair.
     events : pandas.DataFrame
         Events studied.
@@ -93,7 +93,7 @@ class CrossListingResults:
 def listing_pairs(pairs: pd.DataFrame | Sequence[tuple[str, str]] | None = None) -> pd.DataFrame:
     """Pairs as a frame ``us_ticker, hk_ticker, company`` (default: the universe's pairs)."""
     if pairs is None:
-        from crackdown.universe import cross_listing_pairs
+        from crackdown.timeline.universe import cross_listing_pairs
 
         return cross_listing_pairs().reset_index(drop=True)
     if isinstance(pairs, pd.DataFrame):
@@ -133,7 +133,7 @@ def reaction_order(events: pd.DataFrame, pairs: pd.DataFrame | None = None, *,
     Parameters
     ----------
     events : pandas.DataFrame
-        Events (:func:`crackdown.events.load_events`).
+        Events (:func:`crackdown.timeline.events.load_events`).
     pairs : pandas.DataFrame, optional
         :func:`listing_pairs` (default: the universe's pairs).
     selection : {"named", "all"}
@@ -147,7 +147,7 @@ def reaction_order(events: pd.DataFrame, pairs: pd.DataFrame | None = None, *,
         hk_day0, us_close_utc, hk_close_utc, lead_hours, first``: ``first`` is
         ``"Hong Kong"`` or ``"New York"`` (or ``"same instant"``).
     """
-    from crackdown.calendars import day_zero, get_calendar
+    from crackdown.timeline.calendars import day_zero, get_calendar
 
     if selection not in ("named", "all"):
         raise StudyConfigError(f"selection={selection!r}; use 'named' or 'all'")
@@ -291,7 +291,7 @@ def run_cross_listing(
     selection : {"named", "all"}
         See :func:`reaction_order`.
     model, window, estimation, fallback, min_estimation_obs, returns_kind, **settings
-        :class:`crackdown.study.EventStudy` settings; each listing uses its default benchmark.
+        :class:`crackdown.estimation.study.EventStudy` settings; each listing uses its default benchmark.
         ``fallback`` keeps the Hong Kong listings of JD/NetEase (listed June 2020) in for the
         first events, flagged.
     prices_dir, events_file : path, optional
@@ -304,9 +304,9 @@ def run_cross_listing(
     """
     import warnings
 
-    from crackdown.events import load_events
-    from crackdown.prices import load_prices
-    from crackdown.study import EventStudy
+    from crackdown.estimation.study import EventStudy
+    from crackdown.marketdata.prices import load_prices
+    from crackdown.timeline.events import load_events
 
     if events_df is None:
         events_df = load_events(events_file)

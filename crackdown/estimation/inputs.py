@@ -1,0 +1,168 @@
+"""From an events table to the inputs of a study: day 0 per listing, benchmarks, returns.
+
+:func:`study_inputs` is the data-loading half of
+:meth:`crackdown.estimation.study.EventStudy.from_events`: it maps each announcement to day 0
+on every named listing's exchange, picks each listing's benchmark, loads the prices over a span
+that covers every window and turns them into returns on each exchange's calendar.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from crackdown.errors import CrackdownError, StudyConfigError
+from crackdown.marketdata.prices import load_prices
+from crackdown.marketdata.returns import compute_returns, returns_matrix
+from crackdown.timeline.calendars import day_zero
+from crackdown.timeline.universe import default_benchmark, exchange_for_ticker
+
+
+def check_window(value, name: str) -> tuple[int, int]:
+    try:
+        lo, hi = value
+    except (TypeError, ValueError):
+        raise StudyConfigError(f"{name} must be a pair (lo, hi) of day offsets; got {value!r}")
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise StudyConfigError(f"{name} offsets must be integers; got {value!r}")
+    if hi < lo:
+        raise StudyConfigError(
+            f"{name} {lo}:{hi} ends before it starts; write it as LO:HI with LO <= HI"
+        )
+    return int(lo), int(hi)
+
+
+def check_windows(estimation, window) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Validate the estimation and event windows and that they do not overlap."""
+    estimation = check_window(estimation, "estimation window")
+    window = check_window(window, "event window")
+    (e_lo, e_hi), (w_lo, w_hi) = estimation, window
+    if e_lo <= w_hi and w_lo <= e_hi:
+        raise StudyConfigError(
+            f"estimation window {e_lo}:{e_hi} overlaps the event window {w_lo}:{w_hi}; "
+            f"end the estimation before {w_lo} (e.g. {e_lo}:{w_lo - 1}) or start it after {w_hi}"
+        )
+    return estimation, window
+
+
+def study_inputs(
+    events_df: pd.DataFrame,
+    *,
+    tickers: list[str] | None,
+    benchmark: str | Mapping[str, str] | None,
+    prices_dir,
+    returns_kind: str,
+    history: str | tuple | None,
+    other_events: pd.DataFrame | None,
+    settings: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict[str, str]]:
+    """Day 0s, benchmarks and returns for :meth:`EventStudy.from_events` (same parameters).
+
+    Returns
+    -------
+    returns : pandas.DataFrame
+        Wide session returns (dates x tickers); tickers without prices are all-NaN columns.
+    firm_events : pandas.DataFrame
+        ``event_id, ticker, exchange, day0, day0_note, benchmark`` per (event, listing).
+    settings : dict
+        The study keywords, with ``other_event_days`` added when ``clean_estimation`` and
+        ``other_events`` are given.
+    missing : dict
+        Ticker -> why it has no prices (an event's own tickers only).
+    """
+    settings = dict(settings)
+    if settings.get("session_grid", "exchange") != "exchange":
+        raise StudyConfigError("from_events maps day 0 on exchange calendars: use "
+                               "session_grid='exchange'")
+    estimation, window = check_windows(settings.get("estimation", (-250, -11)),
+                                        settings.get("window", (-1, 1)))
+    if other_events is not None and settings.get("clean_estimation"):
+        studied = set(events_df["event_id"].astype(str))
+        days = []
+        for ev in other_events.itertuples(index=False):
+            if str(ev.event_id) in studied:
+                continue
+            time = getattr(ev, "time_beijing", None) or None
+            for ticker in _event_tickers(ev):
+                try:
+                    exchange = exchange_for_ticker(ticker)
+                except CrackdownError:
+                    continue  # a listing we cannot place on a calendar cannot be cleaned
+                days.append((ticker, day_zero(pd.Timestamp(ev.date), time, exchange).session))
+        settings["other_event_days"] = pd.DataFrame(days, columns=["ticker", "day0"])
+    rows = []
+    explicit = tickers is not None
+    for ev in events_df.itertuples(index=False):
+        ev_tickers = list(tickers) if explicit else _event_tickers(ev)
+        if not ev_tickers:
+            raise StudyConfigError(f"event {ev.event_id} lists no tickers; pass tickers=...")
+        time = getattr(ev, "time_beijing", None) or None
+        for ticker in ev_tickers:
+            exchange = exchange_for_ticker(ticker)
+            dz = day_zero(pd.Timestamp(ev.date), time, exchange)
+            rows.append(
+                {
+                    "event_id": str(ev.event_id),
+                    "ticker": ticker,
+                    "exchange": exchange,
+                    "day0": dz.session,
+                    "day0_note": dz.note,
+                }
+            )
+    if not rows:
+        raise StudyConfigError("no events given")
+    fe = pd.DataFrame(rows)
+    if isinstance(benchmark, str):
+        fe["benchmark"] = benchmark
+    elif isinstance(benchmark, Mapping):
+        fe["benchmark"] = [
+            benchmark.get(t, benchmark.get(x, "")) for t, x in zip(fe["ticker"], fe["exchange"])
+        ]
+    else:
+        fe["benchmark"] = [
+            default_benchmark(t) or default_benchmark(x)
+            for t, x in zip(fe["ticker"], fe["exchange"])
+        ]
+    # calendar span: estimation and event windows, at most ~7/5 calendar days per session
+    reach_back = max(0, -min(estimation[0], window[0]))
+    reach_fwd = max(0, max(estimation[1], window[1]))
+    start = fe["day0"].min() - pd.Timedelta(days=int(reach_back * 7 / 5) + 30)
+    end = fe["day0"].max() + pd.Timedelta(days=int(reach_fwd * 7 / 5) + 30)
+    if history == "all":
+        start = end = None
+    elif history is not None:
+        try:
+            h_start, h_end = (pd.Timestamp(h) if h is not None else None for h in history)
+        except (TypeError, ValueError):
+            raise StudyConfigError(
+                f"history={history!r}: use 'all' or a (start, end) pair of dates") from None
+        start = min(start, h_start) if h_start is not None else start
+        end = max(end, h_end) if h_end is not None else end
+    firm_tickers = list(dict.fromkeys(fe["ticker"]))
+    bench_tickers = [b for b in dict.fromkeys(fe["benchmark"]) if b and b not in firm_tickers]
+    # benchmarks and explicit tickers must load; an event's own tickers may be missing
+    must = bench_tickers + (firm_tickers if explicit else [])
+    prices = load_prices(must, start, end, prices_dir=prices_dir)
+    missing: dict[str, str] = {}
+    if not explicit:
+        extra = load_prices(firm_tickers, start, end, prices_dir=prices_dir, on_missing="report")
+        missing = dict(extra.attrs.get("missing", {}))
+        prices = pd.concat([prices, extra], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        rets = returns_matrix(compute_returns(prices, kind=returns_kind))
+    for t in missing:
+        rets[t] = np.nan
+    return rets, fe, settings, missing
+
+
+def _event_tickers(ev) -> list[str]:
+    tl = getattr(ev, "ticker_list", None)
+    if isinstance(tl, (list, tuple, np.ndarray)):
+        return [str(t) for t in tl if str(t)]
+    raw = getattr(ev, "tickers", "") or ""
+    return [t.strip() for t in str(raw).split(";") if t.strip()]

@@ -1,0 +1,180 @@
+"""The aligned arrays of a fitted study: one row per included firm-event, one column per day.
+
+:class:`EventPanel` is what every :mod:`crackdown.inference` test consumes: event-window
+abnormal returns ``(N, L)``, estimation residuals ``(N, T)``, the fit's degrees of freedom and
+forecast-error factors, the benchmark's returns and the calendar dates of each cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from crackdown.errors import StudyConfigError
+
+
+@dataclass
+class EventPanel:
+    """Arrays of the ``N`` included firm-events (rows in the order of :attr:`keys`).
+
+    Attributes
+    ----------
+    keys : pandas.DataFrame
+        ``event_id, ticker, exchange, day0, model, flagged`` per row.
+    rel_days : ndarray (L,)
+        Event-window days relative to day 0.
+    est_rel_days : ndarray (T,)
+        Estimation-window days relative to day 0.
+    ar_event : ndarray (N, L)
+        Event-window abnormal returns; NaN = missing.
+    ar_est : ndarray (N, T)
+        Estimation-window residuals on the days used in the fit; NaN elsewhere.
+    ret_event : ndarray (N, L)
+        Raw returns of the firm on the event days.
+    n_obs : ndarray of int (N,)
+        Estimation days used.
+    n_params : ndarray of int (N,)
+        Estimated coefficients (0 for market-adjusted).
+    df_resid : ndarray of int (N,)
+        Residual degrees of freedom behind ``sigma2``: ``n_obs - n_params`` for regression models,
+        ``n_obs - 1`` for market-adjusted (sd with ddof = 1).
+    sigma2 : ndarray (N,)
+        Estimation-window residual variance (``SSR / df_resid``).
+    forecast_var_factor : ndarray (N, L)
+        ``1 + x_t'(X'X)^{-1}x_t`` (1 for market-adjusted; NaN on missing days).
+    market_est, market_event : ndarray (N, T) and (N, L)
+        Benchmark returns on the estimation and event days, NOT masked by the firm's own missing
+        days (estudy2's Patell convention uses all index days); NaN when no benchmark.
+    dates_est, dates_event : ndarray of datetime64 (N, T) and (N, L)
+        Calendar dates of the grid days (NaT outside the grid).
+    model : ndarray of str (N,)
+    """
+
+    keys: pd.DataFrame
+    rel_days: np.ndarray
+    est_rel_days: np.ndarray
+    ar_event: np.ndarray
+    ar_est: np.ndarray
+    ret_event: np.ndarray
+    n_obs: np.ndarray
+    n_params: np.ndarray
+    df_resid: np.ndarray
+    sigma2: np.ndarray
+    forecast_var_factor: np.ndarray
+    market_est: np.ndarray
+    market_event: np.ndarray
+    dates_est: np.ndarray
+    dates_event: np.ndarray
+    model: np.ndarray
+    groups: list = field(default_factory=list, repr=False)
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return np.sqrt(self.sigma2)
+
+    @property
+    def n(self) -> int:
+        return len(self.keys)
+
+    def columns(self, lo: int | None = None, hi: int | None = None) -> np.ndarray:
+        """Column positions of event days ``lo..hi`` (default: the whole window)."""
+        w_lo, w_hi = int(self.rel_days[0]), int(self.rel_days[-1])
+        lo = w_lo if lo is None else int(lo)
+        hi = w_hi if hi is None else int(hi)
+        if hi < lo:
+            raise StudyConfigError(f"window {lo}:{hi} ends before it starts")
+        if lo < w_lo or hi > w_hi:
+            raise StudyConfigError(
+                f"window {lo}:{hi} is outside the study's event window {w_lo}:{w_hi}"
+            )
+        return np.arange(lo - w_lo, hi - w_lo + 1)
+
+    def subset(self, rows: np.ndarray) -> EventPanel:
+        """A panel of the given rows (e.g. one event)."""
+        rows = np.asarray(rows)
+        kw = {}
+        for name in ("ar_event", "ar_est", "ret_event", "n_obs", "n_params", "df_resid", "sigma2",
+                     "forecast_var_factor", "market_est", "market_event", "dates_est",
+                     "dates_event", "model"):
+            kw[name] = getattr(self, name)[rows]
+        groups = []
+        for spec, fit, panel_rows, fit_rows in self.groups:
+            keep = np.isin(panel_rows, rows)
+            if keep.any():
+                new_pos = np.searchsorted(rows, panel_rows[keep]) if np.all(np.diff(rows) > 0) \
+                    else np.array([int(np.flatnonzero(rows == r)[0]) for r in panel_rows[keep]])
+                groups.append((spec, fit, new_pos, fit_rows[keep]))
+        return EventPanel(keys=self.keys.iloc[rows].reset_index(drop=True), rel_days=self.rel_days,
+                          est_rel_days=self.est_rel_days, groups=groups, **kw)
+
+    def car_variance(self, cols: np.ndarray) -> np.ndarray:
+        """Forecast-error variance of each row's CAR over event columns ``cols`` (see module)."""
+        day_mask = np.zeros(self.ar_event.shape[1], dtype=bool)
+        day_mask[cols] = True
+        out = np.full(self.n, np.nan)
+        for _spec, fit, panel_rows, fit_rows in self.groups:
+            v = fit.car_variance(day_mask)
+            out[panel_rows] = v[fit_rows]
+        return out
+
+    @classmethod
+    def build(cls, study, lay, fits, included, model_used, flagged) -> EventPanel:
+        rows = np.flatnonzero(included)
+        pos_of = {int(r): p for p, r in enumerate(rows)}
+        n, t_len = len(rows), lay.y_est.shape[1]
+        l_len = lay.y_event.shape[1]
+        ar_event = np.full((n, l_len), np.nan)
+        ar_est = np.full((n, t_len), np.nan)
+        fvf = np.full((n, l_len), np.nan)
+        n_obs = np.zeros(n, dtype=int)
+        n_params = np.zeros(n, dtype=int)
+        df_resid = np.zeros(n, dtype=int)
+        sigma2 = np.full(n, np.nan)
+        groups = []
+        for spec, frows, fit in fits:
+            sel = np.array([int(r) in pos_of for r in frows], dtype=bool)
+            if not sel.any():
+                continue
+            prow = np.array([pos_of[int(r)] for r in frows[sel]])
+            ar_event[prow] = fit.ar_event[sel]
+            ar_est[prow] = fit.ar_est[sel]
+            fvf[prow] = fit.forecast_var_factor[sel]
+            n_obs[prow] = fit.n_obs[sel]
+            n_params[prow] = spec.n_params
+            df_resid[prow] = fit.df_resid[sel]
+            sigma2[prow] = fit.sigma2[sel]
+            groups.append((spec, fit, prow, np.flatnonzero(sel)))
+        fe = lay.keys
+        keys = pd.DataFrame(
+            {
+                "event_id": fe["event_id"].to_numpy()[rows],
+                "ticker": fe["ticker"].to_numpy()[rows],
+                "exchange": fe["exchange"].to_numpy()[rows],
+                "day0": fe["day0"].to_numpy()[rows],
+                "model": model_used.astype(str)[rows],
+                "flagged": flagged[rows],
+            }
+        )
+        e_lo, e_hi = study.estimation
+        w_lo, w_hi = study.window
+        return cls(
+            keys=keys,
+            rel_days=np.arange(w_lo, w_hi + 1),
+            est_rel_days=np.arange(e_lo, e_hi + 1),
+            ar_event=ar_event,
+            ar_est=ar_est,
+            ret_event=lay.y_event[rows],
+            n_obs=n_obs,
+            n_params=n_params,
+            df_resid=df_resid,
+            sigma2=sigma2,
+            forecast_var_factor=fvf,
+            market_est=lay.bench_est[rows],
+            market_event=lay.bench_event[rows],
+            dates_est=lay.dates_est[rows],
+            dates_event=lay.dates_event[rows],
+            model=model_used.astype(str)[rows],
+            groups=groups,
+        )
