@@ -15,6 +15,7 @@ import pytest
 import yfinance
 
 from crackdown.errors import PriceDataError
+from crackdown.marketdata import cache as cache_module
 from crackdown.marketdata import prices as P
 from crackdown.timeline.universe import (
     cross_listing_pairs,
@@ -153,13 +154,13 @@ def test_interrupted_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypat
     P.write_cache("XYZ", old, requested_start=None, requested_end=None, cache_dir=tmp_path)
     csv_path, meta_path = P.cache_paths("XYZ", tmp_path)
     before = (csv_path.read_bytes(), meta_path.read_bytes())
-    real_write_all = P._write_all
+    real_write_all = cache_module._write_all
 
     def write_half_then_die(handle, data):
         real_write_all(handle, data[: len(data) // 2])
         raise KeyboardInterrupt("simulated crash mid-write")
 
-    monkeypatch.setattr(P, "_write_all", write_half_then_die)
+    monkeypatch.setattr(cache_module, "_write_all", write_half_then_die)
     with pytest.raises(KeyboardInterrupt):
         P.write_cache("XYZ", _sample_frame(300), requested_start=None, requested_end=None,
                       cache_dir=tmp_path)
@@ -177,14 +178,14 @@ def test_interrupted_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypat
 def test_crash_between_csv_and_sidecar_is_detected(tmp_path, monkeypatch):
     P.write_cache("XYZ", _sample_frame(4), requested_start=None, requested_end=None,
                   cache_dir=tmp_path)
-    real = P.atomic_write_bytes
+    real = cache_module.atomic_write_bytes
 
     def fail_on_sidecar(path, data):
         if str(path).endswith(".json"):
             raise OSError("disk full")
         real(path, data)
 
-    monkeypatch.setattr(P, "atomic_write_bytes", fail_on_sidecar)
+    monkeypatch.setattr(cache_module, "atomic_write_bytes", fail_on_sidecar)
     with pytest.raises(OSError):
         P.write_cache("XYZ", _sample_frame(9), requested_start=None, requested_end=None,
                       cache_dir=tmp_path)
