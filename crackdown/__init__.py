@@ -1,49 +1,117 @@
 """crackdown: event studies of China's 2020-2023 technology crackdown.
 
-The package follows the data flow, one module per stage::
+The folders are the stages of the data flow; each stage imports only the stages above it in this
+map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an upward import)::
 
-    events -> calendars -> prices (universe, factors) -> returns (quality) -> models
-    -> study -> inference -> results -> plots -> reports      (cli on top)
+    errors, config              exceptions with what to do; where files live (env vars)
+    timeline/                   1. what was announced when, and which session could price it
+        events                      load and validate events.csv
+        calendars                   exchange sessions, day 0 of an announcement instant
+        universe                    listings: calendar, company, role, pair, benchmark
+    marketdata/                 2. prices in, returns on each exchange calendar out
+        price_files, cache, yahoo   the three price sources (folder, verified cache, yfinance)
+        prices                      load_prices over those sources
+        factors                     Ken French daily factors
+        returns                     session returns on each listing's calendar
+        quality                     gaps, stale rows, large moves
+    inference/                  3. test statistics on (N x L) abnormal-return arrays
+        parametric, nonparametric, single_firm, intervals, dummy_regression (SUR),
+        placebo (empirical p), simulation (size/power)
+    estimation/                 4. model -> EventStudy.fit() -> EventStudyResults
+        models                      normal-return models, batched OLS engine
+        inputs, study               events table -> firm-events and returns; EventStudy
+        panel, results              aligned arrays; tidy AR/CAR/CAAR/BHAR tables and tests
+        placebo, summary            re-fit at pseudo dates; text report
+    analyses/                   5. campaign, cumulative (basket), crosslisting
+    output/                     6. plots/ (one module per figure family), reports (papermill)
+    cli/                        7. the ``crackdown`` command
 
-The names most users need are importable from the top level (lazily, so ``import crackdown``
-stays cheap): :class:`EventStudy`, :func:`load_events`, :func:`load_prices`, :func:`day_zero`,
-:func:`run_campaign`.
+Inference sits before estimation because it is pure statistics on arrays: the results object
+calls it, it never calls back. The names most users need are importable from the top level,
+lazily, so ``import crackdown`` stays cheap (no pandas until a name is used)::
+
+    import crackdown as cd
+    res = cd.EventStudy.from_events(cd.load_events(event_ids=["alibaba_antitrust_probe"])).fit()
+    print(res.summary())
 """
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-_LAZY = {
-    "EventStudy": ("crackdown.estimation.study", "EventStudy"),
-    "EventStudyResults": ("crackdown.estimation.results", "EventStudyResults"),
+#: public name -> (module, attribute); attribute None means the module itself.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    # configuration and subpackages used as namespaces
+    "config": ("crackdown.config", None),
+    "inference": ("crackdown.inference", None),
+    # 1. timeline
     "load_events": ("crackdown.timeline.events", "load_events"),
     "get_event": ("crackdown.timeline.events", "get_event"),
-    "load_prices": ("crackdown.marketdata.prices", "load_prices"),
-    "compute_returns": ("crackdown.marketdata.returns", "compute_returns"),
-    "load_factors": ("crackdown.marketdata.factors", "load_factors"),
+    "DayZero": ("crackdown.timeline.calendars", "DayZero"),
     "day_zero": ("crackdown.timeline.calendars", "day_zero"),
+    "day_zero_table": ("crackdown.timeline.calendars", "day_zero_table"),
+    "sessions": ("crackdown.timeline.calendars", "sessions"),
+    "relative_sessions": ("crackdown.timeline.calendars", "relative_sessions"),
+    "load_universe": ("crackdown.timeline.universe", "load_universe"),
+    "exchange_for_ticker": ("crackdown.timeline.universe", "exchange_for_ticker"),
+    "default_benchmark": ("crackdown.timeline.universe", "default_benchmark"),
+    "cross_listing_pairs": ("crackdown.timeline.universe", "cross_listing_pairs"),
+    # 2. market data
+    "load_prices": ("crackdown.marketdata.prices", "load_prices"),
+    "fetch_prices": ("crackdown.marketdata.prices", "fetch_prices"),
+    "price_matrix": ("crackdown.marketdata.prices", "price_matrix"),
+    "load_factors": ("crackdown.marketdata.factors", "load_factors"),
+    "compute_returns": ("crackdown.marketdata.returns", "compute_returns"),
+    "returns_matrix": ("crackdown.marketdata.returns", "returns_matrix"),
+    "quality_report": ("crackdown.marketdata.quality", "quality_report"),
+    # 4. estimation
+    "EventStudy": ("crackdown.estimation.study", "EventStudy"),
+    "EventStudyResults": ("crackdown.estimation.results", "EventStudyResults"),
+    "EventPanel": ("crackdown.estimation.panel", "EventPanel"),
+    # 5. analyses
     "run_campaign": ("crackdown.analyses.campaign", "run_campaign"),
+    "CampaignResults": ("crackdown.analyses.campaign", "CampaignResults"),
+    "caar_path": ("crackdown.analyses.campaign", "caar_path"),
+    "event_headline": ("crackdown.analyses.campaign", "event_headline"),
+    "campaign_headline": ("crackdown.analyses.campaign", "campaign_headline"),
+    "key_event_table": ("crackdown.analyses.campaign", "key_event_table"),
+    "BASKET_MIN_SHARE": ("crackdown.analyses.cumulative", "BASKET_MIN_SHARE"),
+    "platform_basket": ("crackdown.analyses.cumulative", "platform_basket"),
+    "firm_cumulative": ("crackdown.analyses.cumulative", "firm_cumulative"),
+    "basket_cumulative": ("crackdown.analyses.cumulative", "basket_cumulative"),
+    "basket_summary": ("crackdown.analyses.cumulative", "basket_summary"),
+    "run_cross_listing": ("crackdown.analyses.crosslisting", "run_cross_listing"),
+    # 6. output
+    "plot_car_path": ("crackdown.output.plots", "plot_car_path"),
+    "plot_event_timeline": ("crackdown.output.plots", "plot_event_timeline"),
+    "plot_car_heatmap": ("crackdown.output.plots", "plot_car_heatmap"),
+    "plot_caar_by_event": ("crackdown.output.plots", "plot_caar_by_event"),
+    "plot_cumulative_value": ("crackdown.output.plots", "plot_cumulative_value"),
+    "plot_firm_cumulative": ("crackdown.output.plots", "plot_firm_cumulative"),
+    "plot_cross_listing": ("crackdown.output.plots", "plot_cross_listing"),
+    "plot_size_power": ("crackdown.output.plots", "plot_size_power"),
+    "save_figure": ("crackdown.output.plots", "save_figure"),
+    "record_headline": ("crackdown.output.reports", "record_headline"),
+    "rounded": ("crackdown.output.reports", "rounded"),
+    "run_report": ("crackdown.output.reports", "run_report"),
 }
 
-__all__ = [
-    "EventStudy",
-    "EventStudyResults",
-    "__version__",
-    "compute_returns",
-    "day_zero",
-    "get_event",
-    "load_events",
-    "load_factors",
-    "load_prices",
-    "run_campaign",
-]
+__all__ = sorted([*_LAZY, "__version__"])
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
+    try:
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'crackdown' has no attribute {name!r}")
+    except KeyError:
+        raise AttributeError(f"module 'crackdown' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
