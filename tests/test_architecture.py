@@ -141,6 +141,7 @@ def test_the_package_docstring_maps_every_stage():
 
 def test_public_api_resolves_lazily_and_is_listed():
     assert len(crackdown.__all__) == len(set(crackdown.__all__))
+    assert set(crackdown.__all__) == set(crackdown._LAZY) | {"__version__"}
     for name in crackdown.__all__:
         assert getattr(crackdown, name) is not None, name
         assert name in dir(crackdown)

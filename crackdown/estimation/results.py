@@ -434,25 +434,11 @@ class EventStudyResults:
                 exclude_dates=None):
         """Placebo test: the event's statistic against the same firms at random pseudo dates.
 
-        Each pseudo date is common to all the event's firms (each mapped to the first session
-        of its own exchange on or after that date), so every draw keeps the cross-sectional
-        correlation of a clustered event. All ``n_draws`` pseudo events are re-estimated with
-        the study's settings in ONE batched fit. Candidate dates are the sessions of the
-        event's main exchange with room for the estimation and event windows, minus every
-        event of the study (and ``exclude_dates``) widened by ``buffer`` sessions on each side
-        of its event window. ``p = (1 + #{|T_b| >= |T_obs|}) / (B + 1)`` over the valid draws
-        (see :func:`crackdown.inference.placebo.empirical_pvalue`).
-
-        Parameters
-        ----------
-        statistic : {"portfolio_t", "caar"}
-            ``"portfolio_t"``: the Brown-Warner 1985 portfolio t of the CAAR (scale-free, so
-            calm and turbulent pseudo dates are comparable); ``"caar"``: the raw CAAR.
-
-        Returns
-        -------
-        crackdown.inference.base.TestResult
-            ``distribution="empirical"``; ``extra`` holds ``draws``, ``pseudo_dates``, ``n_nan``.
+        Every pseudo date is common to the event's firms, so each draw keeps the
+        cross-sectional correlation of a clustered event; ``p = (1 + #{|T_b| >= |T_obs|}) /
+        (B + 1)``. Parameters, conventions and the returned
+        :class:`~crackdown.inference.base.TestResult`: see
+        :func:`crackdown.estimation.placebo.placebo_test`.
         """
         from crackdown.estimation.placebo import placebo_test
 
