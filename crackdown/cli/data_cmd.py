@@ -86,7 +86,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from crackdown.marketdata.prices import folder_tickers, load_prices
-    from crackdown.marketdata.quality import format_report, quality_report
+    from crackdown.marketdata.quality import LIST_COLUMNS, format_report, quality_report
 
     if args.tickers is not None:
         tickers = split_list(args.tickers, "--tickers")
@@ -117,14 +117,14 @@ def run_check(args: argparse.Namespace) -> int:
         extra = pd.DataFrame({"ticker": list(missing),
                               "status": [f"no prices: {m}" for m in missing.values()]})
         report = pd.concat([report, extra], ignore_index=True)
-        for col in ("missing_sessions", "extra_dates", "zero_volume_dates", "flat_dates",
-                    "large_moves"):
+        for col in LIST_COLUMNS:
             report[col] = report[col].map(lambda v: v if isinstance(v, list) else [])
     if args.format == "csv":
         print_frame(format_report(report, max_items=None), "csv")
     else:
         columns = ["ticker", "exchange", "source", "price_column", "first_date", "last_date",
                    "n_rows", "n_missing_sessions", "missing_sessions", "n_extra_dates",
-                   "n_zero_volume", "n_flat", "n_large_moves", "large_moves", "status"]
+                   "n_zero_volume", "n_placeholder", "n_flat", "n_large_moves", "large_moves",
+                   "status"]
         print_frame(format_report(report, max_items=3)[columns], "table")
     return 0

@@ -67,7 +67,8 @@ from crackdown.marketdata.price_files import (
 )
 from crackdown.marketdata.yahoo import download_yfinance, normalize_yfinance_frame
 
-LONG_COLUMNS = ("date", "ticker", "price", "price_column", "volume", "source")
+LONG_COLUMNS = ("date", "ticker", "price", "price_column", "volume", "source",
+                "flat_zero_volume")
 SOURCES = ("folder", "cache", "yfinance")
 OFFLINE_ENV = "CRACKDOWN_OFFLINE"
 
@@ -131,6 +132,21 @@ def _slice(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | 
     return frame.loc[mask]
 
 
+def flat_zero_volume(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with ``Volume == 0`` and ``Open == High == Low == Close`` (all four present).
+
+    On a full session this is Yahoo's placeholder for a day it has no trades for (the close is
+    usually the previous close, sometimes stale), or a suspension; on a half day it is a real
+    price. :func:`crackdown.marketdata.returns.align_to_calendar` tells the two apart with the
+    exchange calendar. Files without Open/High/Low or Volume give all False.
+    """
+    need = ("Open", "High", "Low", "Close", "Volume")
+    if not all(c in frame.columns for c in need):
+        return np.zeros(len(frame), dtype=bool)
+    o, h, lo, c, v = (frame[col].to_numpy(dtype=float) for col in need)
+    return (v == 0) & (o == h) & (h == lo) & (lo == c)
+
+
 def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> pd.DataFrame:
     column = price_column_of(frame)
     volume = frame["Volume"].to_numpy(dtype=float) if "Volume" in frame.columns else np.nan
@@ -142,6 +158,7 @@ def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> pd.DataFrame:
             "price_column": column,
             "volume": volume,
             "source": source,
+            "flat_zero_volume": flat_zero_volume(frame),
         }
     )
 
@@ -269,8 +286,9 @@ def load_prices(
         Columns ``date`` (datetime64[ns], naive), ``ticker``, ``price`` (``Adj Close`` if the
         source has it, else ``Close``; NaN where the row has no price), ``price_column``,
         ``volume`` (float, NaN when the source has none), ``source`` (``'folder'``, ``'cache'``
-        or ``'yfinance'``); sorted by ticker (in the order given) then date. Nothing is filled
-        or interpolated: rows are exactly the source's rows within the range.
+        or ``'yfinance'``), ``flat_zero_volume`` (bool: Volume 0 and O=H=L=C, see
+        :func:`flat_zero_volume`); sorted by ticker (in the order given) then date. Nothing is
+        filled or interpolated: rows are exactly the source's rows within the range.
 
     Raises
     ------
@@ -303,6 +321,7 @@ def load_prices(
         result = pd.concat(parts, ignore_index=True)
     else:
         result = pd.DataFrame({c: pd.Series(dtype=float) for c in LONG_COLUMNS})
+        result["flat_zero_volume"] = result["flat_zero_volume"].astype(bool)
         result["date"] = result["date"].astype("datetime64[ns]")
     result = result.loc[:, list(LONG_COLUMNS)]
     result.attrs["missing"] = missing
@@ -388,6 +407,7 @@ __all__ = [
     "cache_paths",
     "download_yfinance",
     "fetch_prices",
+    "flat_zero_volume",
     "folder_file",
     "folder_tickers",
     "frame_to_csv_bytes",

@@ -28,6 +28,10 @@ from crackdown.timeline.calendars import sessions
 
 DEFAULT_LARGE_MOVE = 0.25
 
+#: Report columns that hold lists of ``YYYY-MM-DD`` strings (or of large moves).
+LIST_COLUMNS = ("missing_sessions", "extra_dates", "zero_volume_dates", "placeholder_dates",
+                "flat_dates", "large_moves")
+
 REPORT_COLUMNS = (
     "ticker",
     "exchange",
@@ -43,6 +47,8 @@ REPORT_COLUMNS = (
     "extra_dates",
     "n_zero_volume",
     "zero_volume_dates",
+    "n_placeholder",
+    "placeholder_dates",
     "n_flat",
     "flat_dates",
     "n_large_moves",
@@ -90,7 +96,11 @@ def quality_report(
         moves as ``"YYYY-MM-DD +39.72%"``); ``n_*`` are their lengths; ``n_sessions`` counts
         the exchange sessions from the first to the last priced date. ``status`` is ``"ok"``
         or a ``;``-separated summary of findings that affect returns (missing sessions, extra
-        dates, uncovered range).
+        dates, uncovered range, placeholder rows). ``placeholder_dates``: full sessions whose
+        row has Volume 0 and O=H=L=C (Yahoo placeholders, suspensions), which the returns
+        treat as missing prices (:mod:`crackdown.marketdata.returns`); they are also counted
+        in ``missing_sessions``. Half-day sessions with Volume 0 are real prices and are not
+        listed.
     """
     if not large_move > 0:
         raise PriceDataError(f"large_move={large_move!r}; give a positive fraction, e.g. 0.25")
@@ -125,6 +135,9 @@ def quality_report(
             if end_ts is not None and end_ts > last:
                 after = len(sessions(aligned.exchange, last + pd.Timedelta(days=1), end_ts))
         findings = []
+        if len(aligned.placeholder_dates):
+            findings.append(f"{len(aligned.placeholder_dates)} placeholder row(s) treated as "
+                            "missing")
         if len(missing):
             findings.append(f"{len(missing)} missing session(s)")
         if len(aligned.non_session_dates):
@@ -154,6 +167,8 @@ def quality_report(
                 "extra_dates": _dates(aligned.non_session_dates),
                 "n_zero_volume": len(zero_vol),
                 "zero_volume_dates": _dates(zero_vol),
+                "n_placeholder": len(aligned.placeholder_dates),
+                "placeholder_dates": _dates(aligned.placeholder_dates),
                 "n_flat": len(flat),
                 "flat_dates": _dates(flat),
                 "n_large_moves": len(moves),

@@ -22,18 +22,27 @@ Conventions
   ``result.attrs["non_session_dates"]`` and reported by :func:`crackdown.marketdata.quality.quality_report`.
 * Hong Kong half days (Christmas Eve, New Year's Eve, Lunar New Year's Eve) are sessions; rows
   with Volume 0 on those days are valid prices.
+* A **placeholder row** -- Volume 0 and Open = High = Low = Close on a *full* session
+  (``flat_zero_volume`` of :func:`crackdown.marketdata.prices.load_prices`, on a session that is
+  not an early close) -- is Yahoo's stand-in for a day without trades (e.g. 2022-03-14 for 13
+  Hong Kong listings) or a suspension. Its close is not a price anyone traded at, so it is a
+  **missing price**: a gap like any other (the next return is NaN, or spans the gap with
+  ``span_gaps=True``), listed in ``result.attrs["placeholder_dates"]`` and reported by
+  :func:`crackdown.marketdata.quality.quality_report`. It is never a zero return. Index
+  symbols (``^HSI``) are exempt: Yahoo often has no intraday range or volume for an index, and
+  such a row still carries the real close (^HSI 2020-03-23: -4.9%).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from crackdown.errors import PriceDataError
-from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, sessions
+from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, early_closes, sessions
 from crackdown.timeline.universe import exchange_for_ticker
 
 RETURN_COLUMNS = ("date", "ticker", "exchange", "ret", "n_sessions", "gap_before",
@@ -58,6 +67,8 @@ class TickerOnCalendar:
     outside_calendar_dates
         Dates outside the calendar's range :data:`crackdown.timeline.calendars.CALENDAR_START` ..
         ``CALENDAR_END`` (cannot be checked; left out).
+    placeholder_dates
+        Full sessions whose row is a placeholder (Volume 0, O=H=L=C): their price is NaN here.
     """
 
     ticker: str
@@ -66,6 +77,8 @@ class TickerOnCalendar:
     price: np.ndarray
     non_session_dates: pd.DatetimeIndex
     outside_calendar_dates: pd.DatetimeIndex
+    placeholder_dates: pd.DatetimeIndex = field(
+        default_factory=lambda: pd.DatetimeIndex([], dtype="datetime64[ns]"))
 
 
 def _check_long(prices_long: pd.DataFrame) -> None:
@@ -85,7 +98,8 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
     ticker
         Symbol (its exchange comes from :func:`crackdown.timeline.universe.exchange_for_ticker`).
     rows
-        That ticker's rows of the long price frame (columns ``date``, ``price``).
+        That ticker's rows of the long price frame (columns ``date``, ``price``; optional
+        ``flat_zero_volume``, whose rows on full sessions become missing prices).
 
     Raises
     ------
@@ -114,10 +128,17 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
     is_session = price.index.isin(span)
     non_session = price.index[~is_session & price.notna().to_numpy()]
     on_sessions = price.reindex(span)
+    placeholders = pd.DatetimeIndex([], dtype="datetime64[ns]")
+    if "flat_zero_volume" in rows.columns and not ticker.startswith("^"):
+        flat = pd.Series(rows["flat_zero_volume"].to_numpy(dtype=bool), index=dates)
+        flat_days = flat.index[flat.to_numpy()]
+        flat_days = flat_days[flat_days.isin(span) & ~flat_days.isin(early_closes(exchange))]
+        placeholders = flat_days[on_sessions.reindex(flat_days).notna().to_numpy()]
+        on_sessions.loc[placeholders] = np.nan
     valid = np.flatnonzero(on_sessions.notna().to_numpy())
     if valid.size == 0:
         return TickerOnCalendar(ticker, exchange, empty, np.array([], dtype=float),
-                                non_session, outside)
+                                non_session, outside, placeholders)
     on_sessions = on_sessions.iloc[valid[0]:valid[-1] + 1]
     return TickerOnCalendar(
         ticker=ticker,
@@ -126,6 +147,7 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
         price=on_sessions.to_numpy(dtype=float),
         non_session_dates=pd.DatetimeIndex(non_session).astype("datetime64[ns]"),
         outside_calendar_dates=pd.DatetimeIndex(outside).astype("datetime64[ns]"),
+        placeholder_dates=pd.DatetimeIndex(placeholders).astype("datetime64[ns]"),
     )
 
 
@@ -192,8 +214,9 @@ def compute_returns(
         Columns ``date`` (datetime64[ns]), ``ticker``, ``exchange``, ``ret`` (float),
         ``n_sessions`` (int), ``gap_before`` (bool: the previous session had no price),
         ``missing_price`` (bool: this session has no price). Ordered by ticker (input order)
-        then date. ``attrs``: ``kind``, ``span_gaps``, ``non_session_dates`` and
-        ``outside_calendar_dates`` (``{ticker: [YYYY-MM-DD, ...]}``, only tickers with some).
+        then date. ``attrs``: ``kind``, ``span_gaps``, ``non_session_dates``,
+        ``outside_calendar_dates`` and ``placeholder_dates`` (``{ticker: [YYYY-MM-DD, ...]}``,
+        only tickers with some).
 
     Warns
     -----
@@ -207,6 +230,7 @@ def compute_returns(
     parts = []
     non_session: dict[str, list[str]] = {}
     outside: dict[str, list[str]] = {}
+    placeholder: dict[str, list[str]] = {}
     for ticker in dict.fromkeys(prices_long["ticker"]):
         rows = prices_long.loc[prices_long["ticker"] == ticker]
         aligned = align_to_calendar(str(ticker), rows)
@@ -214,6 +238,8 @@ def compute_returns(
             non_session[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.non_session_dates]
         if len(aligned.outside_calendar_dates):
             outside[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.outside_calendar_dates]
+        if len(aligned.placeholder_dates):
+            placeholder[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.placeholder_dates]
         ret, n_sess, gap = session_returns(aligned.price, kind, span_gaps)
         parts.append(
             pd.DataFrame(
@@ -252,7 +278,8 @@ def compute_returns(
             stacklevel=2,
         )
     result.attrs.update({"kind": kind, "span_gaps": span_gaps, "non_session_dates": non_session,
-                         "outside_calendar_dates": outside})
+                         "outside_calendar_dates": outside,
+                         "placeholder_dates": placeholder})
     return result
 
 

@@ -77,6 +77,7 @@ __all__ = [
     "DayZero",
     "day_zero",
     "day_zero_table",
+    "early_closes",
     "get_calendar",
     "relative_sessions",
     "session_offset",
@@ -167,6 +168,14 @@ def _closes_utc(exchange: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
 
 def _session_index(exchange: str) -> pd.DatetimeIndex:
     return _closes_utc(exchange)[0]
+
+
+@cache
+def early_closes(exchange: str) -> pd.DatetimeIndex:
+    """Sessions of ``exchange`` that close early (NYSE 13:00 days, Hong Kong half days)."""
+    early = pd.DatetimeIndex(get_calendar(exchange).early_closes)
+    return early.tz_localize(None).astype("datetime64[ns]") if early.tz is not None else \
+        early.astype("datetime64[ns]")
 
 
 def _range_text(exchange: str) -> str:
