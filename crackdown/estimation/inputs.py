@@ -15,10 +15,6 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import CrackdownError, StudyConfigError
-from crackdown.marketdata.prices import load_prices
-from crackdown.marketdata.returns import compute_returns, returns_matrix
-from crackdown.timeline.calendars import day_zero
-from crackdown.timeline.universe import default_benchmark, exchange_for_ticker
 
 
 def check_window(value, name: str) -> tuple[int, int]:
@@ -74,6 +70,12 @@ def study_inputs(
     missing : dict
         Ticker -> why it has no prices (an event's own tickers only).
     """
+    # imported here, not at module level: importing the study (and the CLI) stays cheap
+    from crackdown.marketdata.prices import load_prices
+    from crackdown.marketdata.returns import compute_returns, returns_matrix
+    from crackdown.timeline.calendars import day_zero
+    from crackdown.timeline.universe import default_benchmark, exchange_for_ticker
+
     settings = dict(settings)
     if settings.get("session_grid", "exchange") != "exchange":
         raise StudyConfigError("from_events maps day 0 on exchange calendars: use "

@@ -22,14 +22,9 @@ Each source has its module: :mod:`crackdown.marketdata.price_files` (CSV layout,
 lookup), :mod:`crackdown.marketdata.cache` (verified cache) and :mod:`crackdown.marketdata.yahoo`
 (download); this module chains them.
 
-File format (folder and cache)
-------------------------------
-The yfinance CSV layout: a ``Date`` column (``YYYY-MM-DD``; a time/zone suffix such as
-``2021-07-06 00:00:00-04:00`` is cut to the date) and any of ``Open, High, Low, Close,
-Adj Close, Volume, Dividends, Stock Splits``. yfinance's three-row multi-index header
-(``Price`` / ``Ticker`` / ``Date`` rows) is accepted too. The price used for returns is
-``Adj Close`` when the file has that column, else ``Close`` (which yfinance already adjusts when
-``auto_adjust=True``).
+File format (folder and cache): the yfinance CSV layout of
+:mod:`crackdown.marketdata.price_files`; the price used for returns is ``Adj Close`` when the
+file has that column, else ``Close``.
 """
 
 from __future__ import annotations
@@ -73,7 +68,6 @@ SOURCES = ("folder", "cache", "yfinance")
 OFFLINE_ENV = "CRACKDOWN_OFFLINE"
 
 
-
 # --------------------------------------------------------------------------- small helpers
 def _to_timestamp(value: object, option: str) -> pd.Timestamp | None:
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -89,7 +83,6 @@ def _to_timestamp(value: object, option: str) -> pd.Timestamp | None:
     if stamp.tzinfo is not None:
         stamp = stamp.tz_localize(None)
     return stamp.normalize()
-
 
 
 def normalize_tickers(tickers: str | Iterable[str]) -> list[str]:

@@ -173,9 +173,7 @@ def _session_index(exchange: str) -> pd.DatetimeIndex:
 @cache
 def early_closes(exchange: str) -> pd.DatetimeIndex:
     """Sessions of ``exchange`` that close early (NYSE 13:00 days, Hong Kong half days)."""
-    early = pd.DatetimeIndex(get_calendar(exchange).early_closes)
-    return early.tz_localize(None).astype("datetime64[ns]") if early.tz is not None else \
-        early.astype("datetime64[ns]")
+    return pd.DatetimeIndex(get_calendar(exchange).early_closes).astype("datetime64[ns]")
 
 
 def _range_text(exchange: str) -> str:
