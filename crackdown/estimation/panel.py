@@ -50,6 +50,8 @@ class EventPanel:
     dates_est, dates_event : ndarray of datetime64 (N, T) and (N, L)
         Calendar dates of the grid days (NaT outside the grid).
     model : ndarray of str (N,)
+    session_grid : {"exchange", "data"}
+        Grid of the relative days: each listing's exchange calendar, or the returns index.
     """
 
     keys: pd.DataFrame
@@ -69,6 +71,7 @@ class EventPanel:
     dates_event: np.ndarray
     model: np.ndarray
     groups: list = field(default_factory=list, repr=False)
+    session_grid: str = "exchange"
 
     @property
     def sigma(self) -> np.ndarray:
@@ -107,7 +110,62 @@ class EventPanel:
                     else np.array([int(np.flatnonzero(rows == r)[0]) for r in panel_rows[keep]])
                 groups.append((spec, fit, new_pos, fit_rows[keep]))
         return EventPanel(keys=self.keys.iloc[rows].reset_index(drop=True), rel_days=self.rel_days,
-                          est_rel_days=self.est_rel_days, groups=groups, **kw)
+                          est_rel_days=self.est_rel_days, groups=groups,
+                          session_grid=self.session_grid, **kw)
+
+    def aligned_residuals(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Estimation residuals with the rows' sessions paired in information time.
+
+        Per event: rows on one calendar (or on the returns index, ``session_grid="data"``)
+        keep ``ar_est`` (columns = relative trading days), so single-exchange tests are
+        unchanged; rows of an event on several calendars are re-gridded with
+        :func:`crackdown.timeline.information_time.align_in_information_time`, the event's
+        relative information day 0 being the earliest information day of its listings' day 0s
+        (the Hong Kong session that first prices the news). Different events keep event time
+        (column = relative day), as the pooled tests always did. Tests of cross-sectional
+        dependence (the portfolio's estimation-window series, Kolari-Pynnönen r̄, Lamb, the
+        rank tests' mean-rank series) use this; firm-level variances use each row's own
+        ``ar_est``.
+
+        Returns
+        -------
+        residuals : (N, K) array
+        rel_days : (K,) array of relative (information) days
+        n_summed : int
+            Cells that sum several sessions of a listing (the anchor exchange was closed).
+        """
+        from crackdown.timeline.information_time import (
+            align_in_information_time,
+            information_day,
+            same_calendar,
+        )
+
+        exchanges = self.keys["exchange"].astype(str).to_numpy()
+        if self.session_grid != "exchange" or (exchanges == "").any():
+            return self.ar_est, self.est_rel_days, 0
+        event_ids = self.keys["event_id"].astype(str).to_numpy()
+        mixed = [e for e in pd.unique(event_ids)
+                 if not same_calendar(list(set(exchanges[event_ids == e])))]
+        if not mixed:
+            return self.ar_est, self.est_rel_days, 0
+        day0 = self.keys["day0"].to_numpy(dtype="datetime64[ns]")
+        rows = np.flatnonzero(np.isin(event_ids, mixed))
+        keys0 = np.empty(len(rows), dtype="datetime64[ns]")
+        for x in pd.unique(exchanges[rows]):
+            sel = exchanges[rows] == x
+            keys0[sel] = information_day(day0[rows][sel], x)
+        origin = pd.Series(keys0).groupby(event_ids[rows]).transform("min")
+        part, part_days, n_summed = align_in_information_time(
+            self.ar_est[rows], self.dates_est[rows], exchanges[rows],
+            origin.to_numpy(dtype="datetime64[ns]"))
+        lo = int(min(self.est_rel_days[0], part_days[0] if len(part_days) else 0))
+        hi = int(max(self.est_rel_days[-1], part_days[-1] if len(part_days) else 0))
+        out = np.full((self.n, hi - lo + 1), np.nan)
+        own = np.setdiff1d(np.arange(self.n), rows)
+        out[np.ix_(own, self.est_rel_days - lo)] = self.ar_est[own]
+        if len(part_days):
+            out[np.ix_(rows, part_days - lo)] = part
+        return out, np.arange(lo, hi + 1), n_summed
 
     def car_variance(self, cols: np.ndarray) -> np.ndarray:
         """Forecast-error variance of each row's CAR over event columns ``cols`` (see module)."""
@@ -177,4 +235,5 @@ class EventPanel:
             dates_event=lay.dates_event[rows],
             model=model_used.astype(str)[rows],
             groups=groups,
+            session_grid=study.session_grid,
         )

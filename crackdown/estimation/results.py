@@ -276,9 +276,12 @@ class EventStudyResults:
             Sub-window of the event window (relative days, inclusive); default the whole window.
         by : {"event", "exchange"}
             ``"event"``: one block per event (all its listings), then all firm-events pooled
-            (``event_id="ALL"``) when there are several events. Estimation residuals are aligned
-            by relative day, so an event with US and Hong Kong listings mixes two calendars in
-            the portfolio's estimation-window series (identical dates except holidays).
+            (``event_id="ALL"``) when there are several events. When an event's listings trade
+            on several calendars (New York and Hong Kong), the estimation residuals behind the
+            portfolio series, r̄, Lamb and the rank series are paired in information time
+            (:mod:`crackdown.timeline.information_time`: New York's day *t* with Hong Kong's
+            next session), not by relative trading day, whose pairing drifts with each
+            holiday of one calendar only.
             ``"exchange"``: one block per (event, exchange), each on a single calendar; adds an
             ``exchange`` column.
 
@@ -495,8 +498,12 @@ class EventStudyResults:
 def _run_tests(panel: EventPanel, window: tuple[int, int]) -> list:
     """Run the :mod:`crackdown.inference` tests on one panel, robust tests first.
 
-    Each test gets the panel's arrays: ``ar_event``, ``ar_est`` (estimation residuals by
-    relative day; for firms of one exchange and one event these are the same calendar dates),
+    Each test gets the panel's arrays: ``ar_event``, ``ar_est`` (each row's estimation residuals
+    by relative day, for firm-level variances) and, for the tests whose statistic depends on
+    the cross-section of the estimation window (the portfolio series of Brown-Warner 1985 and
+    Lamb, the Kolari-Pynnönen r̄, Corrado's mean-rank series), the residuals paired in
+    information time (:meth:`EventPanel.aligned_residuals`; identical to ``ar_est`` when the
+    listings share one calendar),
     ``n_obs``, ``n_params``, ``sigma_ddof = n_obs - df_resid`` (k for regressions, 1 for
     market-adjusted), the forecast-error factors ``1 + x_t'(X'X)^{-1}x_t`` and the exact CAR
     factor ``V_i = L_w + s'(X'X)^{-1}s``. A test that cannot be computed (e.g. a single firm
@@ -521,18 +528,22 @@ def _run_tests(panel: EventPanel, window: tuple[int, int]) -> list:
         "car_var_factor": np.where(np.isfinite(car_factor), car_factor, len(cols)),
     }
     ar, e = panel.ar_event, panel.ar_est
+    e_info, _, _ = panel.aligned_residuals()  # information time (== e on one calendar)
+    kp = {"corr_residuals": e_info}
     calls = [
-        ("portfolio_t", lambda: par.portfolio_t(ar, e, window, **common)),
-        ("kolari_pynnonen_bmp", lambda: par.kolari_pynnonen_bmp(ar, e, window, **common, **std)),
+        ("portfolio_t", lambda: par.portfolio_t(ar, e_info, window, **common)),
+        ("kolari_pynnonen_bmp",
+         lambda: par.kolari_pynnonen_bmp(ar, e, window, **common, **std, **kp)),
         ("kolari_pynnonen_patell",
-         lambda: par.kolari_pynnonen_patell(ar, e, window, **common, n_obs=panel.n_obs, **std)),
-        ("lamb", lambda: par.lamb_test(ar, e, window, **common,
+         lambda: par.kolari_pynnonen_patell(ar, e, window, **common, n_obs=panel.n_obs, **std,
+                                            **kp)),
+        ("lamb", lambda: par.lamb_test(ar, e_info, window, **common,
                                        forecast_var_factor=panel.forecast_var_factor)),
         ("bmp_t", lambda: par.bmp_t(ar, e, window, **common, **std)),
         ("patell_z", lambda: par.patell_z(ar, e, window, **common, n_obs=panel.n_obs, **std)),
         ("brown_warner_1980", lambda: par.brown_warner_1980(ar, e, window, **common)),
         ("cross_sectional_t", lambda: par.cross_sectional_t(ar, window, **common)),
-        ("corrado_rank", lambda: nonpar.corrado_rank_test(ar, e, window, **common)),
+        ("corrado_rank", lambda: nonpar.corrado_rank_test(ar, e_info, window, **common)),
         ("generalized_sign", lambda: nonpar.generalized_sign_test(ar, e, window, **common)),
         ("sign", lambda: nonpar.sign_test(ar, window, **common)),
         ("wilcoxon", lambda: nonpar.wilcoxon_signed_rank_test(ar, window, **common)),

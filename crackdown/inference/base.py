@@ -63,7 +63,13 @@ class TestResult:
                 f"robust_to_clustering={self.robust_to_clustering})")
 
     def as_dict(self) -> dict:
-        """Return a flat dict for tidy tables (``extra`` is dropped)."""
+        """Return a flat dict for tidy tables.
+
+        ``extra`` is dropped except the Kolari-Pynnönen correlation: ``rbar`` (the r̄ the test
+        used) and ``rbar_pairs`` (residual pairs behind it; NaN when r̄ was supplied), NaN for
+        the other tests.
+        """
+        pairs = self.extra.get("n_pairs")
         return {
             "test": self.name,
             "window_lo": None if self.window is None else self.window[0],
@@ -75,6 +81,8 @@ class TestResult:
             "df": self.df,
             "n": self.n,
             "robust_to_clustering": self.robust_to_clustering,
+            "rbar": float(self.extra.get("mean_correlation", np.nan)),
+            "rbar_pairs": np.nan if pairs is None else float(pairs),
             "convention": self.convention,
         }
 

@@ -565,6 +565,7 @@ def kolari_pynnonen_bmp(
     car_var_factor=None,
     mean_correlation: float | None = None,
     min_overlap: int = 30,
+    corr_residuals=None,
 ) -> TestResult:
     """Kolari & Pynnönen (2010) correlation-adjusted BMP test (ADJ-BMP).
 
@@ -575,13 +576,18 @@ def kolari_pynnonen_bmp(
     correlation of cumulated standardized residuals equals that of daily ones when residuals
     are serially uncorrelated. Reference distribution t(N-1). Robust to clustered events under
     equicorrelation.
+    ``corr_residuals`` (N, K), when given, are the residuals on which ``r̄`` is estimated instead
+    of ``ar_est`` (which still gives each firm's variance): the estimation residuals of listings
+    on several calendars paired in information time
+    (:meth:`crackdown.estimation.panel.EventPanel.aligned_residuals`).
     """
     ar = as_matrix("ar_event", ar_event)
     base = bmp_t(ar, ar_est, window, rel_days=rel_days, n_params=n_params,
                  sigma_ddof=sigma_ddof, forecast_var_factor=forecast_var_factor,
                  car_var_factor=car_var_factor)
     rows = np.isfinite(base.extra["scar"])
-    return _kp(base, ar_est, mean_correlation, min_overlap, "kolari_pynnonen_bmp", rows,
+    r_src = ar_est if corr_residuals is None else corr_residuals
+    return _kp(base, r_src, mean_correlation, min_overlap, "kolari_pynnonen_bmp", rows,
                cross_sectional_variance=True)
 
 
@@ -598,20 +604,23 @@ def kolari_pynnonen_patell(
     car_var_factor=None,
     mean_correlation: float | None = None,
     min_overlap: int = 30,
+    corr_residuals=None,
 ) -> TestResult:
     """Kolari & Pynnönen (2010) correlation-adjusted Patell test (ADJ-PATELL).
 
     ``Z_adj = Z_Patell / sqrt(1 + (N - 1) r̄)``; ``r̄`` as in :func:`kolari_pynnonen_bmp`.
     Patell's Z divides by the known sum of SAR variances, so only the covariance terms are
     missing from its denominator; unlike BMP there is no ``(1 - r̄)`` bias of a cross-sectional
-    variance to undo. Standard normal under H0.
+    variance to undo. Standard normal under H0. ``corr_residuals`` as in
+    :func:`kolari_pynnonen_bmp`.
     """
     ar = as_matrix("ar_event", ar_event)
     base = patell_z(ar, ar_est, window, rel_days=rel_days, n_obs=n_obs, n_params=n_params,
                     sigma_ddof=sigma_ddof, forecast_var_factor=forecast_var_factor,
                     car_var_factor=car_var_factor)
     rows = np.isfinite(base.extra["scar"])
-    return _kp(base, ar_est, mean_correlation, min_overlap, "kolari_pynnonen_patell", rows,
+    r_src = ar_est if corr_residuals is None else corr_residuals
+    return _kp(base, r_src, mean_correlation, min_overlap, "kolari_pynnonen_patell", rows,
                cross_sectional_variance=False)
 
 
