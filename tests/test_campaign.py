@@ -27,6 +27,7 @@ from crackdown.analyses.campaign import (
 )
 from crackdown.errors import StudyConfigError
 from crackdown.timeline.events import load_events
+from crackdown.timeline.information_time import information_day
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +91,16 @@ def test_event_caar_interval_and_portfolio_test_by_hand(campaign):
     assert len(rows) == 9
     ar = p.ar_event[rows]
     caar = ar.mean(axis=0).sum()  # complete panel: CAAR = sum of AARs = mean CAR
-    aar_est = np.nanmean(p.ar_est[rows], axis=0)
-    aar_est = aar_est[np.isfinite(aar_est)]
+    # the portfolio's estimation series in information time, rebuilt with pandas: each New York
+    # session goes to the first Hong Kong session closing after it (several sessions summed),
+    # then the rows are lined up by that Hong Kong date (one event: dates are information days)
+    series = {}
+    for i in rows:
+        s = pd.Series(p.ar_est[i], index=pd.DatetimeIndex(p.dates_est[i])).dropna()
+        if p.keys["exchange"].iat[i] == "XNYS":
+            s = s.groupby(pd.DatetimeIndex(information_day(s.index, "XNYS"))).sum()
+        series[p.keys["ticker"].iat[i]] = s
+    aar_est = pd.DataFrame(series).mean(axis=1).to_numpy()
     se = np.std(aar_est, ddof=1) * np.sqrt(3)
     df = len(aar_est) - 1
     row = campaign.event("liu_he_fsdc_market_support")

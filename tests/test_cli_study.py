@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+import crackdown
 from crackdown.cli import main
 from crackdown.timeline.calendars import relative_sessions
 
@@ -27,8 +29,18 @@ def _reference_ar(prices_dir, ticker, bench, exchange, day0, est=(-250, -11)):
     from crackdown.marketdata.prices import load_prices
     from crackdown.marketdata.returns import compute_returns, returns_matrix
 
-    rets = returns_matrix(compute_returns(load_prices([ticker, bench], "2020-01-01",
-                                                      "2021-12-31", prices_dir=prices_dir)))
+    if bench == "HK_NONTECH_EW":  # equal-weighted mean of the 44 non-tech constituents
+        uni = pd.read_csv(Path(crackdown.__file__).parent / "timeline" / "universe.csv")
+        members = uni.loc[uni["role"] == "benchmark_constituent", "ticker"].tolist()
+        assert len(members) == 44
+        wide = returns_matrix(compute_returns(load_prices(members, "2020-01-01", "2021-12-31",
+                                                          prices_dir=prices_dir)))
+        rets = returns_matrix(compute_returns(load_prices([ticker], "2020-01-01", "2021-12-31",
+                                                          prices_dir=prices_dir)))
+        rets[bench] = wide.mean(axis=1).where(wide.notna().sum(axis=1) >= 30)
+    else:
+        rets = returns_matrix(compute_returns(load_prices([ticker, bench], "2020-01-01",
+                                                          "2021-12-31", prices_dir=prices_dir)))
     est_days = relative_sessions(exchange, day0, *est)
     ev_days = relative_sessions(exchange, day0, -1, 1)
     y, x = rets[ticker].reindex(est_days), rets[bench].reindex(est_days)
@@ -42,11 +54,14 @@ def _reference_ar(prices_dir, ticker, bench, exchange, day0, est=(-250, -11)):
 @pytest.mark.parametrize(
     "ticker, exchange, bench, day0",
     # 19:00 Beijing = 07:00 EDT: New York reacts the same date, Hong Kong (closed at 16:00) the next
-    [("BABA", "XNYS", "SPY", "2021-07-06"), ("9988.HK", "XHKG", "^HSI", "2021-07-07")],
+    # Hong Kong: the default market proxy is the non-tech constituents; ^HSI on request
+    [("BABA", "XNYS", "SPY", "2021-07-06"), ("9988.HK", "XHKG", "HK_NONTECH_EW", "2021-07-07"),
+     ("9988.HK", "XHKG", "^HSI", "2021-07-07")],
 )
 def test_csv_ar_contract_us_and_hk(capsys, prices_dir, ticker, exchange, bench, day0):
+    extra = ["--benchmark", bench] if bench == "^HSI" else []
     code, out, err = _run(capsys, "study", EVENT, "--tickers", ticker, "--format", "csv",
-                          "--prices-dir", str(prices_dir))
+                          "--prices-dir", str(prices_dir), *extra)
     assert code == 0, err
     frame = pd.read_csv(io.StringIO(out))
     assert list(frame.columns[:8]) == CONTRACT_COLUMNS

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import crackdown
 from crackdown import config
 from crackdown.analyses.campaign import KEY_EVENTS
 
@@ -62,15 +63,20 @@ def test_event_study_alibaba_fine(tmp_path, prices_dir):
     baba = firms.loc["BABA"]
     assert baba["ar_day0"] == pytest.approx(r - baba["alpha"] - baba["beta"] * m, abs=1e-9)
     assert 0.08 < baba["ar_day0"] < 0.10
-    hk = firms.loc["9988.HK"]  # Hong Kong listing against the Hang Seng, same Monday
+    hk = firms.loc["9988.HK"]  # Hong Kong listing against the non-tech constituents, same Monday
     r_hk = _raw_returns(prices_dir, "9988.HK").loc["2021-04-12"]
-    m_hk = _raw_returns(prices_dir, "^HSI").loc["2021-04-12"]
+    uni = pd.read_csv(Path(crackdown.__file__).parent / "timeline" / "universe.csv")
+    members = uni.loc[uni["role"] == "benchmark_constituent", "ticker"]
+    m_hk = np.nanmean([_raw_returns(prices_dir, t).get(pd.Timestamp("2021-04-12"), np.nan)
+                       for t in members])
     assert hk["ar_day0"] == pytest.approx(r_hk - hk["alpha"] - hk["beta"] * m_hk, abs=1e-9)
     # the headline CAAR is the mean of the two complete CARs, in percent, inside its interval
     caar = 100 * firms["car"].mean()
     assert head["CAAR[-1,+1] (%)"] == pytest.approx(caar, abs=1e-9)
     assert head["CI low (%)"] < caar < head["CI high (%)"]
-    assert 0 < head["portfolio p"] < 0.05
+    # BABA and 9988.HK paired in information time are nearly one observation (r̄ ~ 0.7), so the
+    # pooled portfolio test is far from significant; paired by relative day it was p ~ 0.03-0.08
+    assert 0.1 < head["portfolio p"] < 0.3
     assert len(outcome.figures) == 2 and (folder / "alibaba_antitrust_fine_caar.png").is_file()
 
 

@@ -377,7 +377,8 @@ def test_universe_covers_the_snapshot_and_is_consistent(prices_dir):
             assert pd.Timestamp(row.listed).strftime("%Y-%m-%d") == row.listed, row.ticker
         if row.kind in {"stock", "adr"}:
             assert row.sector, row.ticker
-            assert row.benchmark == ("^HSI" if row.exchange == "XHKG" else "SPY"), row.ticker
+            assert row.benchmark == ("HK_NONTECH_EW" if row.exchange == "XHKG" else "SPY"), (
+                row.ticker)
         if row.cross_listing:  # pairs name each other and sit on different exchanges
             other = universe_row(row.cross_listing)
             assert other is not None and other["cross_listing"] == row.ticker
@@ -403,8 +404,8 @@ def test_universe_covers_the_snapshot_and_is_consistent(prices_dir):
 
 def test_default_benchmark_for_listed_unlisted_and_exchanges():
     assert default_benchmark("BABA") == "SPY"
-    assert default_benchmark("9988.HK") == "^HSI"
+    assert default_benchmark("9988.HK") == "HK_NONTECH_EW"
     assert default_benchmark("^HSI") == ""
-    assert default_benchmark("2318.HK") == "^HSI"  # not in the table: from the suffix
+    assert default_benchmark("1211.HK") == "HK_NONTECH_EW"  # not in the table: from the suffix
     assert default_benchmark("AAPL") == "SPY"
-    assert default_benchmark("XHKG") == "^HSI" and default_benchmark("XNYS") == "SPY"
+    assert default_benchmark("XHKG") == "HK_NONTECH_EW" and default_benchmark("XNYS") == "SPY"

@@ -102,12 +102,14 @@ def test_sur_on_the_snapshot_hong_kong_listings(prices_dir):
     est = relative_sessions("XHKG", day0, -250, -11)
     win = relative_sessions("XHKG", day0, -1, 1)
     r = study.returns
-    common = r.loc[est, hk + ["^HSI"]].dropna()
+    bench = "HK_NONTECH_EW"  # the default Hong Kong proxy, built by from_events
+    assert set(res.fits.loc[res.fits["exchange"] == "XHKG", "benchmark"]) == {bench}
+    common = r.loc[est, hk + [bench]].dropna()
     assert 100 < len(common) < 250  # 9618.HK's listing shortens the balanced sample
     gam = sur.coefficient_table.set_index(["firm", "rel_day"])["gamma"]
     for t in hk:
-        fit = sm.OLS(common[t].to_numpy(), sm.add_constant(common["^HSI"].to_numpy())).fit()
-        pred = fit.params[0] + fit.params[1] * r.loc[win, "^HSI"].to_numpy()
+        fit = sm.OLS(common[t].to_numpy(), sm.add_constant(common[bench].to_numpy())).fit()
+        pred = fit.params[0] + fit.params[1] * r.loc[win, bench].to_numpy()
         expected = r.loc[win, t].to_numpy() - pred
         np.testing.assert_allclose(gam.loc[t].sort_index().to_numpy(), expected, atol=1e-10)
     # firms with a full estimation window get the engine's own ARs back

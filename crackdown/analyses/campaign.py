@@ -238,7 +238,8 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
             out.append(row)
             continue
         sub = panel.subset(idx)
-        res = portfolio_t(sub.ar_event, sub.ar_est, w, rel_days=sub.rel_days)
+        # the portfolio series pairs New York and Hong Kong sessions in information time
+        res = portfolio_t(sub.ar_event, sub.aligned_residuals()[0], w, rel_days=sub.rel_days)
         se = res.extra["sd_portfolio"] * np.sqrt(len(cols))
         ok_df = np.isfinite(res.df) and res.df > 0
         crit = stats.t.ppf(quantile, res.df) if ok_df else np.nan
@@ -352,7 +353,7 @@ def caar_path(results, event_id: str | None = None, *, ci: float = 0.95) -> pd.D
     if len(idx) == 0:
         raise StudyConfigError(f"caar_path: no firm of event {event_id!r} has abnormal returns")
     sub = panel.subset(idx)
-    res = portfolio_t(sub.ar_event, sub.ar_est, None, rel_days=sub.rel_days)
+    res = portfolio_t(sub.ar_event, sub.aligned_residuals()[0], None, rel_days=sub.rel_days)
     sd = res.extra["sd_portfolio"]
     counts = np.isfinite(sub.ar_event).sum(axis=0)
     with np.errstate(invalid="ignore"):

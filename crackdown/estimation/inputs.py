@@ -71,6 +71,7 @@ def study_inputs(
         Ticker -> why it has no prices (an event's own tickers only).
     """
     # imported here, not at module level: importing the study (and the CLI) stays cheap
+    from crackdown.marketdata.benchmarks import benchmark_returns, is_constructed_benchmark
     from crackdown.marketdata.prices import load_prices
     from crackdown.marketdata.returns import compute_returns, returns_matrix
     from crackdown.timeline.calendars import day_zero
@@ -129,6 +130,7 @@ def study_inputs(
             default_benchmark(t) or default_benchmark(x)
             for t, x in zip(fe["ticker"], fe["exchange"])
         ]
+    fe["benchmark"] = _exclude_treated(fe)
     # calendar span: estimation and event windows, at most ~7/5 calendar days per session
     reach_back = max(0, -min(estimation[0], window[0]))
     reach_fwd = max(0, max(estimation[1], window[1]))
@@ -145,7 +147,9 @@ def study_inputs(
         start = min(start, h_start) if h_start is not None else start
         end = max(end, h_end) if h_end is not None else end
     firm_tickers = list(dict.fromkeys(fe["ticker"]))
-    bench_tickers = [b for b in dict.fromkeys(fe["benchmark"]) if b and b not in firm_tickers]
+    built = [b for b in dict.fromkeys(fe["benchmark"]) if b and is_constructed_benchmark(b)]
+    bench_tickers = [b for b in dict.fromkeys(fe["benchmark"])
+                     if b and b not in firm_tickers and b not in built]
     # benchmarks and explicit tickers must load; an event's own tickers may be missing
     must = bench_tickers + (firm_tickers if explicit else [])
     prices = load_prices(must, start, end, prices_dir=prices_dir)
@@ -159,7 +163,34 @@ def study_inputs(
         rets = returns_matrix(compute_returns(prices, kind=returns_kind))
     for t in missing:
         rets[t] = np.nan
+    if built:
+        made, info = benchmark_returns(built, start, end, prices_dir=prices_dir,
+                                       kind=returns_kind)
+        rets = rets.join(made, how="outer")
+        rets.attrs["benchmarks"] = info
     return rets, fe, settings, missing
+
+
+def _exclude_treated(fe: pd.DataFrame) -> list[str]:
+    """Constructed benchmarks without the constituents an event names (or the ticker itself).
+
+    See :mod:`crackdown.marketdata.benchmarks`: a firm that an event treats is never part of
+    the market proxy of that event's firm-events.
+    """
+    from crackdown.marketdata.benchmarks import (
+        benchmark_name,
+        is_constructed_benchmark,
+        parse_benchmark_name,
+    )
+
+    treated = fe.groupby("event_id")["ticker"].agg(set).to_dict()
+    out = []
+    for ev, b in zip(fe["event_id"], fe["benchmark"]):
+        if b and is_constructed_benchmark(b):
+            base, already = parse_benchmark_name(b)
+            b = benchmark_name(base, set(already) | treated[ev])
+        out.append(b)
+    return out
 
 
 def _event_tickers(ev) -> list[str]:

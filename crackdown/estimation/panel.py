@@ -22,7 +22,7 @@ class EventPanel:
     Attributes
     ----------
     keys : pandas.DataFrame
-        ``event_id, ticker, exchange, day0, model, flagged`` per row.
+        ``event_id, ticker, exchange, day0, model, flagged, benchmark`` per row.
     rel_days : ndarray (L,)
         Event-window days relative to day 0.
     est_rel_days : ndarray (T,)
@@ -213,6 +213,7 @@ class EventPanel:
                 "day0": fe["day0"].to_numpy()[rows],
                 "model": model_used.astype(str)[rows],
                 "flagged": flagged[rows],
+                "benchmark": fe["benchmark"].to_numpy()[rows],
             }
         )
         e_lo, e_hi = study.estimation

@@ -133,7 +133,7 @@ def _placebo_statistic(panel: EventPanel, window: tuple[int, int], statistic: st
             aar = np.nanmean(panel.ar_event[:, cols], axis=0)
             return float(aar.sum()) if np.isfinite(aar).all() else float("nan")
         try:
-            return float(par.portfolio_t(panel.ar_event, panel.ar_est, window,
+            return float(par.portfolio_t(panel.ar_event, panel.aligned_residuals()[0], window,
                                          rel_days=panel.rel_days).statistic)
         except (ValueError, ZeroDivisionError):
             return float("nan")

@@ -46,7 +46,8 @@ class EventStudyResults:
         Arrays for :mod:`crackdown.inference`.
     outcomes : pandas.DataFrame
         One row per firm-event: ``event_id, ticker, exchange, day0, status, detail, model,
-        n_estimation_obs, included, flagged`` (statuses: :data:`crackdown.estimation.study.OUTCOME_STATUSES`).
+        n_estimation_obs, included, flagged, day0_note, benchmark`` (statuses:
+        :data:`crackdown.estimation.study.OUTCOME_STATUSES`).
     """
 
     def __init__(self, study, panel: EventPanel, outcomes: pd.DataFrame) -> None:
@@ -220,15 +221,17 @@ class EventStudyResults:
     def fits(self) -> pd.DataFrame:
         """Estimated normal-return models, one row per included firm-event.
 
-        Columns ``event_id, ticker, exchange, model, alpha, beta, b_<regressor>...,
-        sigma, n_obs, df_resid, r2, est_start, est_end``: ``alpha`` is the intercept, ``beta``
+        Columns ``event_id, ticker, exchange, model, benchmark, alpha, beta, b_<regressor>...,
+        sigma, n_obs, df_resid, r2, est_start, est_end``: ``benchmark`` is the market proxy of
+        the firm-event (``HK_NONTECH_EW ex ...`` names the constituents left out, see
+        :mod:`crackdown.marketdata.benchmarks`), ``alpha`` is the intercept, ``beta``
         the loading on the market (benchmark for ``market``, ``mkt_rf`` for factor models;
         NaN when the model has none; market-adjusted fixes nothing and reports NaN), ``sigma =
         sqrt(SSR/df_resid)``, ``est_start``/``est_end`` the first/last estimation day used.
         """
         p = self.panel
         n = p.n
-        out = p.keys[["event_id", "ticker", "exchange", "model"]].copy()
+        out = p.keys[["event_id", "ticker", "exchange", "model", "benchmark"]].copy()
         alpha = np.full(n, np.nan)
         beta = np.full(n, np.nan)
         r2 = np.full(n, np.nan)

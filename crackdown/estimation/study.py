@@ -90,8 +90,10 @@ class EventStudy:
     benchmark : str or mapping, optional
         Market proxy column in ``returns``: one ticker for all rows, or a mapping from ticker or
         exchange MIC to ticker. Default: the ``benchmark`` column of ``firm_events`` when present,
-        else :func:`crackdown.timeline.universe.default_benchmark` of each ticker (SPY for US, ^HSI for
-        Hong Kong listings).
+        else :func:`crackdown.timeline.universe.default_benchmark` of each ticker (SPY for US,
+        ``HK_NONTECH_EW`` for Hong Kong listings: the equal-weighted non-tech Hang Seng
+        constituents of :mod:`crackdown.marketdata.benchmarks`, whose column ``returns`` must
+        then hold; ``{"XHKG": "^HSI"}`` selects the Hang Seng Index).
     model : str
         One of :data:`crackdown.estimation.models.MODELS`.
     estimation, window : (int, int)
@@ -172,6 +174,9 @@ class EventStudy:
         #: optional explanations for tickers without data, set by :meth:`from_events`
         self.no_data_reasons: dict[str, str] = {}
         self.day0_notes: dict[tuple[str, str], str] = {}
+        #: constructed benchmarks (:mod:`crackdown.marketdata.benchmarks`): constituents used,
+        #: missing ones, thin days; set by :meth:`from_events`
+        self.benchmark_info: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ validation
     @staticmethod
@@ -271,9 +276,14 @@ class EventStudy:
                 t = fe.loc[fe["benchmark"] == "", "ticker"].iloc[0]
                 raise StudyConfigError(f"no benchmark for ticker {t}; pass benchmark=...")
             if bad:
+                hint = ""
+                if any(b.startswith("HK_NONTECH_EW") for b in bad):
+                    hint = (" (HK_NONTECH_EW, the default for Hong Kong listings, is built by "
+                            "EventStudy.from_events or crackdown.benchmark_returns; or pass "
+                            "benchmark='^HSI')")
                 raise StudyConfigError(
                     f"benchmark(s) {', '.join(bad)} not in the returns columns; add their returns "
-                    "or pass another benchmark"
+                    f"or pass another benchmark{hint}"
                 )
         elif bad:  # benchmark only informative (tests' market returns): drop silently missing ones
             fe.loc[fe["benchmark"].isin(bad), "benchmark"] = ""
@@ -376,7 +386,10 @@ class EventStudy:
             must have prices (else :class:`PriceDataError`); an event's own tickers without
             prices get the outcome ``no_price_data`` instead.
         benchmark : str or mapping, optional
-            See :class:`EventStudy`; default per listing (SPY for US, ^HSI for Hong Kong).
+            See :class:`EventStudy`; default per listing: SPY for US, ``HK_NONTECH_EW`` for Hong
+            Kong (built here from the constituents' prices, without the constituents the event
+            names; :mod:`crackdown.marketdata.benchmarks`). ``{"XHKG": "^HSI"}`` or ``"^HSI"``
+            selects the Hang Seng Index.
         prices_dir : path, optional
             Offline price folder (default :func:`crackdown.config.prices_dir`).
         returns_kind : {"simple", "log"}
@@ -405,6 +418,7 @@ class EventStudy:
             **settings,
         )
         study.no_data_reasons = missing
+        study.benchmark_info = dict(rets.attrs.get("benchmarks", {}))
         study.day0_notes = {
             (r.event_id, r.ticker): r.day0_note for r in fe.itertuples(index=False)
         }
@@ -753,6 +767,7 @@ class EventStudy:
                 "included": included,
                 "flagged": flagged & included,
                 "day0_note": [self.day0_notes.get((e, t), "") for e, t in zip(event_ids, tickers)],
+                "benchmark": fe["benchmark"].to_numpy(),
             }
         )
         for spec, rows, fit in fits:

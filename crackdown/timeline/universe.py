@@ -34,8 +34,11 @@ The table lives in ``crackdown/timeline/universe.csv`` (shipped inside the wheel
     First trading day of this listing on this exchange (``YYYY-MM-DD``), empty where it predates
     the sample and is not recorded.
 ``benchmark``
-    Market proxy for market-model regressions: ``SPY`` for US listings, ``^HSI`` for Hong Kong;
-    empty for an instrument that is itself the benchmark market (``SPY``, ``^GSPC``, ``^HSI``).
+    Market proxy for market-model regressions: ``SPY`` for US listings, ``HK_NONTECH_EW`` for
+    Hong Kong listings (the equal-weighted non-tech Hang Seng constituents, built by
+    :mod:`crackdown.marketdata.benchmarks` without the firms an event names; ^HSI holds the
+    treated platforms and stays selectable); empty for an instrument that is itself a market
+    index (``SPY``, ``^GSPC``, ``^HSI``).
 ``notes``
     Free text (listing dates, caveats of the offline snapshot).
 
@@ -81,7 +84,7 @@ EXCHANGE_BENCHMARKS = {
     "XNYS": "SPY",
     "XNAS": "SPY",
     "ARCX": "SPY",
-    "XHKG": "^HSI",
+    "XHKG": "HK_NONTECH_EW",
     "XSHG": "000300.SS",
     "XSHE": "000300.SS",
 }
@@ -148,7 +151,7 @@ def default_benchmark(ticker_or_exchange: str) -> str:
 
     Rules (first match wins): a ticker listed in the universe -> its ``benchmark`` column (``''``
     for an instrument that is itself the market, e.g. ``SPY`` or ``^HSI``); a known MIC
-    (``XNYS``/``XNAS``/``ARCX`` -> ``SPY``, ``XHKG`` -> ``^HSI``, ``XSHG``/``XSHE`` ->
+    (``XNYS``/``XNAS``/``ARCX`` -> ``SPY``, ``XHKG`` -> ``HK_NONTECH_EW``, ``XSHG``/``XSHE`` ->
     ``000300.SS``); otherwise the ticker's exchange is inferred with
     :func:`exchange_for_ticker` and mapped as above.
 
