@@ -8,21 +8,23 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
         events                      load and validate events.csv
         calendars                   exchange sessions, day 0 of an announcement instant
         universe                    listings: calendar, company, role, pair, benchmark
+        information_time            session closes in Beijing time; NY day t ~ HK next session
     marketdata/                 2. prices in, returns on each exchange calendar out
         price_files, cache, yahoo   the three price sources (folder, verified cache, yfinance)
         prices                      load_prices over those sources
         factors                     Ken French daily factors
+        benchmarks                  HK_NONTECH_EW: Hong Kong market without the treated sector
         returns                     session returns on each listing's calendar
         quality                     gaps, stale rows, large moves
     inference/                  3. test statistics on (N x L) abnormal-return arrays
         parametric, nonparametric, single_firm, intervals, dummy_regression (SUR),
-        placebo (empirical p), simulation (size/power)
+        placebo (empirical p), simulation (size/power), two_calendars (NY/HK pooled size)
     estimation/                 4. model -> EventStudy.fit() -> EventStudyResults
         models                      normal-return models, batched OLS engine
         inputs, study               events table -> firm-events and returns; EventStudy
         panel, results              aligned arrays; tidy AR/CAR/CAAR/BHAR tables and tests
         placebo, summary            re-fit at pseudo dates; text report
-    analyses/                   5. campaign, cumulative (basket), crosslisting
+    analyses/                   5. campaign, cumulative (basket), crosslisting, benchmark_choice
     output/                     6. plots/ (one module per figure family), reports (papermill)
     cli/                        7. the ``crackdown`` command
 
@@ -58,6 +60,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "exchange_for_ticker": ("crackdown.timeline.universe", "exchange_for_ticker"),
     "default_benchmark": ("crackdown.timeline.universe", "default_benchmark"),
     "cross_listing_pairs": ("crackdown.timeline.universe", "cross_listing_pairs"),
+    "session_closes": ("crackdown.timeline.information_time", "session_closes"),
+    "information_day": ("crackdown.timeline.information_time", "information_day"),
     # 2. market data
     "load_prices": ("crackdown.marketdata.prices", "load_prices"),
     "fetch_prices": ("crackdown.marketdata.prices", "fetch_prices"),
@@ -66,6 +70,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "compute_returns": ("crackdown.marketdata.returns", "compute_returns"),
     "returns_matrix": ("crackdown.marketdata.returns", "returns_matrix"),
     "quality_report": ("crackdown.marketdata.quality", "quality_report"),
+    "HK_NONTECH_EW": ("crackdown.marketdata.benchmarks", "HK_NONTECH_EW"),
+    "benchmark_returns": ("crackdown.marketdata.benchmarks", "benchmark_returns"),
+    "benchmark_constituents": ("crackdown.marketdata.benchmarks", "benchmark_constituents"),
     # 4. estimation
     "EventStudy": ("crackdown.estimation.study", "EventStudy"),
     "EventStudyResults": ("crackdown.estimation.results", "EventStudyResults"),
@@ -83,6 +90,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "basket_cumulative": ("crackdown.analyses.cumulative", "basket_cumulative"),
     "basket_summary": ("crackdown.analyses.cumulative", "basket_summary"),
     "run_cross_listing": ("crackdown.analyses.crosslisting", "run_cross_listing"),
+    "benchmark_sensitivity": ("crackdown.analyses.benchmark_choice", "benchmark_sensitivity"),
+    "sector_relative": ("crackdown.analyses.benchmark_choice", "sector_relative"),
     # 6. output
     "plot_car_path": ("crackdown.output.plots", "plot_car_path"),
     "plot_event_timeline": ("crackdown.output.plots", "plot_event_timeline"),
@@ -100,6 +109,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 __all__ = [
     "BASKET_MIN_SHARE",
+    "HK_NONTECH_EW",
     "CampaignResults",
     "DayZero",
     "EventPanel",
@@ -108,6 +118,9 @@ __all__ = [
     "__version__",
     "basket_cumulative",
     "basket_summary",
+    "benchmark_constituents",
+    "benchmark_returns",
+    "benchmark_sensitivity",
     "caar_path",
     "campaign_headline",
     "compute_returns",
@@ -122,6 +135,7 @@ __all__ = [
     "firm_cumulative",
     "get_event",
     "inference",
+    "information_day",
     "key_event_table",
     "load_events",
     "load_factors",
@@ -146,6 +160,8 @@ __all__ = [
     "run_cross_listing",
     "run_report",
     "save_figure",
+    "sector_relative",
+    "session_closes",
     "sessions",
 ]
 

@@ -106,3 +106,55 @@ def test_constructed_benchmark_missing_from_user_returns_says_how_to_build_it():
     fe = pd.DataFrame({"event_id": ["e"], "ticker": ["9988.HK"], "day0": [idx[280]]})
     with pytest.raises(Exception, match="HK_NONTECH_EW.*crackdown.benchmark_returns"):
         EventStudy(rets, fe, session_grid="data")
+
+
+def test_benchmark_sensitivity_matches_statsmodels_with_either_proxy(prices_dir):
+    import statsmodels.api as sm
+
+    from crackdown.analyses.benchmark_choice import benchmark_sensitivity
+    from crackdown.marketdata.prices import load_prices
+    from crackdown.marketdata.returns import compute_returns, returns_matrix
+    from crackdown.timeline.calendars import relative_sessions
+
+    events = load_events(event_ids=["liu_he_fsdc_market_support"])
+    table = benchmark_sensitivity(events, prices_dir=prices_dir).set_index("exchange")
+    hk = [t for t in events["ticker_list"].iloc[0] if t.endswith(".HK")]
+    assert table.loc["XHKG", "n_firms"] == len(hk) == 4
+    prices = load_prices(hk + ["^HSI"] + benchmark_constituents(), "2020-06-01", "2022-06-30",
+                         prices_dir=prices_dir)
+    wide = returns_matrix(compute_returns(prices))
+    proxies = {"hsi": wide["^HSI"], "clean": wide[benchmark_constituents()].mean(axis=1)}
+    day0 = pd.Timestamp("2022-03-16")  # 14:00 Beijing: the Hong Kong afternoon session
+    est, win = relative_sessions("XHKG", day0, -250, -11), relative_sessions("XHKG", day0, -1, 1)
+    for label, m in proxies.items():
+        cars = []
+        for t in hk:
+            y, x = wide[t].reindex(est), m.reindex(est)
+            ok = y.notna() & x.notna()
+            fit = sm.OLS(y[ok].to_numpy(), sm.add_constant(x[ok].to_numpy())).fit()
+            cars.append((wide[t].reindex(win) - fit.params[0]
+                         - fit.params[1] * m.reindex(win)).sum())
+        assert table.loc["XHKG", f"caar_{label}"] == pytest.approx(np.mean(cars), abs=1e-10)
+    # ^HSI rose with the platforms: the clean proxy leaves much more of the rally as abnormal
+    assert table.loc["XHKG", "difference"] > 0.05
+
+
+def test_sector_relative_is_the_raw_return_gap_to_the_sector(prices_dir):
+    from crackdown.analyses.benchmark_choice import sector_relative
+
+    events = load_events(event_ids=["alibaba_antitrust_fine"])
+    res = EventStudy.from_events(events, prices_dir=prices_dir).fit()
+    rel = sector_relative(res, prices_dir=prices_dir).set_index("ticker")
+    for ticker, sector, days in (("BABA", "KWEB", ["2021-04-09", "2021-04-12", "2021-04-13"]),
+                                 ("9988.HK", "^HSTECH", ["2021-04-09", "2021-04-12",
+                                                         "2021-04-13"])):
+        frame = pd.read_csv(prices_dir / f"{ticker}.csv", parse_dates=["Date"]).set_index("Date")
+        sec = pd.read_csv(prices_dir / f"{sector}.csv", parse_dates=["Date"]).set_index("Date")
+        col = "Adj Close" if "Adj Close" in frame else "Close"
+        scol = "Adj Close" if "Adj Close" in sec else "Close"
+        r = frame[col].pct_change().loc[days].sum()
+        s = sec[scol].pct_change().loc[days].sum()
+        assert rel.loc[ticker, "sector"] == sector
+        assert rel.loc[ticker, "ret_sum"] == pytest.approx(r, abs=1e-12)
+        assert rel.loc[ticker, "sector_sum"] == pytest.approx(s, abs=1e-12)
+        assert rel.loc[ticker, "relative_to_sector"] == pytest.approx(r - s, abs=1e-12)

@@ -66,8 +66,9 @@ def register(subparsers) -> None:
     parser.add_argument("--tickers", metavar="T1,T2,...", default=None,
                         help="listings to study (default: the event's tickers)")
     parser.add_argument("--benchmark", metavar="B", default=None,
-                        help="market proxy for every listing (default per listing: SPY for US, "
-                        "^HSI for Hong Kong)")
+                        help="market proxy: one ticker for every listing, or per exchange/ticker "
+                        "as XHKG=^HSI,XNYS=SPY (default per listing: SPY for US, HK_NONTECH_EW "
+                        "= equal-weighted non-tech Hang Seng constituents for Hong Kong)")
     parser.add_argument("--model", choices=CLI_MODELS, default="market")
     parser.add_argument("--returns", choices=("simple", "log"), default="simple",
                         help="return definition (default simple)")
@@ -139,6 +140,27 @@ def _stringify_dates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def parse_benchmark(value: str | None) -> str | dict[str, str] | None:
+    """``--benchmark``: a ticker, or ``KEY=TICKER,...`` (KEY an exchange MIC or a ticker).
+
+    Exchanges not named keep their default (:data:`crackdown.timeline.universe.EXCHANGE_BENCHMARKS`);
+    the listings of the universe keep theirs unless named.
+    """
+    if value is None or "=" not in value:
+        return value
+    from crackdown.timeline.universe import EXCHANGE_BENCHMARKS
+
+    mapping: dict[str, str] = dict(EXCHANGE_BENCHMARKS)
+    for part in split_list(value, "--benchmark"):
+        key, sep, ticker = part.partition("=")
+        if not sep or not key.strip() or not ticker.strip():
+            raise StudyConfigError(
+                f"--benchmark {value!r}: write one ticker (SPY) or KEY=TICKER pairs "
+                "(XHKG=^HSI,XNYS=SPY)")
+        mapping[key.strip()] = ticker.strip()
+    return mapping
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the study and print the requested table."""
     from crackdown.estimation.study import EventStudy
@@ -153,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         study = EventStudy.from_events(
             events,
             tickers=tickers,
-            benchmark=args.benchmark,
+            benchmark=parse_benchmark(args.benchmark),
             prices_dir=args.prices_dir,
             returns_kind=args.returns,
             model=args.model,
