@@ -12,9 +12,19 @@ test (pseudo dates from 150 pre-estimation days, common to all firms, B = 99 dra
 Brown-Warner 1985 portfolio t of the CAAR) is run on the first ``--placebo-sims`` samples of
 each design only, because each placebo p-value needs B re-estimations.
 
-Run:  /work/venv/bin/python benchmarks/size_power.py          (5-10 min on 2 cores)
-      /work/venv/bin/python benchmarks/size_power.py --quick  (smoke run, not written)
-Writes benchmarks/results/size_power.csv.
+Two calendars (``scenario = two_calendars``, :mod:`crackdown.inference.two_calendars`): 6 New
+York and 6 Hong Kong listings of one event on the real XNYS/XHKG calendars, a common factor
+priced by New York first and by Hong Kong one session later, rho in {0, 0.1, 0.3}, event
+variance x1 and x2, windows (0, 0) and (-1, +1), no effect. The pooled portfolio and
+Kolari-Pynnönen tests are computed with the estimation residuals paired by relative trading day
+and in information time (``alignment``); ``rbar_mean`` is the average estimated r̄ (truth: rho).
+
+Run:  python benchmarks/size_power.py                  (5-10 min on 2 cores)
+      python benchmarks/size_power.py --quick          (smoke run, not written)
+      python benchmarks/size_power.py --two-calendars  (only the two-calendar rows, merged
+                                                        into the existing CSV; ~1 min)
+Writes benchmarks/results/size_power.csv. The first 13 columns are the original layout;
+``scenario``, ``alignment`` and ``rbar_mean`` follow (empty for the one-calendar rows).
 """
 
 from __future__ import annotations
@@ -31,12 +41,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import pandas as pd
 
 from crackdown.inference.simulation import SimulationDesign, default_tests, run_grid
+from crackdown.inference.two_calendars import TwoCalendarDesign, two_calendar_rejection_rates
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "size_power.csv"
 COLUMNS = [
     "test", "rho", "effect", "n_firms", "n_sims", "rejection_rate", "mc_se",
     "variance_ratio", "window_lo", "window_hi", "n_est", "rejections", "n_nan",
+    "scenario", "alignment", "rbar_mean",
 ]
 
 
@@ -58,6 +70,23 @@ def designs(n_history: int) -> list[SimulationDesign]:
     return out
 
 
+def two_calendar_table(n_sims: int, seed: int) -> pd.DataFrame:
+    """The two-calendar block of the CSV (effect 0: size only)."""
+    frames = []
+    k = 0
+    for window in ((0, 0), (-1, 1)):
+        for variance_ratio in (1.0, 2.0):
+            for rho in (0.0, 0.1, 0.3):
+                design = TwoCalendarDesign(n_ny=6, n_hk=6, rho=rho, window=window,
+                                           variance_ratio=variance_ratio)
+                frames.append(two_calendar_rejection_rates(design, n_sims, seed=seed + k))
+                k += 1
+    table = pd.concat(frames, ignore_index=True)
+    table["effect"] = 0.0
+    table["scenario"] = "two_calendars"
+    return table[COLUMNS]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-sims", type=int, default=2000)
@@ -67,18 +96,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="200 sims, 40 placebo; no CSV")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--two-calendars", action="store_true",
+                        help="run only the two-calendar block and merge it into --out")
     args = parser.parse_args(argv)
     n_sims, placebo_sims = args.n_sims, args.placebo_sims
     if args.quick:
         n_sims, placebo_sims = 200, 40
+    if args.two_calendars:
+        t0 = time.perf_counter()
+        two = two_calendar_table(n_sims, args.seed)
+        print_two_calendars(two, n_sims, time.perf_counter() - t0)
+        if not args.quick:
+            old = pd.read_csv(args.out) if args.out.is_file() else pd.DataFrame(columns=COLUMNS)
+            old = old.reindex(columns=COLUMNS)
+            scenario = old["scenario"].astype(object)
+            old["scenario"] = scenario.where(scenario.notna(), "one_calendar")
+            old = old.loc[old["scenario"] != "two_calendars"]
+            merged = pd.concat([old, two], ignore_index=True)
+            merged.to_csv(args.out, index=False, float_format="%.6g")
+            print(f"wrote {args.out}")
+        return 0
 
     tests = default_tests(placebo=placebo_sims > 0, placebo_draws=args.placebo_draws)
     subsample = {"placebo_caar_portfolio": placebo_sims} if placebo_sims > 0 else None
     grid = designs(n_history=args.placebo_draws + 51)
     t0 = time.perf_counter()
     table = run_grid(tests, grid, n_sims, args.seed, subsample=subsample, n_jobs=args.jobs)
+    table["scenario"] = "one_calendar"
+    table = table.reindex(columns=COLUMNS)
+    two = two_calendar_table(n_sims, args.seed)
     elapsed = time.perf_counter() - t0
-    table = table[COLUMNS]
 
     pd.set_option("display.width", 200)
     for (lo, hi, vr), block in table.groupby(["window_lo", "window_hi", "variance_ratio"]):
@@ -89,11 +136,25 @@ def main(argv: list[str] | None = None) -> int:
               f"(effect 0 = size, 0.01 = power); n_sims={n_sims}, placebo {placebo_sims}")
         print((100 * wide).round(1).to_string())
     print(f"\n{len(grid)} designs in {elapsed:.0f} s with {args.jobs} process(es)")
+    print_two_calendars(two, n_sims, elapsed)
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False, float_format="%.6g")
+        pd.concat([table, two], ignore_index=True).to_csv(args.out, index=False,
+                                                          float_format="%.6g")
         print(f"wrote {args.out}")
     return 0
+
+
+def print_two_calendars(two: pd.DataFrame, n_sims: int, elapsed: float) -> None:
+    wide = two.pivot_table(index=["test", "alignment"],
+                           columns=["window_lo", "window_hi", "variance_ratio", "rho"],
+                           values="rejection_rate", sort=False)
+    print(f"\ntwo calendars (6 NY + 6 HK listings), size at 5% in %, n_sims={n_sims}")
+    print((100 * wide).round(1).to_string())
+    rbar = two.dropna(subset=["rbar_mean"]).groupby(["alignment", "rho"])["rbar_mean"].mean()
+    print("\nmean estimated rbar (truth = rho):")
+    print(rbar.round(3).to_string())
+    print(f"({elapsed:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "EventPanel": ("crackdown.estimation.panel", "EventPanel"),
     # 5. analyses
     "run_campaign": ("crackdown.analyses.campaign", "run_campaign"),
+    "KEY_EVENTS": ("crackdown.analyses.campaign", "KEY_EVENTS"),
     "CampaignResults": ("crackdown.analyses.campaign", "CampaignResults"),
     "caar_path": ("crackdown.analyses.campaign", "caar_path"),
     "event_headline": ("crackdown.analyses.campaign", "event_headline"),
@@ -101,6 +102,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "plot_firm_cumulative": ("crackdown.output.plots", "plot_firm_cumulative"),
     "plot_cross_listing": ("crackdown.output.plots", "plot_cross_listing"),
     "plot_size_power": ("crackdown.output.plots", "plot_size_power"),
+    "plot_alignment_size": ("crackdown.output.plots", "plot_alignment_size"),
+    "plot_benchmark_sensitivity": ("crackdown.output.plots", "plot_benchmark_sensitivity"),
     "save_figure": ("crackdown.output.plots", "save_figure"),
     "record_headline": ("crackdown.output.reports", "record_headline"),
     "rounded": ("crackdown.output.reports", "rounded"),
@@ -110,6 +113,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 __all__ = [
     "BASKET_MIN_SHARE",
     "HK_NONTECH_EW",
+    "KEY_EVENTS",
     "CampaignResults",
     "DayZero",
     "EventPanel",
@@ -142,6 +146,8 @@ __all__ = [
     "load_prices",
     "load_universe",
     "platform_basket",
+    "plot_alignment_size",
+    "plot_benchmark_sensitivity",
     "plot_caar_by_event",
     "plot_car_heatmap",
     "plot_car_path",

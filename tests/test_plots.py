@@ -433,3 +433,46 @@ def test_plot_size_power_draws_rates_in_percent(tmp_path):
     assert (tmp_path / "size_power.png").stat().st_size > 10_000
     with pytest.raises(StudyConfigError, match="none of the requested"):
         plot_size_power(pd.DataFrame(rows), tests=["nope"])
+
+
+def test_plot_alignment_size_draws_both_pairings_per_test():
+    from crackdown.output.plots import plot_alignment_size
+
+    rows = [{"test": t, "alignment": a, "rho": r, "variance_ratio": v,
+             "rejection_rate": 0.05 + (0.3 * r if a == "relative_day" else 0), "mc_se": 0.005}
+            for t in ("brown_warner_1985", "kolari_pynnonen_bmp", "kolari_pynnonen_patell")
+            for a in ("information_time", "relative_day") for r in (0.0, 0.3)
+            for v in (1.0, 2.0)]
+    fig = plot_alignment_size(pd.DataFrame(rows))
+    axes = fig.axes
+    assert len(axes) == 2 and axes[0].get_title() == "Event-window variance x1"
+    assert axes[0].get_ylabel() == "Rejection rate under no effect (%)"
+    labels = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert len(labels) == 6 and "kolari_pynnonen_bmp, relative day" in labels
+    # relative-day lines are drawn at 5% + 30 x rho, in per cent
+    ys = [line.get_ydata() for line in axes[0].lines if line.get_linestyle() == "--"]
+    assert any(np.allclose(y, [5.0, 14.0]) for y in ys)
+    colours = {line.get_color() for line in axes[0].lines if line.get_linestyle() == "-"}
+    assert len(colours) == 3  # one colour per test
+    plt.close(fig)
+
+
+def test_plot_benchmark_sensitivity_labels_the_largest_gaps_without_overlap():
+    from crackdown.output.plots import plot_benchmark_sensitivity
+
+    table = pd.DataFrame({
+        "event_id": [f"event_{i}" for i in range(8)],
+        "caar_hsi": [0.10, 0.11, -0.05, -0.06, 0.0, 0.01, -0.01, 0.02],
+        "caar_clean": [0.20, 0.21, -0.15, -0.16, 0.0, 0.01, -0.01, 0.02],
+        "direction": ["easing", "easing", "tightening", "tightening"] + ["other"] * 4,
+    })
+    fig = plot_benchmark_sensitivity(table, label=4)
+    ax = fig.axes[0]
+    texts = [t for t in ax.texts]
+    assert sorted(t.get_text() for t in texts) == ["event_0", "event_1", "event_2", "event_3"]
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert ax.get_xlabel().endswith("(%)") and ax.get_ylabel().endswith("(%)")
+    assert ax.get_xlim()[1] == pytest.approx(21 * 1.1 * 1.0, rel=0.01)  # 21% x 1.1 margin
+    plt.close(fig)

@@ -16,7 +16,8 @@ or saved implicitly (use :func:`save_figure`). Conventions shared by all functio
   stay readable in greyscale print.
 * One module per figure family: :mod:`~crackdown.output.plots.car_path`,
   :mod:`~crackdown.output.plots.campaign`, :mod:`~crackdown.output.plots.cumulative`,
-  :mod:`~crackdown.output.plots.crosslisting`, :mod:`~crackdown.output.plots.methods`; the
+  :mod:`~crackdown.output.plots.crosslisting`, :mod:`~crackdown.output.plots.methods`,
+  :mod:`~crackdown.output.plots.benchmarks`; the
   shared style is :mod:`~crackdown.output.plots._style`.
 * Missing values are never interpolated: rows without a value are left out of a line and the
   figure carries a note saying how many were left out.
@@ -28,6 +29,7 @@ from crackdown.output.plots._style import (
     direction_legend_handles,
     save_figure,
 )
+from crackdown.output.plots.benchmarks import plot_benchmark_sensitivity
 from crackdown.output.plots.campaign import (
     plot_caar_by_event,
     plot_car_heatmap,
@@ -40,13 +42,15 @@ from crackdown.output.plots.cumulative import (
     plot_cumulative_value,
     plot_firm_cumulative,
 )
-from crackdown.output.plots.methods import plot_size_power
+from crackdown.output.plots.methods import plot_alignment_size, plot_size_power
 
 __all__ = [
     "DIRECTION_STYLES",
     "OKABE_ITO",
     "cumulative_value_table",
     "direction_legend_handles",
+    "plot_alignment_size",
+    "plot_benchmark_sensitivity",
     "plot_caar_by_event",
     "plot_car_heatmap",
     "plot_car_path",

@@ -83,3 +83,57 @@ def plot_size_power(table: pd.DataFrame, *, effect: float = 0.01, nominal: float
                        title="test (dashed: robust\nto clustering)")
         fig.suptitle(title, fontweight="bold")
     return fig
+
+
+def plot_alignment_size(table: pd.DataFrame, *, nominal: float = 0.05,
+                        title: str = "Pooled New York + Hong Kong tests: size by how the "
+                        "estimation residuals are paired") -> Figure:
+    """Size of the pooled tests when residuals are paired by relative day or in information time.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Two-calendar rows of ``benchmarks/results/size_power.csv`` (or
+        :func:`crackdown.inference.two_calendars.two_calendar_rejection_rates`): ``test,
+        alignment, rho, variance_ratio, rejection_rate, mc_se``; filter one window first.
+    nominal : float
+        Test level (reference line).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per event-variance ratio: rejection rate (%) against rho, solid = information
+        time, dashed = relative day, with 95% Monte Carlo error bars.
+    """
+    _require_columns(table, ["test", "alignment", "rho", "variance_ratio", "rejection_rate",
+                             "mc_se"], "plot_alignment_size")
+    ratios = sorted(table["variance_ratio"].unique())
+    tests = [t for t in SIZE_POWER_STYLES if t in set(table["test"])] + sorted(
+        set(table["test"]) - set(SIZE_POWER_STYLES))
+    colours = {t: SIZE_POWER_STYLES[t][0] for t in tests if t in SIZE_POWER_STYLES}
+    spare = iter([c for c in OKABE_ITO if c not in colours.values()])
+    for t in tests:
+        colours.setdefault(t, next(spare))
+    with _theme():
+        fig, axes = plt.subplots(1, len(ratios), figsize=(6 * len(ratios), 4.6),
+                                 layout="constrained", sharey=True, squeeze=False)
+        for ax, vr in zip(axes[0], ratios):
+            sub = table.loc[np.isclose(table["variance_ratio"], vr)]
+            for name in tests:
+                for alignment, ls, marker in (("information_time", "-", "o"),
+                                              ("relative_day", "--", "s")):
+                    g = sub.loc[(sub["test"] == name) & (sub["alignment"] == alignment)]
+                    g = g.sort_values("rho")
+                    if g.empty:
+                        continue
+                    ax.errorbar(g["rho"], 100 * g["rejection_rate"], yerr=196 * g["mc_se"],
+                                color=colours[name], ls=ls, marker=marker, capsize=3,
+                                label=f"{name}, {alignment.replace('_', ' ')}")
+            ax.axhline(100 * nominal, color="black", lw=1, ls=":")
+            ax.set_xlabel("True cross-correlation of residuals (rho)")
+            ax.set_ylabel("Rejection rate under no effect (%)")
+            ax.set_title(f"Event-window variance x{vr:g}")
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
+                           title="test, pairing (solid: information time)")
+        fig.suptitle(title, fontweight="bold")
+    return fig
