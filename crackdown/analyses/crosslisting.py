@@ -14,8 +14,8 @@ Conventions
   closes incl. half days) comes first. ``lead_hours = (close_NY - close_HK)`` in hours:
   positive when Hong Kong reacted first.
 * Abnormal returns: one batched :class:`crackdown.estimation.study.EventStudy` over both listings of every
-  pair, each listing against its own market (SPY for New York, ^HSI for Hong Kong) with its own
-  estimation window; ``CAR`` over the event window (sum of ARs), ``ar_day0`` on day 0.
+  pair, each listing against its own market (SPY for New York, the non-tech proxy HK_NONTECH_EW
+  for Hong Kong) with its own estimation window; ``CAR`` over the event window (sum of ARs), ``ar_day0`` on day 0.
 * Agreement across events, per pair: mean and sd (ddof = 1) of ``car_diff = car_us - car_hk``
   with the paired t-statistic ``mean / (sd / sqrt(n))`` and its two-sided Student t(n-1)
   p-value; Pearson correlation of ``car_us`` and ``car_hk`` (and of the day-0 ARs); share of
