@@ -110,6 +110,32 @@ def test_default_tickers_and_benchmarks_per_listing(capsys, prices_dir):
     for r in rows:
         assert {"alpha", "beta", "sigma", "n_obs", "r2"} <= set(r)
     assert {r["exchange"] for r in rows} == {"XNYS", "XHKG"}
+    bench = {r["ticker"]: r["benchmark"] for r in rows}
+    assert bench == {"BABA": "SPY", "9988.HK": "HK_NONTECH_EW"}
+    # per-exchange mapping: ^HSI for Hong Kong, the US default kept
+    code, out, err = _run(capsys, "study", "ant_ipo_suspended", "--format", "csv", "--what",
+                          "fit", "--benchmark", "XHKG=^HSI", "--prices-dir", str(prices_dir))
+    assert code == 0, err
+    fit = pd.read_csv(io.StringIO(out)).set_index("ticker")
+    assert fit.loc["BABA", "benchmark"] == "SPY" and fit.loc["9988.HK", "benchmark"] == "^HSI"
+    assert fit.loc["BABA", "beta"] == pytest.approx(
+        next(r["beta"] for r in rows if r["ticker"] == "BABA"), rel=1e-9)
+    code, out, err = _run(capsys, "study", "ant_ipo_suspended", "--benchmark", "XHKG=",
+                          "--prices-dir", str(prices_dir))
+    assert code != 0 and "--benchmark" in err and "\n" not in err.strip()
+
+
+def test_tests_csv_reports_the_rbar_each_kolari_pynnonen_test_used(capsys, prices_dir):
+    code, out, err = _run(capsys, "study", "liu_he_fsdc_market_support", "--what", "tests",
+                          "--format", "csv", "--prices-dir", str(prices_dir))
+    assert code == 0, err
+    frame = pd.read_csv(io.StringIO(out))
+    kp = frame.loc[frame["test"].str.startswith("kolari_pynnonen")]
+    assert len(kp) == 2 and kp["rbar"].nunique() == 1
+    assert kp["rbar_pairs"].iloc[0] == 9 * 8 / 2  # nine listings, every pair overlaps
+    r = float(kp["rbar"].iloc[0])
+    assert f"r̄={r:.4f}" in kp["convention"].iloc[0]
+    assert frame.loc[~frame["test"].str.startswith("kolari_pynnonen"), "rbar"].isna().all()
 
 
 def test_outcomes_with_fallback_and_tests_output(capsys, prices_dir):
