@@ -158,3 +158,16 @@ def test_sector_relative_is_the_raw_return_gap_to_the_sector(prices_dir):
         assert rel.loc[ticker, "ret_sum"] == pytest.approx(r, abs=1e-12)
         assert rel.loc[ticker, "sector_sum"] == pytest.approx(s, abs=1e-12)
         assert rel.loc[ticker, "relative_to_sector"] == pytest.approx(r - s, abs=1e-12)
+
+
+def test_hong_kong_only_event_needs_no_ticker_benchmark(prices_dir, prices_without):
+    # Meituan's fine names 3690.HK only: its proxy is built, nothing else is loaded
+    events = load_events(event_ids=["meituan_antitrust_fine"])
+    res = EventStudy.from_events(events, prices_dir=prices_dir).fit()
+    assert res.outcomes["status"].tolist() == ["used"]
+    assert res.fits["benchmark"].tolist() == [HK_NONTECH_EW]
+    # and when the event's only listing has no prices, the outcome says so
+    folder = prices_without("3690.HK")
+    with pytest.warns(UserWarning, match="no prices for 3690.HK"):
+        res = EventStudy.from_events(events, prices_dir=folder).fit()
+    assert res.outcomes["status"].tolist() == ["no_price_data"]

@@ -152,15 +152,20 @@ def study_inputs(
                      if b and b not in firm_tickers and b not in built]
     # benchmarks and explicit tickers must load; an event's own tickers may be missing
     must = bench_tickers + (firm_tickers if explicit else [])
-    prices = load_prices(must, start, end, prices_dir=prices_dir)
+    # (a Hong Kong-only event has no ticker benchmark to load: its proxy is built below)
+    frames = [load_prices(must, start, end, prices_dir=prices_dir)] if must else []
     missing: dict[str, str] = {}
     if not explicit:
         extra = load_prices(firm_tickers, start, end, prices_dir=prices_dir, on_missing="report")
         missing = dict(extra.attrs.get("missing", {}))
-        prices = pd.concat([prices, extra], ignore_index=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        rets = returns_matrix(compute_returns(prices, kind=returns_kind))
+        frames.append(extra)
+    prices = pd.concat(frames, ignore_index=True)
+    if len(prices):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            rets = returns_matrix(compute_returns(prices, kind=returns_kind))
+    else:  # no listing of the event has prices
+        rets = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), dtype=float)
     for t in missing:
         rets[t] = np.nan
     if built:
