@@ -5,6 +5,7 @@ Expected day-0 values are reasoned by hand (see tests/test_calendars.py for the 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import subprocess
@@ -17,8 +18,8 @@ import pytest
 from crackdown.cli import main
 
 HEADER = (
-    "event_id,date,time_beijing,agency,category,direction,firms,tickers,title,source,"
-    "confidence,notes"
+    "event_id,date,time_beijing,time_source,agency,category,direction,firms,tickers,title,source,"
+    "confidence,anticipated,notes"
 )
 ROWS = [
     # Saturday, no time -> Monday 2021-04-12 on both exchanges.
@@ -39,9 +40,21 @@ ROWS = [
 ]
 
 
+def _full_row(row: str) -> str:
+    """Add time_source (a source when a time is given) and anticipated=false to a short row."""
+    fields = next(csv.reader([row]))
+    if len(fields) != 12:
+        return row  # a deliberately malformed row stays as it is
+    fields.insert(3, "https://example.org/time" if fields[2] else "")
+    fields.insert(12, "false")
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
+
+
 def write_events(tmp_path: Path, rows=ROWS, name="events.csv") -> Path:
     path = tmp_path / name
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([HEADER, *map(_full_row, rows)]) + "\n", encoding="utf-8")
     return path
 
 
@@ -73,7 +86,16 @@ def test_csv_with_day0(capsys, events_file):
     )
     assert code == 0, err
     frame = pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False)
-    assert list(frame.columns[-3:]) == ["day0_XNYS", "day0_XHKG", "time_assumed"]
+    cols = list(frame.columns)
+    assert cols[cols.index("day0_XNYS"):] == ["day0_XNYS", "day0_XHKG", "time_assumed",
+                                              "day0_uncertain", "cluster_id", "cluster_size"]
+    assert {"time_source", "timing", "anticipated"} <= set(cols)
+    timing = frame.set_index("event_id")["timing"]
+    assert timing.to_dict() == {"alibaba_fine": "unknown", "ant_ipo_suspended": "known",
+                                "didi_app_removal": "unknown"}
+    # weekend releases: both possible sessions are Monday's, so nothing is uncertain
+    assert set(frame["day0_uncertain"]) == {"False"}
+    assert (frame["cluster_id"] == frame["event_id"]).all()
     # csv prints every file column (but not the derived ticker_list)
     assert "notes" in frame.columns and "ticker_list" not in frame.columns
     got = frame.set_index("event_id")[["date", "day0_XNYS", "day0_XHKG", "time_assumed"]]
@@ -186,3 +208,32 @@ def test_table_shortens_long_cells_but_csv_does_not(capsys, tmp_path):
     assert tickers[:33] + "..." in table_out
     _, csv_out, _ = run_cli(capsys, "--events-file", str(path), "--format", "csv")
     assert pd.read_csv(io.StringIO(csv_out))["tickers"].iloc[0] == tickers
+
+
+def test_clusters_and_timing_policy(capsys, tmp_path):
+    rows = [
+        # Thursday, unknown time: Hong Kong's day 0 is Thu 07-22 or Fri 07-23
+        "gig,2021-07-22,,MOHRSS,labor,tightening,Meituan,3690.HK;BABA,Gig rules,https://e.org/a,high,",
+        # Friday 10:00: Hong Kong Fri 07-23 -> shares 3690.HK's day 0 with gig under next-session
+        "edu,2021-07-23,10:00,SC,education,tightening,Meituan,3690.HK,Rules,https://e.org/b,high,",
+        # Thursday 20:00 (after the HK close): HK Fri 07-23, NY Thu 07-22 -> BABA overlaps gig
+        "late,2021-07-22,20:00,SAMR,antitrust,tightening,Alibaba,BABA,Fine,https://e.org/c,high,",
+    ]
+    path = write_events(tmp_path, rows)
+    out = {}
+    for policy in ("span", "next-session", "same-day"):
+        code, text, err = run_cli(capsys, "--events-file", str(path), "--day0", "--format",
+                                  "csv", "--timing-policy", policy)
+        assert code == 0, err
+        out[policy] = pd.read_csv(io.StringIO(text), dtype=str,
+                                  keep_default_na=False).set_index("event_id")
+    span, nxt, same = out["span"], out["next-session"], out["same-day"]
+    assert span.loc["gig", "day0_XHKG"] == "2021-07-22" and span.loc["gig", "day0_uncertain"] == "True"
+    assert same.loc["gig", "day0_XHKG"] == "2021-07-22" and same.loc["gig", "day0_uncertain"] == "False"
+    assert nxt.loc["gig", "day0_XHKG"] == "2021-07-23"
+    assert {p: f.loc["gig", "day0_XNYS"] for p, f in out.items()} == dict.fromkeys(out, "2021-07-22")
+    # BABA: gig and late share New York's 07-22 under every policy
+    assert span.loc["late", "cluster_id"] == "gig" == span.loc["gig", "cluster_id"]
+    assert span.loc["edu", "cluster_id"] == "edu" and span.loc["gig", "cluster_size"] == "2"
+    # next-session also gives gig Hong Kong's 07-23, shared with edu on 3690.HK: one cluster of 3
+    assert set(nxt["cluster_id"]) == {"gig"} and set(nxt["cluster_size"]) == {"3"}

@@ -59,11 +59,11 @@ def test_reaction_order_from_close_instants():
     assert ipo["hk_close_utc"] == pd.Timestamp("2020-11-04 08:00", tz="UTC")
     assert ipo["lead_hours"] == pytest.approx(-11.0)
     assert ipo["first"] == "New York" and not ipo["time_assumed"]
-    # fine published Saturday 2021-04-10 (time unknown -> 09:00 Beijing): both day 0s Monday
+    # fine published Saturday 2021-04-10 10:36 Beijing (Xinhua stamp): both day 0s Monday
     fine = order.loc["alibaba_antitrust_fine"]
     assert fine["us_day0"] == fine["hk_day0"] == pd.Timestamp("2021-04-12")
     assert fine["lead_hours"] == pytest.approx(12.0)  # 20:00 UTC (EDT) - 08:00 UTC
-    assert fine["first"] == "Hong Kong" and fine["time_assumed"]
+    assert fine["first"] == "Hong Kong" and not fine["time_assumed"]
 
 
 def test_only_events_naming_a_listing_unless_all():

@@ -27,6 +27,7 @@ GOOD_ROW = {
     "title": "A good row",
     "source": "https://example.org/a",
     "confidence": "high",
+    "anticipated": "false",
     "notes": "",
 }
 
@@ -54,8 +55,8 @@ def real() -> pd.DataFrame:
 
 
 def test_real_table_validates_and_is_large_enough(real):
-    assert len(real) >= 40
-    assert list(real.columns) == HEADER + ["ticker_list"]
+    assert len(real) >= 80
+    assert list(real.columns) == HEADER + ["ticker_list", "timing", "crackdown_action"]
     assert real["event_id"].is_unique
     assert str(real["date"].dtype) == "datetime64[ns]"
     assert isinstance(real.index, pd.RangeIndex)
@@ -90,22 +91,62 @@ def test_tickers_without_prices_are_flagged_in_notes(real, prices_dir):
 
 
 @pytest.mark.parametrize(
-    ("event_id", "date", "weekday", "time"),
+    ("event_id", "date", "weekday", "time", "timing"),
     [
-        ("alibaba_antitrust_fine", "2021-04-10", 5, ""),  # Saturday
-        ("didi_cybersecurity_review", "2021-07-02", 4, "19:00"),  # Friday evening (approx.)
-        ("didi_app_removal", "2021-07-04", 6, ""),  # Sunday
-        ("ant_ipo_suspended", "2020-11-03", 1, "21:25"),
-        ("liu_he_fsdc_market_support", "2022-03-16", 2, ""),
-        ("education_double_reduction", "2021-07-23", 4, ""),
-        ("ant_tenpay_fines", "2023-07-07", 4, "20:10"),  # Reuters item 08:10 ET
+        ("alibaba_antitrust_fine", "2021-04-10", 5, "10:36", "known"),  # Saturday, Xinhua stamp
+        ("didi_cybersecurity_review", "2021-07-02", 4, "19:00", "approximate"),  # Fri evening
+        ("didi_app_removal", "2021-07-04", 6, "19:00", "approximate"),  # Sunday evening
+        ("ant_ipo_suspended", "2020-11-03", 1, "21:25", "known"),  # Reuters 18:55 IST
+        ("liu_he_fsdc_market_support", "2022-03-16", 2, "14:00", "approximate"),  # HK afternoon
+        ("education_double_reduction", "2021-07-23", 4, "13:00", "approximate"),  # leak, HK pm
+        # first public information: the Reuters leak in the HK session, not the 20:10 release
+        ("ant_tenpay_fines", "2023-07-07", 4, "11:00", "approximate"),
+        # Reuters reported the block on 07-05; SAMR's decision came on Saturday 07-10
+        ("samr_blocks_huya_douyu", "2021-07-05", 0, "", "unknown"),
+        ("data_security_law_in_force", "2021-09-01", 2, "", "unknown"),
     ],
 )
-def test_key_beijing_dates(real, event_id, date, weekday, time):
+def test_key_beijing_dates(real, event_id, date, weekday, time, timing):
     event = ev.get_event(event_id, real)
     assert event["date"] == pd.Timestamp(date)
     assert event["date"].weekday() == weekday
     assert event["time_beijing"] == time
+    assert event["timing"] == timing
+    assert bool(event["time_source"]) or not time  # every time has a source
+
+
+def test_real_table_flags_anticipated_dates_and_market_confounds(real):
+    in_force = real.loc[real["event_id"].str.endswith("_in_force")]
+    assert len(in_force) >= 4 and in_force["anticipated"].all()
+    assert not real.loc[real["event_id"] == "alibaba_antitrust_probe", "anticipated"].item()
+    confounds = real.loc[real["category"] == "market_confound"]
+    assert len(confounds) >= 5 and not confounds["crackdown_action"].any()
+    assert real.loc[real["category"] != "market_confound", "crackdown_action"].all()
+    assert set(real["timing"]) == set(ev.TIMINGS)
+
+
+def test_time_without_source_and_bad_anticipated_name_the_line(tmp_path):
+    path = write_csv(tmp_path / "bad.csv", [
+        row(event_id="first", time_beijing="09:30"),
+        row(event_id="second", anticipated="maybe"),
+        row(event_id="third", time_beijing="20:00", time_source="approximate: evening (wire)",
+            anticipated="TRUE"),
+    ])
+    with pytest.raises(EventsFileError) as info:
+        ev.load_events(path)
+    text = str(info.value)
+    assert "line 2, column 'time_source': time_beijing 09:30 has no time_source" in text
+    assert "line 3, column 'anticipated'" in text and "'maybe'" in text
+    assert "line 4" not in text  # a sourced time and upper-case TRUE are fine
+    ok = ev.load_events(write_csv(tmp_path / "ok.csv", [
+        row(event_id="third", time_beijing="20:00", time_source="approximate: evening (wire)",
+            anticipated="TRUE"),
+        row(event_id="fourth", time_beijing="20:00", time_source="https://e.org (stamp)",
+            category="market_confound")]))
+    ok = ok.set_index("event_id").loc[["third", "fourth"]]
+    assert ok["timing"].tolist() == ["approximate", "known"]
+    assert ok["anticipated"].tolist() == [True, False]
+    assert ok["crackdown_action"].tolist() == [True, False]
 
 
 # ----------------------------------------------------------------------------- bad rows
@@ -189,7 +230,7 @@ def test_missing_required_column(tmp_path):
 def test_wrong_field_count(tmp_path):
     path = tmp_path / "short.csv"
     path.write_text(",".join(HEADER) + "\n" + "a_event,2021-01-01,,SAMR\n", encoding="utf-8")
-    with pytest.raises(EventsFileError, match=r"line 2: has 4 fields but the header has 12"):
+    with pytest.raises(EventsFileError, match=r"line 2: has 4 fields but the header has 14"):
         ev.load_events(path)
 
 
@@ -209,7 +250,8 @@ def test_environment_variable_is_used(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("ticker", ["BABA", "9988.HK", "^HSI", "BRK-B", "600519.SS", "CNY=X"])
 def test_valid_yahoo_symbols_are_accepted(tmp_path, ticker):
-    path = write_csv(tmp_path / "ok.csv", [row(tickers=f"{ticker};JD", time_beijing="09:30")])
+    path = write_csv(tmp_path / "ok.csv", [row(tickers=f"{ticker};JD", time_beijing="09:30",
+                                                 time_source="https://e.org")])
     loaded = ev.load_events(path)
     assert loaded.loc[0, "ticker_list"] == [ticker, "JD"]
     assert loaded.loc[0, "time_beijing"] == "09:30"

@@ -96,8 +96,20 @@ def test_overview_tables(tmp_path, prices_dir):
     outcome, folder = _run("crackdown_overview", tmp_path, {"prices_dir": str(prices_dir)})
     head = outcome.headline
     events = pd.read_csv(folder / "campaign_events.csv").set_index("event_id")
-    assert head["events"] == len(events) == 66
-    assert head["events with data"] == int((events["n_firms"] > 0).sum())
+    raw = pd.read_csv(config.repo_root() / "events.csv")
+    confound = raw["category"] == "market_confound"
+    assert len(events) == len(raw) >= 80
+    assert head["events"] == int((~confound).sum()) and head["market confounds"] == confound.sum()
+    actions = events.loc[events["crackdown_action"]]
+    with_data = actions.loc[actions["n_firms"] > 0]
+    assert head["events with data"] == len(with_data)
+    # significance is counted once per cluster of events sharing a day 0 and a listing
+    assert head["clusters with data"] == with_data["cluster_id"].nunique() < len(with_data)
+    sig = with_data.loc[with_data["portfolio_p"] < 0.05, "cluster_id"].nunique()
+    assert head["clusters significant at 5% (portfolio)"] == sig
+    assert head["events significant at 5% (portfolio)"] >= sig
+    assert (head["surprise clusters significant at 5% (portfolio)"]
+            + head["anticipated clusters significant at 5% (portfolio)"]) == sig
     for eid in KEY_EVENTS:
         assert head[f"CAAR {eid} (%)"] == pytest.approx(100 * events.loc[eid, "caar"])
     key = pd.read_csv(folder / "campaign_key_events.csv")
@@ -123,8 +135,11 @@ def _check_basket_headline(head: dict, folder: Path, event_table: pd.DataFrame,
     from crackdown.timeline.events import load_events
 
     events = load_events()  # date order, as the notebook's campaign
+    # the cumulative path is of crackdown actions: the SEC/PCAOB market confounds are left out
+    events = events.loc[events["category"] != "market_confound"].reset_index(drop=True)
     # basket rule, from events.csv: tickers named in >= 25% of the events with data
-    with_data = event_table.index[event_table["n_firms"] > 0]
+    with_data = event_table.index[(event_table["n_firms"] > 0)
+                                  & event_table.index.isin(events["event_id"])]
     named = events.set_index("event_id").loc[with_data, "ticker_list"]
     counts = pd.Series([t for tickers in named for t in tickers]).value_counts()
     basket = sorted(counts[counts >= 0.25 * len(with_data)].index)

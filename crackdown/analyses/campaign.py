@@ -95,7 +95,8 @@ KEY_EVENTS: tuple[str, ...] = (
 EVENT_COLUMNS = (
     "event_id", "date", "category", "direction", "title", "n_requested", "n_firms",
     "n_flagged", "caar", "se", "ci_lo", "ci_hi", "df", "portfolio_t", "portfolio_p",
-    "kp_t", "kp_p", "mean_car", "n_complete", "note",
+    "kp_t", "kp_p", "mean_car", "n_complete", "note", "timing", "anticipated",
+    "crackdown_action", "cluster_id", "cluster_size", "shares_day0_with",
 )
 
 
@@ -205,9 +206,13 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
         missing day), ``caar``, ``se`` and ``ci_lo``/``ci_hi`` (portfolio), ``df``,
         ``portfolio_t``/``portfolio_p`` (Brown-Warner 1985), ``kp_t``/``kp_p``
         (Kolari-Pynnönen adjusted BMP, t(N-1); NaN for a single firm), ``mean_car`` over the
-        ``n_complete`` firms with every day present, and a ``note``.
+        ``n_complete`` firms with every day present, a ``note``; then the event's ``timing``,
+        ``anticipated`` and ``crackdown_action`` (from the events table, when it has them) and
+        its cluster (:func:`crackdown.timeline.clusters.event_clusters`: ``cluster_id``,
+        ``cluster_size``, ``shares_day0_with``; the note then says so).
     """
     from crackdown.inference.parametric import portfolio_t
+    from crackdown.timeline.clusters import event_clusters
 
     if not 0 < ci < 1:
         raise StudyConfigError(f"ci={ci!r} must be strictly between 0 and 1 (e.g. 0.95)")
@@ -219,6 +224,8 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
     tests = results.tests(*w) if panel.n else pd.DataFrame(columns=["event_id", "test"])
     caar = results.caar(*w).set_index("event_id") if panel.n else pd.DataFrame()
     quantile = 1 - (1 - ci) / 2
+    policy = getattr(results.study, "timing_policy", None) or "span"
+    clusters = event_clusters(events, timing_policy=policy).set_index("event_id")
     out = []
     for ev in events.itertuples(index=False):
         eid = str(ev.event_id)
@@ -231,10 +238,18 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
         }
         for key in EVENT_COLUMNS:
             row.setdefault(key, np.nan)
+        for key, default in (("timing", ""), ("anticipated", False), ("crackdown_action", True)):
+            row[key] = getattr(ev, key, default)
+        cl = clusters.loc[eid]
+        row.update(cluster_id=cl["cluster_id"], cluster_size=int(cl["cluster_size"]),
+                   shares_day0_with=cl["shares_day0_with"])
+        shared = (f"shares day 0 and listings with {cl['shares_day0_with'].replace(';', ', ')}: "
+                  "their abnormal returns are the same" if cl["shares_day0_with"] else "")
         idx = rows_of.get(eid)
         if idx is None or len(idx) == 0:
             reasons = "; ".join(f"{r.ticker}: {r.status}" for r in oc.itertuples(index=False))
-            row["note"] = f"no firm with abnormal returns ({reasons or 'no tickers'})"
+            row["note"] = "; ".join(filter(None, [
+                f"no firm with abnormal returns ({reasons or 'no tickers'})", shared]))
             out.append(row)
             continue
         sub = panel.subset(idx)
@@ -259,6 +274,8 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
         notes = [f"{r.ticker}: {r.status}" for r in dropped.itertuples(index=False)]
         if row["n_flagged"]:
             notes.append(f"{row['n_flagged']} flagged (fallback model or missing day)")
+        if shared:
+            notes.append(shared)
         row["note"] = "; ".join(notes)
         out.append(row)
     table = pd.DataFrame(out, columns=list(EVENT_COLUMNS))
@@ -403,6 +420,7 @@ def run_campaign(
     events_file: str | os.PathLike[str] | None = None,
     market_caps: Mapping[str, float] | None = None,
     ci: float = 0.95,
+    timing_policy: str = "span",
     **settings,
 ) -> CampaignResults:
     """Run one batched event study over every firm-event of ``events_df`` and tabulate it.
@@ -425,6 +443,11 @@ def run_campaign(
         shipped.
     ci : float
         Confidence level of the CAAR intervals.
+    timing_policy : {"span", "same-day", "next-session"}
+        Events without a release time (:meth:`EventStudy.from_events`).
+
+    Every event is studied; the cumulative tables (basket, firm paths, sum of CAARs) use the
+    crackdown actions only (not the ``market_confound`` events, e.g. the SEC's HFCAA rules).
 
     Returns
     -------
@@ -442,14 +465,17 @@ def run_campaign(
         events_df, tickers=None if tickers is None else list(tickers), benchmark=benchmark,
         prices_dir=prices_dir, returns_kind=returns_kind, model=model, window=tuple(window),
         estimation=tuple(estimation), fallback=fallback, min_estimation_obs=min_estimation_obs,
-        **settings,
+        timing_policy=timing_policy, **settings,
     )
     results = study.fit()
     w = (int(window[0]), int(window[1]))
     firms = firm_car_table(results, events_df, w)
+    actions = events_df
+    if "crackdown_action" in events_df.columns:
+        actions = events_df.loc[events_df["crackdown_action"].astype(bool)].reset_index(drop=True)
     firm_cum = basket = None
-    if results.panel.n and platform_basket(results, events_df):
-        firm_cum = firm_cumulative(results, events_df, w, market_caps=market_caps)
+    if results.panel.n and len(actions) and platform_basket(results, actions):
+        firm_cum = firm_cumulative(results, actions, w, market_caps=market_caps)
         basket = basket_cumulative(firm_cum)
     return CampaignResults(
         results=results,
@@ -459,7 +485,7 @@ def run_campaign(
         event_table=event_table(results, events_df, w, ci=ci),
         firm_cars=firms,
         car_matrix=car_matrix(firms, events_df),
-        cumulative=cumulative_value(results, events_df, w, market_caps=market_caps),
+        cumulative=cumulative_value(results, actions, w, market_caps=market_caps),
         market_caps=None if market_caps is None else dict(market_caps),
         firm_cumulative=firm_cum,
         basket=basket,
@@ -493,6 +519,8 @@ def event_headline(campaign: CampaignResults, event_id: str) -> dict[str, object
         "KP p": num(row["kp_p"]),
         "firms used": int(row["n_firms"]),
         "firms requested": int(row["n_requested"]),
+        "timing": row["timing"] or "",
+        "cluster": row["cluster_id"],
         "note": row["note"] if isinstance(row["note"], str) and row["note"] else "",
     }
 
@@ -501,17 +529,35 @@ def campaign_headline(campaign: CampaignResults,
                       key_events: Sequence[str] = KEY_EVENTS) -> dict[str, object]:
     """Headline numbers of the whole campaign: counts, basket cumulative path, key-event CAARs.
 
+    Counts are of crackdown actions (``market_confound`` events are counted separately). A
+    **cluster** (events sharing a day 0 and a listing) is significant when any of its events is
+    (their abnormal returns are the same numbers); significance is counted in clusters, and
+    split into surprises and anticipated dates (a cluster is anticipated when all its events
+    are).
+
     The cumulative numbers are those of the platform basket (:attr:`CampaignResults.basket`):
     its trough (% and date) and end value of the equal-weighted mean cumulative CAR, and the
     number of tickers; they are ``None`` when the campaign has no basket.
     """
     et = campaign.event_table
     wt = _window_text(campaign.window)
+    act = et.loc[et["crackdown_action"].fillna(True).astype(bool)]
+    data = act.loc[act["n_firms"] > 0]
+    sig = data.groupby("cluster_id").agg(p=("portfolio_p", "min"),
+                                         anticipated=("anticipated", "all"))
     out: dict[str, object] = {
-        "events": len(et),
-        "events with data": int((et["n_firms"] > 0).sum()),
+        "events": len(act),
+        "market confounds": int(len(et) - len(act)),
+        "events with data": len(data),
+        "clusters with data": int(data["cluster_id"].nunique()),
         "firm-events used": int(campaign.results.panel.n),
-        "significant at 5% (portfolio)": int((et["portfolio_p"] < 0.05).sum()),
+        "events significant at 5% (portfolio)": int((data["portfolio_p"] < 0.05).sum()),
+        "clusters significant at 5% (portfolio)": int((sig["p"] < 0.05).sum()),
+        "surprise clusters significant at 5% (portfolio)": int(
+            ((sig["p"] < 0.05) & ~sig["anticipated"].astype(bool)).sum()),
+        "anticipated clusters significant at 5% (portfolio)": int(
+            ((sig["p"] < 0.05) & sig["anticipated"].astype(bool)).sum()),
+        "anticipated clusters with data": int(sig["anticipated"].astype(bool).sum()),
     }
     summary = None if campaign.basket is None else basket_summary(campaign.basket)
     out.update({

@@ -29,6 +29,17 @@ def add_events_file_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_timing_policy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timing-policy",
+        choices=("span", "same-day", "next-session"),
+        default="span",
+        help="events without a release time: span (default; Hong Kong day 0 on the date's "
+        "session, windows must reach day +1 to span both possible sessions), same-day (released "
+        "before the Hong Kong close) or next-session (released after it)",
+    )
+
+
 def split_list(text: str | None, option: str) -> list[str]:
     """Split a comma-separated option value; reject empty items with a message naming the option."""
     if text is None:

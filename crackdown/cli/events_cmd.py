@@ -4,7 +4,9 @@ Examples
 --------
 ``crackdown events``                          validate events.csv and print it as a table
 ``crackdown events --category antitrust``     only some categories
-``crackdown events --day0 --format csv``      add ``day0_XNYS``, ``day0_XHKG``, ``time_assumed``
+``crackdown events --day0 --format csv``      add ``day0_XNYS``, ``day0_XHKG``, ``time_assumed``,
+                                              ``day0_uncertain``, ``cluster_id``, ``cluster_size``
+``crackdown events --day0 --timing-policy next-session``  unknown times after the HK close
 ``crackdown events --exchanges XNYS,XSHG``    day 0 on other exchanges (implies ``--day0``)
 
 Loading goes through :func:`crackdown.timeline.events.load_events`, so every validation error (file,
@@ -17,7 +19,12 @@ import argparse
 
 import pandas as pd
 
-from crackdown.cli.common import add_events_file_option, print_frame, split_list
+from crackdown.cli.common import (
+    add_events_file_option,
+    add_timing_policy_option,
+    print_frame,
+    split_list,
+)
 from crackdown.errors import StudyConfigError
 
 DEFAULT_EXCHANGES = ("XNYS", "XHKG")
@@ -27,6 +34,7 @@ TABLE_COLUMNS = (
     "event_id",
     "date",
     "time_beijing",
+    "timing",
     "agency",
     "category",
     "direction",
@@ -47,8 +55,9 @@ def register(subparsers) -> None:
         description=(
             "Load and validate the events table, then print it. With --day0, add one column "
             "day0_<MIC> per exchange (first session whose close is strictly after the Beijing "
-            "announcement time; unknown times are assumed to be 09:00 Beijing, flagged in "
-            "time_assumed)."
+            "time of the first public information; unknown times follow --timing-policy, "
+            "flagged in time_assumed and day0_uncertain) and the event cluster (events sharing "
+            "a day 0 and a listing)."
         ),
     )
     add_events_file_option(parser)
@@ -76,6 +85,7 @@ def register(subparsers) -> None:
         help=f"exchanges for --day0 (implies --day0; default {','.join(DEFAULT_EXCHANGES)}; "
         "supported XNYS, XHKG, XSHG, XSHE)",
     )
+    add_timing_policy_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -86,7 +96,8 @@ def _shorten(text: str, width: int = TABLE_CELL_WIDTH) -> str:
 
 
 def build_events_frame(
-    events: pd.DataFrame, *, exchanges: list[str] | None, full: bool
+    events: pd.DataFrame, *, exchanges: list[str] | None, full: bool,
+    timing_policy: str = "span", cluster_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return the frame to print: event columns (dates as YYYY-MM-DD) plus day-0 columns.
 
@@ -99,8 +110,14 @@ def build_events_frame(
     full : bool
         Every file column, unshortened (csv/json), instead of :data:`TABLE_COLUMNS` with long
         ``agency``/``tickers`` cells shortened to :data:`TABLE_CELL_WIDTH` characters.
+    timing_policy : str
+        Unknown release times (:data:`crackdown.timeline.calendars.TIMING_POLICIES`).
+    cluster_events : pandas.DataFrame, optional
+        The table clusters are computed on (default ``events``; the whole table when
+        ``events`` is a category subset, so cluster ids do not depend on the filter).
     """
     from crackdown.timeline.calendars import day_zero_table
+    from crackdown.timeline.clusters import event_clusters
 
     columns = [c for c in events.columns if c != "ticker_list"] if full else [
         c for c in TABLE_COLUMNS if c in events.columns
@@ -114,13 +131,19 @@ def build_events_frame(
                 out[column] = out[column].map(_shorten)
     if exchanges is None:
         return out.reset_index(drop=True)
-    table = day_zero_table(events, exchanges)
+    table = day_zero_table(events, exchanges, timing_policy=timing_policy)
     for mic in exchanges:
         day0 = table.loc[table["exchange"] == mic, "day0"].reset_index(drop=True)
         out[f"day0_{mic}"] = day0.dt.strftime("%Y-%m-%d").to_numpy()
     if len(exchanges):
         first = table.loc[table["exchange"] == exchanges[0], "time_assumed"]
         out["time_assumed"] = first.to_numpy(dtype=bool)
+        uncertain = table.groupby("event_id", sort=False)["day0_uncertain"].any()
+        out["day0_uncertain"] = uncertain.reindex(events["event_id"]).to_numpy(dtype=bool)
+    clusters = event_clusters(events if cluster_events is None else cluster_events,
+                              timing_policy=timing_policy).set_index("event_id")
+    out["cluster_id"] = clusters["cluster_id"].reindex(events["event_id"]).to_numpy()
+    out["cluster_size"] = clusters["cluster_size"].reindex(events["event_id"]).to_numpy()
     return out.reset_index(drop=True)
 
 
@@ -143,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
             get_calendar(mic)  # CalendarError naming the supported exchanges
 
     events = load_events(args.events_file, categories=categories)
-    frame = build_events_frame(events, exchanges=exchanges, full=args.format != "table")
+    whole = load_events(args.events_file) if categories else None
+    frame = build_events_frame(events, exchanges=exchanges, full=args.format != "table",
+                               timing_policy=args.timing_policy, cluster_events=whole)
     if args.format == "table":
         path = config.events_file(args.events_file)
         scope = f" in categories {', '.join(categories)}" if categories else ""

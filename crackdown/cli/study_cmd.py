@@ -25,6 +25,7 @@ import pandas as pd
 from crackdown.cli.common import (
     add_events_file_option,
     add_prices_dir_option,
+    add_timing_policy_option,
     print_frame,
     split_list,
 )
@@ -79,6 +80,7 @@ def register(subparsers) -> None:
                         help="event window in trading days relative to day 0 (default -1:1)")
     add_prices_dir_option(parser)
     add_events_file_option(parser)
+    add_timing_policy_option(parser)
     parser.add_argument("--fallback", choices=CLI_MODELS, default=None,
                         help="model for listings with too few estimation days (flagged)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -184,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
             fallback=args.fallback,
             min_estimation_obs=args.min_estimation_obs,
             clean_estimation=args.clean_estimation,
-            other_events=_all_events(args) if args.clean_estimation else None,
+            other_events=_all_events(args),  # cleaning (if asked) and confounders
+            timing_policy=args.timing_policy,
             history="all" if args.what == "tests" and args.placebo > 0 else None,
         )
     results = study.fit()

@@ -45,6 +45,42 @@ def check_windows(estimation, window) -> tuple[tuple[int, int], tuple[int, int]]
     return estimation, window
 
 
+def resolve_benchmarks(fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[str]:
+    """Market proxy of each firm-event of :class:`EventStudy` (its ``benchmark`` parameter)."""
+    from crackdown.timeline.universe import default_benchmark
+
+    if isinstance(benchmark, str):
+        return [benchmark] * len(fe)
+    cache: dict[tuple[str, str], str] = {}
+    out = []
+    for i, (ticker, exchange) in enumerate(zip(fe["ticker"], fe["exchange"])):
+        if isinstance(benchmark, Mapping):
+            b = benchmark.get(ticker, benchmark.get(exchange))
+            if b is None:
+                raise StudyConfigError(
+                    f"benchmark mapping has no entry for ticker {ticker} or exchange "
+                    f"{exchange}"
+                )
+            out.append(str(b))
+            continue
+        if benchmark is not None:
+            raise StudyConfigError(f"benchmark must be a ticker or a mapping; got {benchmark!r}")
+        if "benchmark" in raw.columns and isinstance(raw["benchmark"].iloc[i], str) and raw[
+            "benchmark"
+        ].iloc[i]:
+            out.append(raw["benchmark"].iloc[i])
+            continue
+        if (ticker, exchange) not in cache:
+            try:
+                b = default_benchmark(ticker) or (
+                    default_benchmark(exchange) if exchange else "")
+            except CrackdownError:
+                b = ""
+            cache[(ticker, exchange)] = b
+        out.append(cache[(ticker, exchange)])
+    return out
+
+
 def study_inputs(
     events_df: pd.DataFrame,
     *,
@@ -55,6 +91,7 @@ def study_inputs(
     history: str | tuple | None,
     other_events: pd.DataFrame | None,
     settings: dict,
+    timing_policy: str = "span",
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict[str, str]]:
     """Day 0s, benchmarks and returns for :meth:`EventStudy.from_events` (same parameters).
 
@@ -63,7 +100,12 @@ def study_inputs(
     returns : pandas.DataFrame
         Wide session returns (dates x tickers); tickers without prices are all-NaN columns.
     firm_events : pandas.DataFrame
-        ``event_id, ticker, exchange, day0, day0_note, benchmark`` per (event, listing).
+        ``event_id, ticker, exchange, day0, day0_note, benchmark, timing, day0_uncertain,
+        confounded_by`` per (event, listing): ``timing`` from the events table
+        (known/approximate/unknown), ``day0_uncertain`` under ``timing_policy="span"`` (see
+        :func:`crackdown.timeline.calendars.day_zero`), ``confounded_by`` the other events of the
+        listing (in ``events_df`` and ``other_events``) whose day 0 is in the event window
+        (:func:`crackdown.timeline.clusters.confounders`).
     settings : dict
         The study keywords, with ``other_event_days`` added when ``clean_estimation`` and
         ``other_events`` are given.
@@ -74,9 +116,12 @@ def study_inputs(
     from crackdown.marketdata.benchmarks import benchmark_returns, is_constructed_benchmark
     from crackdown.marketdata.prices import load_prices
     from crackdown.marketdata.returns import compute_returns, returns_matrix
-    from crackdown.timeline.calendars import day_zero
+    from crackdown.timeline.calendars import check_timing_policy, day_zero
+    from crackdown.timeline.clusters import confounders, listing_day0s
+    from crackdown.timeline.events import timing_of
     from crackdown.timeline.universe import default_benchmark, exchange_for_ticker
 
+    check_timing_policy(timing_policy)
     settings = dict(settings)
     if settings.get("session_grid", "exchange") != "exchange":
         raise StudyConfigError("from_events maps day 0 on exchange calendars: use "
@@ -95,7 +140,8 @@ def study_inputs(
                     exchange = exchange_for_ticker(ticker)
                 except CrackdownError:
                     continue  # a listing we cannot place on a calendar cannot be cleaned
-                days.append((ticker, day_zero(pd.Timestamp(ev.date), time, exchange).session))
+                days.append((ticker, day_zero(pd.Timestamp(ev.date), time, exchange,
+                                              timing_policy=timing_policy).session))
         settings["other_event_days"] = pd.DataFrame(days, columns=["ticker", "day0"])
     rows = []
     explicit = tickers is not None
@@ -104,9 +150,11 @@ def study_inputs(
         if not ev_tickers:
             raise StudyConfigError(f"event {ev.event_id} lists no tickers; pass tickers=...")
         time = getattr(ev, "time_beijing", None) or None
+        timing = getattr(ev, "timing", None) or timing_of(time or "",
+                                                          getattr(ev, "time_source", "") or "")
         for ticker in ev_tickers:
             exchange = exchange_for_ticker(ticker)
-            dz = day_zero(pd.Timestamp(ev.date), time, exchange)
+            dz = day_zero(pd.Timestamp(ev.date), time, exchange, timing_policy=timing_policy)
             rows.append(
                 {
                     "event_id": str(ev.event_id),
@@ -114,11 +162,25 @@ def study_inputs(
                     "exchange": exchange,
                     "day0": dz.session,
                     "day0_note": dz.note,
+                    "timing": timing,
+                    "day0_uncertain": dz.uncertain,
                 }
             )
     if not rows:
         raise StudyConfigError("no events given")
     fe = pd.DataFrame(rows)
+    if fe["day0_uncertain"].any() and window[1] < 1:
+        r = fe.loc[fe["day0_uncertain"]].iloc[0]
+        raise StudyConfigError(
+            f"event {r.event_id} has no release time: on {r.exchange} its day 0 is "
+            f"{r.day0:%Y-%m-%d} or the next session, and under timing_policy='span' the event "
+            f"window must reach day +1 to span both (it is {window[0]}:{window[1]}); use a "
+            "window ending at +1 or later, or timing_policy='same-day' / 'next-session'")
+    table = events_df if other_events is None else pd.concat(
+        [events_df, other_events[~other_events["event_id"].isin(events_df["event_id"])]],
+        ignore_index=True)
+    fe["confounded_by"] = confounders(fe, listing_day0s(table, timing_policy=timing_policy),
+                                      window)
     if isinstance(benchmark, str):
         fe["benchmark"] = benchmark
     elif isinstance(benchmark, Mapping):

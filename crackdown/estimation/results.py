@@ -46,8 +46,9 @@ class EventStudyResults:
         Arrays for :mod:`crackdown.inference`.
     outcomes : pandas.DataFrame
         One row per firm-event: ``event_id, ticker, exchange, day0, status, detail, model,
-        n_estimation_obs, included, flagged, day0_note, benchmark`` (statuses:
-        :data:`crackdown.estimation.study.OUTCOME_STATUSES`).
+        n_estimation_obs, included, flagged, day0_note, benchmark, timing, day0_uncertain,
+        confounded_by`` (statuses: :data:`crackdown.estimation.study.OUTCOME_STATUSES`; the
+        last three from :meth:`EventStudy.from_events`, empty otherwise).
     """
 
     def __init__(self, study, panel: EventPanel, outcomes: pd.DataFrame) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import CrackdownError, PriceDataError, StudyConfigError
-from crackdown.estimation.inputs import check_windows
+from crackdown.estimation.inputs import check_windows, resolve_benchmarks
 from crackdown.estimation.models import (
     FACTOR_COLUMNS,
     MODELS,
@@ -177,6 +177,9 @@ class EventStudy:
         #: constructed benchmarks (:mod:`crackdown.marketdata.benchmarks`): constituents used,
         #: missing ones, thin days; set by :meth:`from_events`
         self.benchmark_info: dict[str, dict] = {}
+        #: per (event_id, ticker): timing, day0_uncertain, confounded_by (set by from_events)
+        self.firm_event_info: dict[tuple[str, str], dict] = {}
+        self.timing_policy: str | None = None
 
     # ------------------------------------------------------------------ validation
     @staticmethod
@@ -257,7 +260,7 @@ class EventStudy:
 
             mics = {t: _ex(t) for t in pd.unique(fe.loc[need_ex, "ticker"])}  # once per ticker
             fe.loc[need_ex, "exchange"] = fe.loc[need_ex, "ticker"].map(mics)
-        fe["benchmark"] = self._benchmarks(fe, firm_events, benchmark)
+        fe["benchmark"] = resolve_benchmarks(fe, firm_events, benchmark)
 
         unknown = sorted(set(fe["ticker"]) - set(self.returns.columns))
         if unknown:
@@ -288,43 +291,6 @@ class EventStudy:
         elif bad:  # benchmark only informative (tests' market returns): drop silently missing ones
             fe.loc[fe["benchmark"].isin(bad), "benchmark"] = ""
         return fe
-
-    def _benchmarks(self, fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[str]:
-        from crackdown.timeline.universe import default_benchmark
-
-        if isinstance(benchmark, str):
-            return [benchmark] * len(fe)
-        cache: dict[tuple[str, str], str] = {}
-        out = []
-        for i, (ticker, exchange) in enumerate(zip(fe["ticker"], fe["exchange"])):
-            if isinstance(benchmark, str):
-                out.append(benchmark)
-                continue
-            if isinstance(benchmark, Mapping):
-                b = benchmark.get(ticker, benchmark.get(exchange))
-                if b is None:
-                    raise StudyConfigError(
-                        f"benchmark mapping has no entry for ticker {ticker} or exchange "
-                        f"{exchange}"
-                    )
-                out.append(str(b))
-                continue
-            if benchmark is not None:
-                raise StudyConfigError(f"benchmark must be a ticker or a mapping; got {benchmark!r}")
-            if "benchmark" in raw.columns and isinstance(raw["benchmark"].iloc[i], str) and raw[
-                "benchmark"
-            ].iloc[i]:
-                out.append(raw["benchmark"].iloc[i])
-                continue
-            if (ticker, exchange) not in cache:
-                try:
-                    b = default_benchmark(ticker) or (
-                        default_benchmark(exchange) if exchange else "")
-                except CrackdownError:
-                    b = ""
-                cache[(ticker, exchange)] = b
-            out.append(cache[(ticker, exchange)])
-        return out
 
     def _resolve_factors(self, factors: pd.DataFrame | None) -> pd.DataFrame | None:
         spec_kinds = {s.factor_kind for s in (self.spec, self.fallback_spec) if s is not None}
@@ -366,6 +332,7 @@ class EventStudy:
         returns_kind: str = "simple",
         history: str | tuple | None = None,
         other_events: pd.DataFrame | None = None,
+        timing_policy: str = "span",
         **settings,
     ) -> EventStudy:
         """Build a study from an events table (:func:`crackdown.timeline.events.load_events`).
@@ -400,7 +367,15 @@ class EventStudy:
         other_events : pandas.DataFrame, optional
             Further events (same columns as ``events_df``, e.g. the whole events table) whose
             windows ``clean_estimation=True`` removes from each listing's estimation window, for
-            the listings they name (mapped to day 0 like the studied events).
+            the listings they name (mapped to day 0 like the studied events). Their day 0s are
+            also checked for confounders: a firm-event's ``confounded_by`` (in
+            :attr:`EventStudyResults.outcomes`) lists the events of ``events_df`` and
+            ``other_events`` naming the same listing whose day 0 is in its event window.
+        timing_policy : {"span", "same-day", "next-session"}
+            Events without a release time (:data:`crackdown.timeline.calendars.TIMING_POLICIES`):
+            ``span`` (default) puts Hong Kong's day 0 on the date's session and requires the
+            event window to reach day +1, so the reaction spans both possible sessions;
+            ``same-day`` / ``next-session`` assume a release before / after the Hong Kong close.
         **settings
             Any other :class:`EventStudy` keyword (model, estimation, window, ...).
         """
@@ -409,7 +384,7 @@ class EventStudy:
         rets, fe, settings, missing = study_inputs(
             events_df, tickers=tickers, benchmark=benchmark, prices_dir=prices_dir,
             returns_kind=returns_kind, history=history, other_events=other_events,
-            settings=settings)
+            settings=settings, timing_policy=timing_policy)
         study = cls(
             rets,
             fe,
@@ -421,6 +396,12 @@ class EventStudy:
         study.benchmark_info = dict(rets.attrs.get("benchmarks", {}))
         study.day0_notes = {
             (r.event_id, r.ticker): r.day0_note for r in fe.itertuples(index=False)
+        }
+        study.timing_policy = timing_policy
+        study.firm_event_info = {
+            (r.event_id, r.ticker): {"timing": r.timing, "day0_uncertain": bool(r.day0_uncertain),
+                                     "confounded_by": r.confounded_by}
+            for r in fe.itertuples(index=False)
         }
         return study
 
@@ -770,6 +751,9 @@ class EventStudy:
                 "benchmark": fe["benchmark"].to_numpy(),
             }
         )
+        info = [self.firm_event_info.get((e, t), {}) for e, t in zip(event_ids, tickers)]
+        for col, default in (("timing", ""), ("day0_uncertain", False), ("confounded_by", "")):
+            outcomes[col] = [i.get(col, default) for i in info]
         for spec, rows, fit in fits:
             if spec is self.fallback_spec:  # report the days the fallback model used
                 outcomes.loc[rows, "n_estimation_obs"] = fit.n_obs

@@ -26,11 +26,27 @@ instant** (closes are the exchange's scheduled closes, including early closes / 
 An announcement made during a session therefore has day 0 = that session; one made after the
 close (or on a holiday / weekend) has day 0 = the next session.
 
-When the time is unknown it is assumed to be **09:00 Beijing**: that is after the previous NYSE
-close (16:00 New York = 04:00 Beijing in summer, 05:00 in winter; 13:00 early closes are
-earlier still), before the same calendar day's Hong Kong close (16:00, or 12:00 on half days)
-and before the Shanghai/Shenzhen open (09:30). The result then carries ``time_assumed=True``
-and a note saying so.
+Unknown release times (:data:`TIMING_POLICIES`)
+-----------------------------------------------
+An event without a researched time could have been released at any time of its Beijing date
+between 08:00 and midnight (official releases and wire reports; scheduled entries into force
+are ``anticipated`` instead). New York's day 0 is the same for every such time (08:00 Beijing is
+after the previous NYSE close, midnight is during the same-date New York session), but Hong
+Kong's is the date's session for a release before its 16:00 close and the next session after
+it. ``timing_policy`` says what to do:
+
+``"span"`` (default)
+    Day 0 is the earlier candidate (the date's Hong Kong session, as if released at 09:00) and
+    ``DayZero.uncertain`` is True when the later candidate differs (``alternative``): a study
+    then requires its event window to reach day +1, so that the reported reaction spans both
+    possible sessions (:meth:`crackdown.estimation.study.EventStudy.from_events`).
+``"same-day"``
+    Released at 09:00 Beijing (before the Hong Kong close): the earlier candidate, not flagged.
+``"next-session"``
+    Released at 18:00 Beijing (after the Hong Kong close, before the New York open): the later
+    candidate.
+
+Every policy sets ``time_assumed=True`` and says so in the note.
 """
 
 from __future__ import annotations
@@ -57,6 +73,11 @@ BEIJING_TZ = "Asia/Shanghai"
 
 #: Time assumed for an announcement whose time of day is unknown (Beijing time).
 ASSUMED_TIME = dt.time(9, 0)
+#: What an unknown release time means for day 0 (module docstring).
+TIMING_POLICIES: tuple[str, ...] = ("span", "same-day", "next-session")
+_POLICY_TIME = {"span": ASSUMED_TIME, "same-day": ASSUMED_TIME, "next-session": dt.time(18, 0)}
+#: Earliest and latest Beijing time an unknown-time release is taken to have been made.
+UNKNOWN_TIME_RANGE = (dt.time(8, 0), dt.time(23, 59))
 
 #: Calendar MIC -> exchange_calendars calendar name.
 SUPPORTED_EXCHANGES: dict[str, str] = {
@@ -74,6 +95,8 @@ __all__ = [
     "CALENDAR_END",
     "CALENDAR_START",
     "SUPPORTED_EXCHANGES",
+    "TIMING_POLICIES",
+    "UNKNOWN_TIME_RANGE",
     "DayZero",
     "day_zero",
     "day_zero_table",
@@ -326,9 +349,14 @@ class DayZero:
     announced_at : pandas.Timestamp
         The announcement instant used (tz Asia/Shanghai); 09:00 when the time was unknown.
     time_assumed : bool
-        True when the time of day was unknown and 09:00 Beijing was assumed.
+        True when the time of day was unknown and the policy's time was assumed.
     note : str
         Human-readable explanation (local times of the announcement and of day 0's close).
+    uncertain : bool
+        ``timing_policy="span"`` and an unknown time whose possible releases (08:00 to
+        midnight Beijing) map to two sessions: ``session`` and ``alternative``.
+    alternative : pandas.Timestamp or None
+        The later possible day 0 when the time is unknown and it differs from ``session``.
     """
 
     exchange: str
@@ -336,6 +364,8 @@ class DayZero:
     announced_at: pd.Timestamp
     time_assumed: bool
     note: str
+    uncertain: bool = False
+    alternative: pd.Timestamp | None = None
 
 
 def _parse_time(time, what: str = "time") -> dt.time | None:
@@ -370,13 +400,33 @@ def _fmt_local(ts: pd.Timestamp, tz) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
-def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS") -> DayZero:
+def check_timing_policy(policy: str) -> str:
+    """Validate ``timing_policy`` (:data:`TIMING_POLICIES`)."""
+    if policy not in TIMING_POLICIES:
+        raise StudyConfigError(
+            f"timing_policy {policy!r}; use one of {', '.join(TIMING_POLICIES)} (span: day 0 is "
+            "the release date's session and the window must reach day +1; same-day: released "
+            "before the Hong Kong close; next-session: released after it)")
+    return policy
+
+
+def _session_after(exchange: str, day: pd.Timestamp, clock: dt.time) -> tuple[int, pd.Timestamp]:
+    announced = pd.Timestamp.combine(day.date(), clock).tz_localize(BEIJING_TZ).as_unit("ns")
+    _, closes = _closes_utc(exchange)
+    instant = np.datetime64(announced.tz_convert("UTC").tz_localize(None).as_unit("ns"))
+    return int(np.searchsorted(closes, instant, side="right")), announced
+
+
+def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
+             timing_policy: str = "span") -> DayZero:
     """Map an announcement (Beijing date + optional time) to day 0 on an exchange.
 
     Day 0 is the first session whose scheduled close (``exchange_calendars`` closes, including
     early closes / half days) is strictly after the announcement instant
-    ``date + time`` in Asia/Shanghai. A missing time is taken as 09:00 Beijing
-    (:data:`ASSUMED_TIME`) and flagged with ``time_assumed=True``.
+    ``date + time`` in Asia/Shanghai. A missing time follows ``timing_policy`` (module
+    docstring: ``span`` and ``same-day`` take 09:00 Beijing, ``next-session`` 18:00) and is
+    flagged with ``time_assumed=True``; under ``span`` an unknown time whose possible release
+    instants (:data:`UNKNOWN_TIME_RANGE`) map to two sessions sets ``uncertain=True``.
 
     Parameters
     ----------
@@ -386,6 +436,8 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS") ->
         Beijing time ``"HH:MM"``; ``None``, ``""`` or NaN = unknown.
     exchange : str
         Calendar MIC (default ``XNYS``).
+    timing_policy : {"span", "same-day", "next-session"}
+        What an unknown time means (:data:`TIMING_POLICIES`).
 
     Returns
     -------
@@ -408,15 +460,14 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS") ->
     Timestamp('2020-11-04 00:00:00')
     """
     exchange = _check_exchange(exchange)
+    check_timing_policy(timing_policy)
     day = _to_date(date, "announcement date")
     clock = _parse_time(time)
     time_assumed = clock is None
     if time_assumed:
-        clock = ASSUMED_TIME
-    announced = pd.Timestamp.combine(day.date(), clock).tz_localize(BEIJING_TZ).as_unit("ns")
+        clock = _POLICY_TIME[timing_policy]
     idx, closes = _closes_utc(exchange)
-    instant = np.datetime64(announced.tz_convert("UTC").tz_localize(None).as_unit("ns"))
-    pos = int(np.searchsorted(closes, instant, side="right"))
+    pos, announced = _session_after(exchange, day, clock)
     if pos == 0 or pos >= len(idx):
         raise CalendarError(
             f"announcement {announced:%Y-%m-%d %H:%M} Beijing is outside the {exchange} "
@@ -431,11 +482,22 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS") ->
         f"{exchange} day 0 {session:%Y-%m-%d}: first close after the announcement is "
         f"{_fmt_local(close, tz)}"
     )
+    alternative, uncertain = None, False
     if time_assumed:
+        first, _ = _session_after(exchange, day, UNKNOWN_TIME_RANGE[0])
+        last, _ = _session_after(exchange, day, UNKNOWN_TIME_RANGE[1])
+        if last != first and last < len(idx):
+            alternative = idx[last] if idx[last] != session else idx[first]
+            uncertain = timing_policy == "span"
+        rule = {"span": "the earlier possible session", "same-day": "released before the Hong "
+                "Kong close", "next-session": "released after the Hong Kong close"}[timing_policy]
         note = (
-            f"time unknown: assumed {ASSUMED_TIME:%H:%M} Beijing on {day:%Y-%m-%d} (after the "
-            f"previous NYSE close, before the Hong Kong close even on half days); {where}"
+            f"time unknown (timing_policy={timing_policy}: {rule}): assumed {clock:%H:%M} "
+            f"Beijing on {day:%Y-%m-%d}; {where}"
         )
+        if alternative is not None:
+            note += (f"; a release between {UNKNOWN_TIME_RANGE[0]:%H:%M} and midnight could "
+                     f"also give {alternative:%Y-%m-%d}")
     else:
         note = (
             f"announced {announced:%Y-%m-%d %H:%M} Beijing = {_fmt_local(announced, tz)} local; "
@@ -447,14 +509,18 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS") ->
         announced_at=announced,
         time_assumed=time_assumed,
         note=note,
+        uncertain=uncertain,
+        alternative=alternative,
     )
 
 
-DAY_ZERO_COLUMNS = ("event_id", "exchange", "day0", "time_assumed", "note")
+DAY_ZERO_COLUMNS = ("event_id", "exchange", "day0", "time_assumed", "note", "day0_uncertain",
+                    "day0_alternative")
 
 
 def day_zero_table(
-    events_df: pd.DataFrame, exchanges: Sequence[str] | Iterable[str] = ("XNYS", "XHKG")
+    events_df: pd.DataFrame, exchanges: Sequence[str] | Iterable[str] = ("XNYS", "XHKG"), *,
+    timing_policy: str = "span",
 ) -> pd.DataFrame:
     """Day 0 of every event on every exchange (long format).
 
@@ -465,12 +531,16 @@ def day_zero_table(
         (``"HH:MM"`` or empty), as returned by :func:`crackdown.timeline.events.load_events`.
     exchanges : sequence of str
         Calendar MICs.
+    timing_policy : {"span", "same-day", "next-session"}
+        Unknown release times (module docstring).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``event_id, exchange, day0, time_assumed, note``; one row per (event, exchange)
-        in event order, then exchange order; ``day0`` is ``datetime64[ns]``.
+        Columns ``event_id, exchange, day0, time_assumed, note, day0_uncertain,
+        day0_alternative``; one row per (event, exchange) in event order, then exchange order;
+        ``day0`` is ``datetime64[ns]``; ``day0_alternative`` the other possible day 0 of an
+        unknown time (NaT when there is none).
 
     Raises
     ------
@@ -493,11 +563,15 @@ def day_zero_table(
     ):
         for mic in mics:
             try:
-                dz = day_zero(date, time, mic)
+                dz = day_zero(date, time, mic, timing_policy=timing_policy)
             except CalendarError as exc:
                 raise CalendarError(f"event {event_id}: {exc}") from exc
-            rows.append((event_id, mic, dz.session, dz.time_assumed, dz.note))
+            rows.append((event_id, mic, dz.session, dz.time_assumed, dz.note, dz.uncertain,
+                         dz.alternative))
     table = pd.DataFrame(rows, columns=list(DAY_ZERO_COLUMNS))
     table["day0"] = pd.to_datetime(table["day0"]).astype("datetime64[ns]")
+    table["day0_alternative"] = pd.to_datetime(table["day0_alternative"]).astype(
+        "datetime64[ns]")
+    table["day0_uncertain"] = table["day0_uncertain"].astype(bool)
     table["time_assumed"] = table["time_assumed"].astype(bool)
     return table

@@ -3,17 +3,27 @@
 The table (``events.csv`` at the repository root, or the file named by ``$CRACKDOWN_EVENTS_FILE``)
 has one row per dated regulatory action. Its columns, in this order, are::
 
-    event_id, date, time_beijing, agency, category, direction, firms, tickers, title, source,
-    confidence, notes
+    event_id, date, time_beijing, time_source, agency, category, direction, firms, tickers, title,
+    source, confidence, anticipated, notes
 
 Conventions
 -----------
-* ``date`` is the **Beijing calendar date** (Asia/Shanghai) of the announcement, written
-  ``YYYY-MM-DD``. Where sources disagree, the file uses the first date the market could react to
-  and explains the disagreement in ``notes``.
-* ``time_beijing`` is ``HH:MM`` (24-hour, Beijing time) when the announcement time is known, or
-  empty when it is not. Mapping a date and time to a trading session ("day 0") is the job of
+* ``date`` is the **Beijing calendar date** (Asia/Shanghai) of the *first public information*:
+  a leak, a wire report of a decision or the official release, whichever came first (the
+  official release is then given in ``notes``). Written ``YYYY-MM-DD``.
+* ``time_beijing`` is ``HH:MM`` (24-hour, Beijing time) of that first public information, or
+  empty when no source gives it. ``time_source`` says where the time comes from (URL or wire,
+  with ``approximate`` for a part-of-day time such as "after the close" and ``upper bound`` for
+  the stamp of a report that followed the release); a time without a source is an error.
+  :data:`TIMINGS`: the derived ``timing`` column is ``known`` (a stamp), ``approximate`` (the
+  word "approximate" in ``time_source``) or ``unknown`` (no time). Mapping a date and time to a
+  trading session ("day 0", and the policy for unknown times) is the job of
   :mod:`crackdown.timeline.calendars`, not of this module.
+* ``anticipated`` is ``true`` for dates known in advance (a law's entry into force, a scheduled
+  effective date, a scheduled vote), ``false`` for surprises.
+* ``category`` ``market_confound`` marks non-regulatory market events researchers must control
+  for (the SEC's HFCAA rules and lists, the PCAOB determination): they are studied like the
+  others but are not crackdown actions (derived column ``crackdown_action`` is False).
 * ``tickers`` is a ``;``-separated list of Yahoo Finance symbols (``BABA;9988.HK``).
 * ``category`` is one of :data:`CATEGORIES`, ``direction`` one of :data:`DIRECTIONS`,
   ``confidence`` one of :data:`CONFIDENCE`.
@@ -50,10 +60,13 @@ __all__ = [
     "CONFIDENCE",
     "DIRECTIONS",
     "EVENT_ID_PATTERN",
+    "NON_CRACKDOWN_CATEGORIES",
     "TICKER_PATTERN",
     "TIME_PATTERN",
+    "TIMINGS",
     "get_event",
     "load_events",
+    "timing_of",
 ]
 
 #: Allowed values of the ``category`` column.
@@ -68,7 +81,12 @@ CATEGORIES: tuple[str, ...] = (
     "algorithm",
     "support",
     "other",
+    "market_confound",
 )
+#: Categories that are not crackdown actions (studied, but not counted as the crackdown).
+NON_CRACKDOWN_CATEGORIES: tuple[str, ...] = ("market_confound",)
+#: Values of the derived ``timing`` column.
+TIMINGS: tuple[str, ...] = ("known", "approximate", "unknown")
 #: Allowed values of the ``direction`` column.
 DIRECTIONS: tuple[str, ...] = ("tightening", "easing")
 #: Allowed values of the ``confidence`` column.
@@ -79,6 +97,7 @@ COLUMNS: tuple[str, ...] = (
     "event_id",
     "date",
     "time_beijing",
+    "time_source",
     "agency",
     "category",
     "direction",
@@ -87,6 +106,7 @@ COLUMNS: tuple[str, ...] = (
     "title",
     "source",
     "confidence",
+    "anticipated",
     "notes",
 )
 
@@ -154,6 +174,10 @@ _HINTS: dict[str, str] = {
     "(e.g. BABA;9988.HK or ^HSI)",
     "source": "give the URL (or seed reference) of the source that dates the event",
     "title": "give a short title of the action",
+    "time_source": "say where the time comes from (URL or wire; add 'approximate' for a "
+    "part-of-day time, 'upper bound' for the stamp of a later report), or empty the time",
+    "anticipated": "write true (the date was known in advance, e.g. an entry into force) or "
+    "false (a surprise)",
 }
 
 
@@ -171,6 +195,7 @@ def _schema() -> pa.DataFrameSchema:
                                  "snake_case")], **text),
             "date": pa.Column(checks=[_element(_is_valid_date, "valid_date")], **text),
             "time_beijing": pa.Column(checks=[_element(_is_valid_time, "hh_mm_or_empty")], **text),
+            "time_source": pa.Column(**text),
             "agency": pa.Column(**text),
             "category": pa.Column(checks=[pa.Check.isin(list(CATEGORIES))], **text),
             "direction": pa.Column(checks=[pa.Check.isin(list(DIRECTIONS))], **text),
@@ -180,6 +205,7 @@ def _schema() -> pa.DataFrameSchema:
             "title": pa.Column(checks=[_element(_nonempty, "nonempty")], **text),
             "source": pa.Column(checks=[_element(_nonempty, "nonempty")], **text),
             "confidence": pa.Column(checks=[pa.Check.isin(list(CONFIDENCE))], **text),
+            "anticipated": pa.Column(checks=[pa.Check.isin(["true", "false"])], **text),
             "notes": pa.Column(**text),
         },
         strict=True,
@@ -284,6 +310,7 @@ def _validate(path: Path) -> tuple[pd.DataFrame, list[int]]:
     for column in raw.columns:
         raw[column] = raw[column].astype(object).map(lambda v: v.strip())
     raw = raw.astype(str)
+    raw["anticipated"] = raw["anticipated"].str.lower()
     raw.index = pd.Index(good_lines, name="line")
 
     # pandera: one element-wise/isin check per column; failure cases carry the line as index.
@@ -306,6 +333,13 @@ def _validate(path: Path) -> tuple[pd.DataFrame, list[int]]:
             else:
                 what = f"invalid {column}"
             problems.append((line, _problem(path, line, column, value, what)))
+
+    # a time needs a source
+    for line, time, source in zip(raw.index, raw["time_beijing"], raw["time_source"]):
+        if time and not source:
+            problems.append((line, _problem(
+                path, line, "time_source", source,
+                f"time_beijing {time} has no time_source")))
 
     # duplicate event ids name both lines
     seen: dict[str, int] = {}
@@ -359,7 +393,9 @@ def load_events(
     pandas.DataFrame
         The CSV columns in file order (:data:`COLUMNS`) with ``date`` as ``datetime64[ns]``
         (naive; the Beijing calendar date), ``time_beijing`` as ``"HH:MM"`` or ``""``, ``tickers``
-        the raw ``;``-string, plus ``ticker_list`` (``list[str]``). Rows are sorted by ``date``
+        the raw ``;``-string, ``anticipated`` as bool, plus ``ticker_list`` (``list[str]``),
+        ``timing`` (:data:`TIMINGS`) and ``crackdown_action`` (False for
+        :data:`NON_CRACKDOWN_CATEGORIES`). Rows are sorted by ``date``
         then ``event_id``; the index is a fresh ``RangeIndex``.
 
     Raises
@@ -373,6 +409,10 @@ def load_events(
     frame = raw.reset_index(drop=True)
     frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d").astype("datetime64[ns]")
     frame["ticker_list"] = [_split_tickers(text) for text in frame["tickers"]]
+    frame["anticipated"] = frame["anticipated"] == "true"
+    frame["timing"] = [timing_of(t, s) for t, s in zip(frame["time_beijing"],
+                                                        frame["time_source"])]
+    frame["crackdown_action"] = ~frame["category"].isin(NON_CRACKDOWN_CATEGORIES)
     frame = frame.sort_values(["date", "event_id"], kind="stable").reset_index(drop=True)
 
     if categories is not None:
@@ -393,6 +433,13 @@ def load_events(
             raise StudyConfigError(_unknown_ids_message(missing, sorted(known), resolved))
         frame = frame[frame["event_id"].isin(wanted_ids)].reset_index(drop=True)
     return frame
+
+
+def timing_of(time_beijing: str, time_source: str) -> str:
+    """``known``, ``approximate`` or ``unknown`` (see the module docstring)."""
+    if not str(time_beijing or "").strip():
+        return "unknown"
+    return "approximate" if "approximate" in str(time_source or "").lower() else "known"
 
 
 def _unknown_ids_message(missing: Sequence[str], known: Sequence[str], where: object) -> str:
