@@ -9,6 +9,7 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
         calendars                   exchange sessions, day 0 of an announcement instant
         universe                    listings: calendar, company, role, pair, benchmark
         information_time            session closes in Beijing time; NY day t ~ HK next session
+        clusters                    events sharing a day 0 and a listing; confounded windows
     marketdata/                 2. prices in, returns on each exchange calendar out
         price_files, cache, yahoo   the three price sources (folder, verified cache, yfinance)
         prices                      load_prices over those sources
@@ -62,6 +63,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "cross_listing_pairs": ("crackdown.timeline.universe", "cross_listing_pairs"),
     "session_closes": ("crackdown.timeline.information_time", "session_closes"),
     "information_day": ("crackdown.timeline.information_time", "information_day"),
+    "event_clusters": ("crackdown.timeline.clusters", "event_clusters"),
     # 2. market data
     "load_prices": ("crackdown.marketdata.prices", "load_prices"),
     "fetch_prices": ("crackdown.marketdata.prices", "fetch_prices"),
@@ -133,6 +135,7 @@ __all__ = [
     "day_zero",
     "day_zero_table",
     "default_benchmark",
+    "event_clusters",
     "event_headline",
     "exchange_for_ticker",
     "fetch_prices",

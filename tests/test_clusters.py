@@ -109,3 +109,14 @@ def test_confounded_by_in_study_outcomes(prices_dir):
         assert "miit_internet_rectification_campaign" in out.loc[ticker, "confounded_by"]
     alone = EventStudy.from_events(target, prices_dir=prices_dir).fit().outcomes
     assert (alone["confounded_by"] == "").all()  # only the studied events are known
+
+
+def test_campaign_of_a_market_confound_alone(prices_dir):
+    from crackdown import run_campaign
+
+    events = load_events(event_ids=["pcaob_full_access_determination"])
+    assert not events["crackdown_action"].any()
+    campaign = run_campaign(events, prices_dir=prices_dir)
+    row = campaign.event_table.iloc[0]
+    assert not row["crackdown_action"] and row["n_firms"] > 0
+    assert len(campaign.cumulative) == 1  # one event: its own CAAR

@@ -447,7 +447,8 @@ def run_campaign(
         Events without a release time (:meth:`EventStudy.from_events`).
 
     Every event is studied; the cumulative tables (basket, firm paths, sum of CAARs) use the
-    crackdown actions only (not the ``market_confound`` events, e.g. the SEC's HFCAA rules).
+    crackdown actions only (not the ``market_confound`` events, e.g. the SEC's HFCAA rules),
+    unless the study holds no crackdown action at all.
 
     Returns
     -------
@@ -485,7 +486,8 @@ def run_campaign(
         event_table=event_table(results, events_df, w, ci=ci),
         firm_cars=firms,
         car_matrix=car_matrix(firms, events_df),
-        cumulative=cumulative_value(results, actions, w, market_caps=market_caps),
+        cumulative=cumulative_value(results, actions if len(actions) else events_df, w,
+                                    market_caps=market_caps),
         market_caps=None if market_caps is None else dict(market_caps),
         firm_cumulative=firm_cum,
         basket=basket,
