@@ -514,6 +514,7 @@ def _run_tests(panel: EventPanel, window: tuple[int, int]) -> list:
     for Kolari-Pynnönen) is reported as a row with NaN statistic and the reason.
     """
     try:
+        from crackdown.inference import grank
         from crackdown.inference import nonparametric as nonpar
         from crackdown.inference import parametric as par
         from crackdown.inference.base import TestResult
@@ -547,6 +548,8 @@ def _run_tests(panel: EventPanel, window: tuple[int, int]) -> list:
         ("patell_z", lambda: par.patell_z(ar, e, window, **common, n_obs=panel.n_obs, **std)),
         ("brown_warner_1980", lambda: par.brown_warner_1980(ar, e, window, **common)),
         ("cross_sectional_t", lambda: par.cross_sectional_t(ar, window, **common)),
+        ("grank_t", lambda: grank.grank_t(ar, e, window, **common, **std,
+                                          rank_residuals=e_info)),
         ("corrado_rank", lambda: nonpar.corrado_rank_test(ar, e_info, window, **common)),
         ("generalized_sign", lambda: nonpar.generalized_sign_test(ar, e, window, **common)),
         ("sign", lambda: nonpar.sign_test(ar, window, **common)),

@@ -13,6 +13,7 @@ import importlib
 import numpy as np
 
 from crackdown.inference.base import TestResult, resolve_window, results_frame
+from crackdown.inference.grank import grank_t
 from crackdown.inference.intervals import (
     EventTimeData,
     EventTimeIntervals,
@@ -73,6 +74,7 @@ __all__ = [
     "cross_sectional_t",
     "estimation_sigma",
     "generalized_sign_test",
+    "grank_t",
     "kolari_pynnonen_bmp",
     "kolari_pynnonen_factor",
     "kolari_pynnonen_patell",

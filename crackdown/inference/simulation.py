@@ -10,7 +10,9 @@ Data-generating process (one simulated sample)
     r_{it} = \alpha_i + \beta_i m_t + e_{it},\qquad
     e_{it} = s_i\,v_t\,\big(\sqrt{\rho}\,f_t + \sqrt{1-\rho}\,u_{it}\big),
 
-with ``f_t`` (a common "China-tech" shock, *not* the market) and ``u_it`` iid ``N(0, 1)``, so
+with ``f_t`` (a common "China-tech" shock, *not* the market) and ``u_it`` iid ``N(0, 1)`` (or,
+with ``tail_df = ν``, Student t with ν degrees of freedom scaled to unit variance,
+``t_ν sqrt((ν - 2)/ν)``: fat tails), so
 the residuals of two firms have correlation ``rho`` (equicorrelated, one-factor structure) and
 firm volatility ``s_i``. ``v_t = sqrt(variance_ratio)`` on event-window days and 1 otherwise
 (event-induced variance, keeping ``rho``). The true abnormal return on day 0 is ``effect`` for
@@ -75,6 +77,7 @@ class SimulationDesign:
     alpha_sd: float = 0.0005
     beta_range: tuple[float, float] = (0.5, 1.5)
     sigma_range: tuple[float, float] = (0.01, 0.03)
+    tail_df: float | None = None
 
     def __post_init__(self) -> None:
         lo, hi = self.window
@@ -84,6 +87,8 @@ class SimulationDesign:
             raise StudyConfigError(f"rho={self.rho} must be in [0, 1)")
         if self.variance_ratio <= 0:
             raise StudyConfigError(f"variance_ratio={self.variance_ratio} must be positive")
+        if self.tail_df is not None and self.tail_df <= 2:
+            raise StudyConfigError(f"tail_df={self.tail_df} must be > 2 (finite variance)")
         if self.n_est < 10 or self.n_firms < 2:
             raise StudyConfigError("need n_est >= 10 and n_firms >= 2")
 
@@ -143,8 +148,13 @@ def _simulate_batch(design: SimulationDesign, n: int, rng: np.random.Generator):
     alpha = rng.normal(0.0, design.alpha_sd, (n, nf, 1))
     beta = rng.uniform(*design.beta_range, (n, nf, 1))
     s = rng.uniform(*design.sigma_range, (n, nf, 1))
-    f = rng.standard_normal((n, 1, d))
-    u = rng.standard_normal((n, nf, d))
+    if design.tail_df is None:
+        f = rng.standard_normal((n, 1, d))
+        u = rng.standard_normal((n, nf, d))
+    else:  # unit-variance Student t
+        scale = np.sqrt((design.tail_df - 2.0) / design.tail_df)
+        f = rng.standard_t(design.tail_df, (n, 1, d)) * scale
+        u = rng.standard_t(design.tail_df, (n, nf, d)) * scale
     e = s * (np.sqrt(design.rho) * f + np.sqrt(1.0 - design.rho) * u)
     length = design.length
     if design.variance_ratio != 1.0:
@@ -244,7 +254,8 @@ def rejection_rates(
     -------
     DataFrame
         One row per (reported) test: ``test, rho, effect, variance_ratio, window_lo,
-        window_hi, n_firms, n_est, n_sims, rejections, rejection_rate, mc_se, seconds``.
+        window_hi, n_firms, n_est, n_sims, rejections, rejection_rate, mc_se, seconds,
+        tail_df`` (NaN for normal residuals).
         A NaN p-value counts as a non-rejection and is reported in ``n_nan``.
     """
     subsample = dict(subsample or {})
@@ -288,6 +299,7 @@ def rejection_rates(
                 "mc_se": float(np.sqrt(rate * (1.0 - rate) / n)),
                 "n_nan": nans[key],
                 "seconds": seconds[key],
+                "tail_df": np.nan if design.tail_df is None else float(design.tail_df),
             }
         )
     return pd.DataFrame(rows)
@@ -379,6 +391,7 @@ _INFERENCE_SPECS: dict[str, tuple[str, str, str]] = {
     "kolari_pynnonen_patell": ("parametric", "kolari_pynnonen_patell", "patell"),
     "lamb": ("parametric", "lamb_test", "lamb"),
     "corrado_rank": ("nonparametric", "corrado_rank_test", "est"),
+    "grank_t": ("grank", "grank_t", "std"),
     "generalized_sign": ("nonparametric", "generalized_sign_test", "est"),
     "wilcoxon_signed_rank": ("nonparametric", "wilcoxon_signed_rank_test", "ar"),
 }
@@ -390,7 +403,7 @@ def inference_tests(names: Sequence[str] | None = None) -> dict[str, TestFn]:
     Every test is applied to the whole event window (the CAR over ``L`` days; the AR when
     ``L = 1``), with the market-model ``n_params = 2``, ``n_obs`` and forecast-error factors.
     Names: ``cross_sectional_t, brown_warner_1980, brown_warner_1985, patell_z, bmp_t,
-    kolari_pynnonen_bmp, kolari_pynnonen_patell, lamb, corrado_rank, generalized_sign,
+    kolari_pynnonen_bmp, kolari_pynnonen_patell, lamb, corrado_rank, grank_t, generalized_sign,
     wilcoxon_signed_rank``.
     """
     names = list(_INFERENCE_SPECS) if names is None else list(names)
