@@ -19,12 +19,16 @@ variance x1 and x2, windows (0, 0) and (-1, +1), no effect. The pooled portfolio
 Kolari-Pynnönen tests are computed with the estimation residuals paired by relative trading day
 and in information time (``alignment``); ``rbar_mean`` is the average estimated r̄ (truth: rho).
 
-Run:  python benchmarks/size_power.py                  (5-10 min on 2 cores)
+Run:  python benchmarks/size_power.py                  (about 20 min on 2 cores)
       python benchmarks/size_power.py --quick          (smoke run, not written)
       python benchmarks/size_power.py --two-calendars  (only the two-calendar rows, merged
                                                         into the existing CSV; ~1 min)
+Factorial (``scenario = factorial``, #13): day-0 window, N in {2, 3, 9, 30}, rho in {0, 0.1,
+0.3}, event variance x1, x2, x3, normal or Student t(4) residuals (``tail_df``), effect 0 or
++1%; every inference test and SUR, no placebo (144 designs).
+
 Writes benchmarks/results/size_power.csv. The first 13 columns are the original layout;
-``scenario``, ``alignment`` and ``rbar_mean`` follow (empty for the one-calendar rows).
+``scenario``, ``alignment``, ``rbar_mean`` and ``tail_df`` (empty = normal) follow.
 """
 
 from __future__ import annotations
@@ -48,8 +52,20 @@ OUT = HERE / "results" / "size_power.csv"
 COLUMNS = [
     "test", "rho", "effect", "n_firms", "n_sims", "rejection_rate", "mc_se",
     "variance_ratio", "window_lo", "window_hi", "n_est", "rejections", "n_nan",
-    "scenario", "alignment", "rbar_mean",
+    "scenario", "alignment", "rbar_mean", "tail_df",
 ]
+
+
+def factorial_designs() -> list[SimulationDesign]:
+    """The crackdown's situation (#13): N = 2..30 listings, clustering, event variance, fat tails.
+
+    Day-0 window, every combination of N in {2, 3, 9, 30}, rho in {0, 0.1, 0.3}, event
+    variance x1, x2, x3, normal or t(4) residuals, effect 0 (size) or +1% (power).
+    """
+    return [SimulationDesign(n_firms=n, n_est=250, window=(0, 0), rho=rho, effect=effect,
+                             variance_ratio=vr, tail_df=tail)
+            for n in (2, 3, 9, 30) for rho in (0.0, 0.1, 0.3) for vr in (1.0, 2.0, 3.0)
+            for tail in (None, 4.0) for effect in (0.0, 0.01)]
 
 
 def designs(n_history: int) -> list[SimulationDesign]:
@@ -84,7 +100,7 @@ def two_calendar_table(n_sims: int, seed: int) -> pd.DataFrame:
     table = pd.concat(frames, ignore_index=True)
     table["effect"] = 0.0
     table["scenario"] = "two_calendars"
-    return table[COLUMNS]
+    return table.reindex(columns=COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     table = run_grid(tests, grid, n_sims, args.seed, subsample=subsample, n_jobs=args.jobs)
     table["scenario"] = "one_calendar"
-    table = table.reindex(columns=COLUMNS)
+    factorial = factorial_designs()
+    if args.quick:
+        factorial = factorial[::12]
+    fact = run_grid(default_tests(placebo=False), factorial, n_sims, args.seed + 1,
+                    n_jobs=args.jobs)
+    fact["scenario"] = "factorial"
+    print_factorial(fact)
+    table = pd.concat([table, fact], ignore_index=True).reindex(columns=COLUMNS)
     two = two_calendar_table(n_sims, args.seed)
     elapsed = time.perf_counter() - t0
 
@@ -143,6 +166,15 @@ def main(argv: list[str] | None = None) -> int:
                                                           float_format="%.6g")
         print(f"wrote {args.out}")
     return 0
+
+
+def print_factorial(fact: pd.DataFrame) -> None:
+    size = fact.loc[fact["effect"] == 0.0].assign(tail=fact["tail_df"].fillna(0))
+    wide = size.pivot_table(index="test", columns=["n_firms", "variance_ratio", "tail", "rho"],
+                            values="rejection_rate", sort=False)
+    worst = (100 * (wide - 0.05).abs()).max(axis=1).sort_values()
+    print("\nfactorial (day 0): worst |size - 5%| in pp over all N, rho, variance, tails")
+    print(worst.round(1).to_string())
 
 
 def print_two_calendars(two: pd.DataFrame, n_sims: int, elapsed: float) -> None:

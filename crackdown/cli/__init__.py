@@ -20,7 +20,7 @@ EXIT_USER_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
-    from crackdown.cli import data_cmd, events_cmd, report_cmd, study_cmd
+    from crackdown.cli import campaign_cmd, data_cmd, events_cmd, report_cmd, study_cmd
 
     parser = argparse.ArgumentParser(
         prog="crackdown",
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crackdown {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (events_cmd, data_cmd, study_cmd, report_cmd):
+    for module in (events_cmd, data_cmd, study_cmd, campaign_cmd, report_cmd):
         module.register(sub)
     return parser
 
