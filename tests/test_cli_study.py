@@ -151,7 +151,7 @@ def test_outcomes_with_fallback_and_tests_output(capsys, prices_dir):
                           "--format", "csv", "--prices-dir", str(prices_dir))
     assert code == 0, err
     tests = pd.read_csv(io.StringIO(out))
-    assert tests["test"].iloc[0] == "brown_warner_1985"
+    assert tests["test"].iloc[0] == "kolari_pynnonen_bmp" and tests["headline"].iloc[0]
     assert {"statistic", "pvalue", "distribution"} <= set(tests.columns)
 
 

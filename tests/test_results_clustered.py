@@ -79,7 +79,7 @@ def test_tests_by_exchange_adds_the_exchange_column():
     _rets, res = _clustered()
     by_ex = res.tests(by="exchange")
     assert "exchange" in by_ex.columns
-    assert by_ex["test"].iloc[0] == "brown_warner_1985"
+    assert by_ex["test"].iloc[0] == "kolari_pynnonen_bmp"
     with pytest.raises(StudyConfigError, match="by="):
         res.tests(by="firm")
 
@@ -127,7 +127,7 @@ def test_cli_tests_include_sur_and_placebo_rows(prices_dir, capsys):
                "--format", "csv", "--prices-dir", str(prices_dir)])
     assert rc == 0
     out = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert out["test"].iloc[0] == "brown_warner_1985"
+    assert out["test"].iloc[0] == "kolari_pynnonen_bmp"
     sur = out.loc[out["test"] == "sur_caar"].iloc[0]
     placebo = out.loc[out["test"] == "placebo_portfolio_t"].iloc[0]
     # all three tests see the same CAAR (TAL/EDU/GOTU lost ~98% of their value over -1..+1)

@@ -96,7 +96,8 @@ EVENT_COLUMNS = (
     "event_id", "date", "category", "direction", "title", "n_requested", "n_firms",
     "n_flagged", "caar", "se", "ci_lo", "ci_hi", "df", "portfolio_t", "portfolio_p",
     "kp_t", "kp_p", "mean_car", "n_complete", "note", "timing", "anticipated",
-    "crackdown_action", "cluster_id", "cluster_size", "shares_day0_with",
+    "crackdown_action", "cluster_id", "cluster_size", "shares_day0_with", "headline_test",
+    "headline_p",
 )
 
 
@@ -212,6 +213,7 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
         ``cluster_size``, ``shares_day0_with``; the note then says so).
     """
     from crackdown.inference.parametric import portfolio_t
+    from crackdown.inference.headline import HEADLINE_TEST
     from crackdown.timeline.clusters import event_clusters
 
     if not 0 < ci < 1:
@@ -270,6 +272,9 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
         if len(kp):
             row["kp_t"] = float(kp["statistic"].iloc[0])
             row["kp_p"] = float(kp["pvalue"].iloc[0])
+        head = tests.loc[(tests["event_id"] == eid) & (tests["test"] == HEADLINE_TEST)]
+        row["headline_test"] = HEADLINE_TEST
+        row["headline_p"] = float(head["pvalue"].iloc[0]) if len(head) else np.nan
         dropped = oc.loc[~oc["included"]]
         notes = [f"{r.ticker}: {r.status}" for r in dropped.itertuples(index=False)]
         if row["n_flagged"]:
@@ -517,6 +522,8 @@ def event_headline(campaign: CampaignResults, event_id: str) -> dict[str, object
         f"CAAR{wt} (%)": pct(row["caar"]),
         "CI low (%)": pct(row["ci_lo"]),
         "CI high (%)": pct(row["ci_hi"]),
+        "headline test": row["headline_test"] if isinstance(row["headline_test"], str) else "",
+        "headline p": num(row["headline_p"]),
         "portfolio p": num(row["portfolio_p"]),
         "KP p": num(row["kp_p"]),
         "firms used": int(row["n_firms"]),
@@ -545,7 +552,7 @@ def campaign_headline(campaign: CampaignResults,
     wt = _window_text(campaign.window)
     act = et.loc[et["crackdown_action"].fillna(True).astype(bool)]
     data = act.loc[act["n_firms"] > 0]
-    sig = data.groupby("cluster_id").agg(p=("portfolio_p", "min"),
+    sig = data.groupby("cluster_id").agg(p=("portfolio_p", "min"), hp=("headline_p", "min"),
                                          anticipated=("anticipated", "all"))
     out: dict[str, object] = {
         "events": len(act),
@@ -560,6 +567,8 @@ def campaign_headline(campaign: CampaignResults,
         "anticipated clusters significant at 5% (portfolio)": int(
             ((sig["p"] < 0.05) & sig["anticipated"].astype(bool)).sum()),
         "anticipated clusters with data": int(sig["anticipated"].astype(bool).sum()),
+        "headline test": str(et["headline_test"].dropna().iloc[0]) if len(et) else "",
+        "clusters significant at 5% (headline test)": int((sig["hp"] < 0.05).sum()),
     }
     summary = None if campaign.basket is None else basket_summary(campaign.basket)
     out.update({

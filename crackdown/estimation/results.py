@@ -270,9 +270,12 @@ class EventStudyResults:
               by: str = "event") -> pd.DataFrame:
         """Test statistics of the mean (C)AR over ``lo..hi`` for each event (and pooled).
 
-        Calls :mod:`crackdown.inference` on :attr:`panel`. Portfolio (Brown-Warner 1985 crude
-        dependence adjustment) and Kolari-Pynnönen adjusted tests come first: they are the ones
-        robust to the cross-sectional correlation of a common event date.
+        Calls :mod:`crackdown.inference` on :attr:`panel`. The headline test
+        (:data:`crackdown.inference.headline.HEADLINE_TEST`, the Kolari-Pynnönen adjusted BMP:
+        the only test that held its size under clustering and event-induced variance together
+        in the simulation) comes first, then the other tests robust to the cross-sectional
+        correlation of a common event date. Columns ``headline`` (bool) and ``robust_to``
+        (:data:`crackdown.inference.headline.ROBUSTNESS`) label each row.
 
         Parameters
         ----------
@@ -296,6 +299,7 @@ class EventStudyResults:
             :meth:`crackdown.inference.base.TestResult.as_dict`.
         """
         from crackdown.inference.base import results_frame
+        from crackdown.inference.headline import HEADLINE_TEST, ROBUSTNESS
 
         if by not in ("event", "exchange"):
             raise StudyConfigError(f"by={by!r}: use 'event' or 'exchange'")
@@ -308,6 +312,8 @@ class EventStudyResults:
             results = _run_tests(p.subset(idx), window)
             if results:
                 f = results_frame(results)
+                f["headline"] = f["test"] == HEADLINE_TEST
+                f["robust_to"] = f["test"].map(ROBUSTNESS).fillna("")
                 if by == "exchange":
                     f.insert(0, "exchange", key[1])
                     key = key[0]
@@ -555,6 +561,9 @@ def _run_tests(panel: EventPanel, window: tuple[int, int]) -> list:
         ("sign", lambda: nonpar.sign_test(ar, window, **common)),
         ("wilcoxon", lambda: nonpar.wilcoxon_signed_rank_test(ar, window, **common)),
     ]
+    from crackdown.inference.headline import HEADLINE_TEST
+
+    calls.sort(key=lambda c: c[0] != HEADLINE_TEST)  # stable: the headline test first
     out = []
     for name, call in calls:
         try:

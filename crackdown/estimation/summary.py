@@ -46,8 +46,16 @@ def summary_text(results, lo: int | None = None, hi: int | None = None) -> str:
     w(caar.to_string(index=False, float_format=lambda v: f"{v:.6f}") + "\n")
     tests = results.tests(lo, hi)
     if len(tests) and "statistic" in tests.columns:
-        w("\nTests of the mean CAR (portfolio and Kolari-Pynnönen first: robust to "
-          "cross-sectional correlation)\n")
+        from crackdown.inference.headline import HEADLINE_TEST, SMALL_N
+
+        w(f"\nTests of the mean CAR (headline test first: {HEADLINE_TEST}, the one that holds "
+          "its size under clustering and event-induced variance in benchmarks/size_power.py; "
+          "then the other tests robust to cross-sectional correlation)\n")
+        small = caar.loc[(caar["event_id"] != "ALL") & (caar["n"] <= SMALL_N), "event_id"]
+        if len(small):
+            w(f"Note: {', '.join(map(str, small))} ha{'s' if len(small) == 1 else 've'} at "
+              f"most {SMALL_N} listings: cross-sectional tests have 1-2 degrees of freedom and "
+              "little power; use the placebo test (res.placebo) for such events.\n")
         show = tests[["event_id", "test", "estimate", "statistic", "pvalue", "distribution",
                       "n", "robust_to_clustering"]]
         w(_format_tests(show) + "\n")
