@@ -212,8 +212,8 @@ def event_table(results, events: pd.DataFrame, window: tuple[int, int] | None = 
         its cluster (:func:`crackdown.timeline.clusters.event_clusters`: ``cluster_id``,
         ``cluster_size``, ``shares_day0_with``; the note then says so).
     """
-    from crackdown.inference.parametric import portfolio_t
     from crackdown.inference.headline import HEADLINE_TEST
+    from crackdown.inference.parametric import portfolio_t
     from crackdown.timeline.clusters import event_clusters
 
     if not 0 < ci < 1:
