@@ -19,13 +19,15 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
         quality                     gaps, stale rows, large moves
     inference/                  3. test statistics on (N x L) abnormal-return arrays
         parametric, nonparametric, single_firm, intervals, dummy_regression (SUR),
-        placebo (empirical p), simulation (size/power), two_calendars (NY/HK pooled size)
+        placebo (empirical p), simulation (size/power), two_calendars (NY/HK pooled size),
+        grank (GRANK-T), headline (the headline test and its evidence)
     estimation/                 4. model -> EventStudy.fit() -> EventStudyResults
         models                      normal-return models, batched OLS engine
         inputs, study               events table -> firm-events and returns; EventStudy
         panel, results              aligned arrays; tidy AR/CAR/CAAR/BHAR tables and tests
         placebo, summary            re-fit at pseudo dates; text report
-    analyses/                   5. campaign, cumulative (basket), crosslisting, benchmark_choice
+    analyses/                   5. campaign, cumulative (basket), crosslisting, benchmark_choice,
+                                   multiple_testing (cluster FDR, step-down FWER)
     output/                     6. plots/ (one module per figure family), reports (papermill)
     cli/                        7. the ``crackdown`` command
 
@@ -95,6 +97,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "run_cross_listing": ("crackdown.analyses.crosslisting", "run_cross_listing"),
     "benchmark_sensitivity": ("crackdown.analyses.benchmark_choice", "benchmark_sensitivity"),
     "sector_relative": ("crackdown.analyses.benchmark_choice", "sector_relative"),
+    "campaign_multiple_testing": ("crackdown.analyses.multiple_testing",
+                                  "campaign_multiple_testing"),
+    "HEADLINE_TEST": ("crackdown.inference.headline", "HEADLINE_TEST"),
     # 6. output
     "plot_car_path": ("crackdown.output.plots", "plot_car_path"),
     "plot_event_timeline": ("crackdown.output.plots", "plot_event_timeline"),
@@ -114,6 +119,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 __all__ = [
     "BASKET_MIN_SHARE",
+    "HEADLINE_TEST",
     "HK_NONTECH_EW",
     "KEY_EVENTS",
     "CampaignResults",
@@ -129,6 +135,7 @@ __all__ = [
     "benchmark_sensitivity",
     "caar_path",
     "campaign_headline",
+    "campaign_multiple_testing",
     "compute_returns",
     "config",
     "cross_listing_pairs",

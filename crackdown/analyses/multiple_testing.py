@@ -10,18 +10,19 @@ p-value of its events, Bonferroni-adjusted for the cluster's size, ``p_c = min(1
 p_j)``. The BH step-up over the ``K`` clusters, ``q_(k) = min_{l >= k} K p_(l) / l``, gives each
 event its cluster's q-value.
 
-**Westfall-Young step-down max-T family-wise adjusted p-values** (Romano-Wolf step-down with
-studentized statistics). The null distribution keeps the dependence between events: in draw
+**Westfall-Young step-down min-p family-wise adjusted p-values** (Westfall & Young 1993; the
+min-p form puts events with different numbers of listings, hence different reference
+distributions, on one scale). The null distribution keeps the dependence between events: in draw
 ``b`` EVERY firm-event is moved by the same number ``k_b`` of sessions of its own exchange
 (pseudo dates common to all events: events that share a day 0 still share it, firms shared
 between events are still shared, and the spacing of the campaign is kept), re-estimated with
-the study's settings in batched fits, and each event's statistic ``T*_{b,e}`` recomputed. With
-the observed ``|T|`` ordered ``|T_(1)| >= ... >= |T_(E)|``,
+the study's settings in batched fits, and each event's p-value ``p*_{b,e}`` recomputed. With
+the observed p-values ordered ``p_(1) <= ... <= p_(E)``,
 
 .. math::
 
-    p^{adj}_{(r)} = \max_{s \le r} \frac{1 + \#\{b : \max_{e \in \{(s), ..., (E)\}} |T^*_{b,e}|
-    \ge |T_{(s)}|\}}{1 + B},
+    p^{adj}_{(r)} = \max_{s \le r} \frac{1 + \#\{b : \min_{e \in \{(s), ..., (E)\}} p^*_{b,e}
+    \le p_{(s)}\}}{1 + B},
 
 draws where an event's statistic cannot be computed (no prices at the shifted date) leave it
 out of that draw's maximum. Shifts are drawn from ``min_shift <= |k| <= max_shift`` sessions;
@@ -103,14 +104,16 @@ def bh_qvalues(pvalues) -> np.ndarray:
 
 
 def westfall_young_stepdown(observed, draws) -> np.ndarray:
-    """Step-down max-T adjusted p-values (module docstring).
+    """Step-down adjusted p-values from significance scores (module docstring).
+
+    Larger scores are more significant: pass ``|T|`` for max-T, or ``-log p`` for min-p.
 
     Parameters
     ----------
     observed : (E,) array
-        Observed statistics (NaN = not tested: NaN out).
+        Observed scores (NaN = not tested: NaN out).
     draws : (B, E) array
-        Statistics under the null, NaN where not computable.
+        Scores under the null, NaN where not computable.
     """
     t = np.abs(np.asarray(observed, dtype=float))
     d = np.abs(np.asarray(draws, dtype=float))
@@ -229,7 +232,7 @@ def multiple_testing(
                 if len(sel):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)
-                        draws[b, j] = _safe(fn, fit.panel.subset(sel), window)
+                        draws[b, j] = _safe(fn, fit.panel.subset(sel), window, "pvalue")
     clusters = family["cluster_id"].astype(str).to_numpy()
     size = pd.Series(clusters).map(pd.Series(clusters).value_counts()).to_numpy()
     frame = pd.DataFrame({"cluster_id": clusters, "p": pvals, "m": size})
@@ -237,11 +240,13 @@ def multiple_testing(
         lambda g: min(1.0, g["m"].iloc[0] * g["p"].min()) if g["p"].notna().any() else np.nan,
         include_groups=False)
     q = pd.Series(bh_qvalues(cluster_p.to_numpy()), index=cluster_p.index)
+    with np.errstate(divide="ignore"):  # p = 0 -> score inf (most significant)
+        score, null_score = -np.log(pvals), -np.log(draws)
     return pd.DataFrame({
         "event_id": ids, "cluster_id": clusters, "statistic": observed, "pvalue": pvals,
         "cluster_p": cluster_p.reindex(clusters).to_numpy(),
         "q_bh": q.reindex(clusters).to_numpy(),
-        "p_fwer": westfall_young_stepdown(observed, draws),
+        "p_fwer": westfall_young_stepdown(score, null_score),
         "n_draws": np.isfinite(draws).sum(axis=0),
     }, columns=list(MULTIPLE_TESTING_COLUMNS))
 

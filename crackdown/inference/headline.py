@@ -14,8 +14,8 @@ grank_t                  4.7      30.3     few listings (N <= 3) with clustering
 brown_warner_1985, lamb  4.4      28.2     event-induced variance
 kolari_pynnonen_patell   4.2      27.2     event-induced variance
 sur_caar                 4.2      27.6     event-induced variance
-cross_sectional_t, bmp_t 3.2      53.2     clustering
-patell_z, bw 1980        4.4      66.3     clustering and event variance
+cross_sectional_t, bmp_t 3.2      58.2     clustering
+patell_z, bw 1980        4.0      71.3     clustering and event variance
 ======================== ======== ======== ===============================================
 
 Only the Kolari-Pynnönen adjusted BMP test holds its size within about 1.5 percentage points
