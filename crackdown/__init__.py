@@ -25,7 +25,8 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
         models                      normal-return models, batched OLS engine
         inputs, study               events table -> firm-events and returns; EventStudy
         panel, results              aligned arrays; tidy AR/CAR/CAAR/BHAR tables and tests
-        placebo, summary            re-fit at pseudo dates; text report
+        battery                     every test of a panel, headline test first
+        placebo, summary            re-fit at pseudo dates (placebo, size check); text report
     analyses/                   5. campaign, cumulative (basket), crosslisting, benchmark_choice,
                                    multiple_testing (cluster FDR, step-down FWER)
     output/                     6. plots/ (one module per figure family), reports (papermill)
@@ -50,6 +51,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str | None]] = {
     # configuration and subpackages used as namespaces
     "config": ("crackdown.config", None),
+    "CrackdownError": ("crackdown.errors", "CrackdownError"),
     "inference": ("crackdown.inference", None),
     # 1. timeline
     "load_events": ("crackdown.timeline.events", "load_events"),
@@ -84,6 +86,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     # 5. analyses
     "run_campaign": ("crackdown.analyses.campaign", "run_campaign"),
     "KEY_EVENTS": ("crackdown.analyses.campaign", "KEY_EVENTS"),
+    "CAR_BELOW_MINUS_100": ("crackdown.analyses.campaign", "CAR_BELOW_MINUS_100"),
     "CampaignResults": ("crackdown.analyses.campaign", "CampaignResults"),
     "caar_path": ("crackdown.analyses.campaign", "caar_path"),
     "event_headline": ("crackdown.analyses.campaign", "event_headline"),
@@ -119,10 +122,12 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 __all__ = [
     "BASKET_MIN_SHARE",
+    "CAR_BELOW_MINUS_100",
     "HEADLINE_TEST",
     "HK_NONTECH_EW",
     "KEY_EVENTS",
     "CampaignResults",
+    "CrackdownError",
     "DayZero",
     "EventPanel",
     "EventStudy",

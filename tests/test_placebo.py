@@ -5,6 +5,7 @@ cross-correlated returns; a strong injected effect is detected)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -167,3 +168,36 @@ def test_placebo_detects_strong_effect():
     assert custom.statistic == pytest.approx(res.estimate)
     with pytest.raises(StudyConfigError, match="stat='bmp'"):
         placebo_from_returns(y, m, 250, (-100, -11), (-1, 1), stat="bmp")
+
+
+def test_size_check_on_known_correlated_listings():
+    """Ten listings with residual correlation 0.5 and no event: the test that assumes
+    independent firms rejects far more than 5% at pseudo dates, the headline test about 5%."""
+    from crackdown import EventStudy
+
+    rng = np.random.default_rng(3)
+    n_days, n_firms, rho = 2600, 10, 0.5
+    idx = pd.bdate_range("2012-01-02", periods=n_days)
+    m = rng.normal(0, 0.01, n_days)
+    common = rng.standard_normal(n_days)
+    cols = {"MKT": m}
+    for i in range(n_firms):
+        e = np.sqrt(rho) * common + np.sqrt(1 - rho) * rng.standard_normal(n_days)
+        cols[f"F{i}"] = m + 0.02 * e
+    rets = pd.DataFrame(cols, index=idx)
+    fe = pd.DataFrame({"event_id": "e", "ticker": [f"F{i}" for i in range(n_firms)],
+                       "day0": idx[2400]})
+    res = EventStudy(rets, fe, benchmark="MKT", session_grid="data").fit()
+    check = res.size_check(n_draws=200, seed=1).set_index("test")
+    assert check.index[0] == "kolari_pynnonen_bmp" and check["headline"].iloc[0]
+    assert (check["n_draws"] == 200).all()
+    assert 0.01 <= check.loc["kolari_pynnonen_bmp", "rejection_rate"] <= 0.10
+    assert check.loc["cross_sectional_t", "rejection_rate"] > 0.25
+    assert check.loc["bmp_t", "rejection_rate"] > 0.25
+    # the counts are those of the test battery re-run at each pseudo date
+    from crackdown.estimation.placebo import pseudo_events
+
+    _, pseudo_fe, _ = pseudo_events(res, "e", n_draws=200, seed=1)
+    first = res.study.with_firm_events(pseudo_fe[pseudo_fe["event_id"] == "placebo_0000"])
+    t = first.fit().tests().set_index("test")["pvalue"]
+    assert set(t.index) == set(check.index)

@@ -64,6 +64,7 @@ from crackdown.errors import StudyConfigError
 
 __all__ = [
     "BASKET_MIN_SHARE",
+    "CAR_BELOW_MINUS_100",
     "KEY_EVENTS",
     "CampaignResults",
     "basket_cumulative",
@@ -99,6 +100,11 @@ EVENT_COLUMNS = (
     "crackdown_action", "cluster_id", "cluster_size", "shares_day0_with", "headline_test",
     "headline_p",
 )
+
+
+#: Note of a CAR below -100% (firm tables and reports).
+CAR_BELOW_MINUS_100 = ("CAR below -100%: summed abnormal returns are not a wealth effect (a price "
+                       "cannot fall more than 100%); read the buy-and-hold abnormal return bhar")
 
 
 @dataclass
@@ -301,8 +307,9 @@ def firm_car_table(results, events: pd.DataFrame, window: tuple[int, int] | None
     (the price change from the close before the window to its last close, dividends included
     in adjusted prices) and ``bhar`` the buy-and-hold abnormal return
     (:meth:`crackdown.estimation.results.EventStudyResults.bhar`). CARs add simple returns, so a CAR
-    below -100 % is possible (e.g. the education stocks in July 2021); ``bhr`` cannot be.
-    ``car_unique`` is the CAR counting each (ticker, date) abnormal return once across events
+    below -100 % is possible (e.g. the education stocks in July 2021); ``bhr`` cannot be, and
+    ``car_note`` flags every such CAR (:data:`CAR_BELOW_MINUS_100`). ``car_unique`` is the CAR
+    counting each (ticker, date) abnormal return once across events
     in the order of ``events`` (see module docstring; NaN when ``car`` is NaN).
     """
     panel = results.panel
@@ -310,7 +317,7 @@ def firm_car_table(results, events: pd.DataFrame, window: tuple[int, int] | None
     columns = ["event_id", "date", "category", "direction", "ticker", "exchange", "day0",
                           "model", "flagged", "car", "se", "t", "pvalue", "n_days", "ret_sum",
                "benchmark_sum", "normal_sum", "alpha", "beta", "ar_day0", "bhr", "bhar",
-               "car_unique"]
+               "car_unique", "car_note"]
     if panel.n == 0:
         return pd.DataFrame(columns=columns)
     cols = panel.columns(*w)
@@ -329,6 +336,7 @@ def firm_car_table(results, events: pd.DataFrame, window: tuple[int, int] | None
     out["bhr"] = bhar["bhr"].to_numpy()
     out["bhar"] = bhar["bhar"].to_numpy()
     out["car_unique"] = _unique_cars(results, list(events["event_id"].astype(str)), cols)
+    out["car_note"] = np.where(out["car"] < -1.0, CAR_BELOW_MINUS_100, "")
     meta = events.set_index(events["event_id"].astype(str))[["date", "category", "direction"]]
     out = out.join(meta, on="event_id")
     return out[columns].reset_index(drop=True)

@@ -68,6 +68,53 @@ def placebo_test(results, event_id: str | None = None, lo: int | None = None,
     window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
     idx = np.flatnonzero(p.keys["event_id"].to_numpy() == event_id)
     observed = _placebo_statistic(p.subset(idx), window, statistic)
+    pseudo, pseudo_fe, main_exchange = pseudo_events(results, event_id, n_draws=n_draws,
+                                                     seed=seed, buffer=buffer,
+                                                     exclude_dates=exclude_dates)
+    res = s.with_firm_events(pseudo_fe).fit()
+    ids = res.panel.keys["event_id"].to_numpy()
+    draws = np.full(len(pseudo), np.nan)
+    for k in range(len(pseudo)):
+        sel = np.flatnonzero(ids == f"placebo_{k:04d}")
+        if len(sel):
+            draws[k] = _placebo_statistic(res.panel.subset(sel), window, statistic)
+    valid = np.isfinite(draws)
+    pvalue = empirical_pvalue(observed, draws[valid])
+    caar = float(np.nansum(np.nanmean(p.ar_event[idx][:, cols], axis=0)))
+    return TestResult(
+        name=f"placebo_{statistic}", statistic=float(observed), pvalue=pvalue,
+        distribution="empirical", df=None, estimate=caar, window=window, n=len(idx),
+        robust_to_clustering=True,
+        convention=(f"{int(valid.sum())} pseudo dates on {main_exchange} (seed {seed}, "
+                    f"+/-{buffer} sessions around real events excluded); "
+                    "p = (1 + #{|T_b| >= |T_obs|}) / (B + 1)"),
+        extra={"draws": draws, "pseudo_dates": pseudo, "n_nan": int((~valid).sum())},
+    )
+
+
+def pseudo_events(results, event_id: str, *, n_draws: int, seed: int = 0, buffer: int = 10,
+                  exclude_dates=None) -> tuple[pd.DatetimeIndex, pd.DataFrame, str]:
+    """Random common pseudo dates of one event's firms, as firm-events for a batched re-fit.
+
+    Candidates are the sessions of the event's main exchange with room for the estimation and
+    event windows, minus every event of the study (and ``exclude_dates``) widened by
+    ``buffer`` sessions around its event window; ``n_draws`` of them are drawn without
+    replacement. Each firm is mapped to the first session of its own exchange on or after the
+    pseudo date.
+
+    Returns
+    -------
+    pseudo : DatetimeIndex
+        The pseudo dates (sorted).
+    firm_events : pandas.DataFrame
+        ``event_id`` (``placebo_0000`` ...), ``ticker, day0, exchange, benchmark``.
+    main_exchange : str
+    """
+    s = results.study
+    p = results.panel
+    idx = np.flatnonzero(p.keys["event_id"].to_numpy() == event_id)
+    if not len(idx):
+        raise StudyConfigError(f"event {event_id!r} has no included firm-events")
     firms = p.keys.iloc[idx][["ticker", "exchange"]].drop_duplicates()
     main_exchange = firms["exchange"].value_counts().index[0]
     grid = s._grid(main_exchange)
@@ -98,25 +145,7 @@ def placebo_test(results, event_id: str | None = None, lo: int | None = None,
                 rows.append((f"placebo_{k:04d}", t, d0, x, bench.get(t, "")))
     pseudo_fe = pd.DataFrame(rows, columns=["event_id", "ticker", "day0", "exchange",
                                             "benchmark"])
-    res = s.with_firm_events(pseudo_fe).fit()
-    ids = res.panel.keys["event_id"].to_numpy()
-    draws = np.full(len(pseudo), np.nan)
-    for k in range(len(pseudo)):
-        sel = np.flatnonzero(ids == f"placebo_{k:04d}")
-        if len(sel):
-            draws[k] = _placebo_statistic(res.panel.subset(sel), window, statistic)
-    valid = np.isfinite(draws)
-    pvalue = empirical_pvalue(observed, draws[valid])
-    caar = float(np.nansum(np.nanmean(p.ar_event[idx][:, cols], axis=0)))
-    return TestResult(
-        name=f"placebo_{statistic}", statistic=float(observed), pvalue=pvalue,
-        distribution="empirical", df=None, estimate=caar, window=window, n=len(idx),
-        robust_to_clustering=True,
-        convention=(f"{int(valid.sum())} pseudo dates on {main_exchange} (seed {seed}, "
-                    f"+/-{buffer} sessions around real events excluded); "
-                    "p = (1 + #{|T_b| >= |T_obs|}) / (B + 1)"),
-        extra={"draws": draws, "pseudo_dates": pseudo, "n_nan": int((~valid).sum())},
-    )
+    return pseudo, pseudo_fe, main_exchange
 
 
 def _next_session(grid: pd.DatetimeIndex, date: pd.Timestamp) -> pd.Timestamp | None:
@@ -137,3 +166,59 @@ def _placebo_statistic(panel: EventPanel, window: tuple[int, int], statistic: st
                                          rel_days=panel.rel_days).statistic)
         except (ValueError, ZeroDivisionError):
             return float("nan")
+
+
+#: Columns of :func:`size_check`.
+SIZE_CHECK_COLUMNS = ("test", "n_draws", "rejections", "rejection_rate", "mc_se", "headline",
+                      "robust_to")
+
+
+def size_check(results, event_id: str | None = None, lo: int | None = None,
+               hi: int | None = None, *, n_draws: int = 99, seed: int = 0, buffer: int = 10,
+               alpha: float = 0.05) -> pd.DataFrame:
+    """Empirical size of every test on this event's own listings, at dates with no event.
+
+    The event's firms are re-estimated at ``n_draws`` random common pseudo dates
+    (:func:`pseudo_events`, ONE batched fit) and the whole test battery of
+    :meth:`crackdown.estimation.results.EventStudyResults.tests` is run at each; a test's
+    rejection rate at ``alpha`` estimates its size for THIS event's listings, their
+    correlation, volatility and tails. A test rejecting far more than ``alpha`` here should not
+    be trusted for the event. ``mc_se = sqrt(rate (1 - rate) / n)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SIZE_CHECK_COLUMNS`, one row per test (the headline test first).
+    """
+    from crackdown.estimation.battery import run_test_battery
+    from crackdown.inference.headline import HEADLINE_TEST, ROBUSTNESS
+
+    if int(n_draws) < 1:
+        raise StudyConfigError(f"n_draws must be >= 1; got {n_draws!r}")
+    s = results.study
+    event_id = results._one_event(event_id)
+    p = results.panel
+    cols = p.columns(lo, hi)
+    window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
+    _, pseudo_fe, _ = pseudo_events(results, event_id, n_draws=n_draws, seed=seed,
+                                    buffer=buffer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = s.with_firm_events(pseudo_fe).fit()
+    ids = fit.panel.keys["event_id"].to_numpy()
+    counts: dict[str, list[int]] = {}
+    for k in range(int(n_draws)):
+        sel = np.flatnonzero(ids == f"placebo_{k:04d}")
+        if not len(sel):
+            continue
+        for r in run_test_battery(fit.panel.subset(sel), window):
+            if np.isfinite(r.pvalue):
+                c = counts.setdefault(r.name, [0, 0])
+                c[0] += 1
+                c[1] += int(r.pvalue < alpha)
+    rows = []
+    for name, (n, rej) in counts.items():
+        rate = rej / n
+        rows.append((name, n, rej, rate, float(np.sqrt(rate * (1 - rate) / n)),
+                     name == HEADLINE_TEST, ROBUSTNESS.get(name, "")))
+    return pd.DataFrame(rows, columns=list(SIZE_CHECK_COLUMNS))
