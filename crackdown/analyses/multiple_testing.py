@@ -58,27 +58,16 @@ def _portfolio_t(panel, window):
 def _kp_bmp(panel, window):
     from crackdown.inference.parametric import kolari_pynnonen_bmp
 
-    cols = panel.columns(*window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = panel.car_variance(cols) / panel.sigma2
-    return kolari_pynnonen_bmp(
-        panel.ar_event, panel.ar_est, window, rel_days=panel.rel_days, n_params=panel.n_params,
-        sigma_ddof=panel.n_obs - panel.df_resid, forecast_var_factor=panel.forecast_var_factor,
-        car_var_factor=np.where(np.isfinite(factor), factor, len(cols)),
-        corr_residuals=panel.aligned_residuals()[0])
+    return kolari_pynnonen_bmp(panel.ar_event, panel.ar_est, window, rel_days=panel.rel_days,
+                               corr_residuals=panel.aligned_residuals()[0],
+                               **panel.standardization(window))
 
 
 def _grank(panel, window):
     from crackdown.inference.grank import grank_t
 
-    cols = panel.columns(*window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = panel.car_variance(cols) / panel.sigma2
-    return grank_t(
-        panel.ar_event, panel.ar_est, window, rel_days=panel.rel_days, n_params=panel.n_params,
-        sigma_ddof=panel.n_obs - panel.df_resid, forecast_var_factor=panel.forecast_var_factor,
-        car_var_factor=np.where(np.isfinite(factor), factor, len(cols)),
-        rank_residuals=panel.aligned_residuals()[0])
+    return grank_t(panel.ar_event, panel.ar_est, window, rel_days=panel.rel_days,
+                   rank_residuals=panel.aligned_residuals()[0], **panel.standardization(window))
 
 
 #: Statistic name -> function(panel of one event, window) -> TestResult.

@@ -38,16 +38,8 @@ def run_test_battery(panel: EventPanel, window: tuple[int, int]) -> list:
         return []
     from crackdown.errors import CrackdownError
 
-    cols = panel.columns(*window)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        car_factor = panel.car_variance(cols) / panel.sigma2
     common = {"rel_days": panel.rel_days}
-    std = {
-        "n_params": panel.n_params,
-        "sigma_ddof": panel.n_obs - panel.df_resid,
-        "forecast_var_factor": panel.forecast_var_factor,
-        "car_var_factor": np.where(np.isfinite(car_factor), car_factor, len(cols)),
-    }
+    std = panel.standardization(window)
     ar, e = panel.ar_event, panel.ar_est
     e_info, _, _ = panel.aligned_residuals()  # information time (== e on one calendar)
     kp = {"corr_residuals": e_info}

@@ -167,6 +167,20 @@ class EventPanel:
             out[np.ix_(rows, part_days - lo)] = part
         return out, np.arange(lo, hi + 1), n_summed
 
+    def standardization(self, window: tuple[int, int]) -> dict:
+        """Keyword arguments of the standardized tests over ``window`` (relative days).
+
+        ``n_params``, ``sigma_ddof = n_obs - df_resid`` (k for regressions, 1 for
+        market-adjusted), the forecast-error factors and the exact CAR factor
+        ``V_i = car_variance / sigma2`` (the window length where it is not defined).
+        """
+        cols = self.columns(*window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = self.car_variance(cols) / self.sigma2
+        return {"n_params": self.n_params, "sigma_ddof": self.n_obs - self.df_resid,
+                "forecast_var_factor": self.forecast_var_factor,
+                "car_var_factor": np.where(np.isfinite(factor), factor, len(cols))}
+
     def car_variance(self, cols: np.ndarray) -> np.ndarray:
         """Forecast-error variance of each row's CAR over event columns ``cols`` (see module)."""
         day_mask = np.zeros(self.ar_event.shape[1], dtype=bool)

@@ -61,11 +61,7 @@ def placebo_test(results, event_id: str | None = None, lo: int | None = None,
         raise StudyConfigError(f"statistic={statistic!r}: use 'portfolio_t' or 'caar'")
     if int(n_draws) < 1:
         raise StudyConfigError(f"n_draws must be >= 1; got {n_draws!r}")
-    s = results.study
-    event_id = results._one_event(event_id)
-    p = results.panel
-    cols = p.columns(lo, hi)
-    window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
+    s, event_id, p, window = _event_window(results, event_id, lo, hi)
     idx = np.flatnonzero(p.keys["event_id"].to_numpy() == event_id)
     observed = _placebo_statistic(p.subset(idx), window, statistic)
     pseudo, pseudo_fe, main_exchange = pseudo_events(results, event_id, n_draws=n_draws,
@@ -80,6 +76,7 @@ def placebo_test(results, event_id: str | None = None, lo: int | None = None,
             draws[k] = _placebo_statistic(res.panel.subset(sel), window, statistic)
     valid = np.isfinite(draws)
     pvalue = empirical_pvalue(observed, draws[valid])
+    cols = p.columns(*window)
     caar = float(np.nansum(np.nanmean(p.ar_event[idx][:, cols], axis=0)))
     return TestResult(
         name=f"placebo_{statistic}", statistic=float(observed), pvalue=pvalue,
@@ -148,6 +145,14 @@ def pseudo_events(results, event_id: str, *, n_draws: int, seed: int = 0, buffer
     return pseudo, pseudo_fe, main_exchange
 
 
+def _event_window(results, event_id, lo, hi):
+    """The study, the event's id, the panel and the tested window ``(lo, hi)`` in days."""
+    p = results.panel
+    cols = p.columns(lo, hi)
+    return (results.study, results._one_event(event_id), p,
+            (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]])))
+
+
 def _next_session(grid: pd.DatetimeIndex, date: pd.Timestamp) -> pd.Timestamp | None:
     pos = int(grid.searchsorted(date))
     return grid[pos] if pos < len(grid) else None
@@ -195,11 +200,7 @@ def size_check(results, event_id: str | None = None, lo: int | None = None,
 
     if int(n_draws) < 1:
         raise StudyConfigError(f"n_draws must be >= 1; got {n_draws!r}")
-    s = results.study
-    event_id = results._one_event(event_id)
-    p = results.panel
-    cols = p.columns(lo, hi)
-    window = (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]]))
+    s, event_id, _, window = _event_window(results, event_id, lo, hi)
     _, pseudo_fe, _ = pseudo_events(results, event_id, n_draws=n_draws, seed=seed,
                                     buffer=buffer)
     with warnings.catch_warnings():
