@@ -187,8 +187,8 @@ def multiple_testing(
     rows_of = {e: np.flatnonzero(keys["event_id"].to_numpy() == e) for e in ids}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        observed = np.array([_safe(fn, panel.subset(rows_of[e]), window) for e in ids])
-        pvals = np.array([_safe(fn, panel.subset(rows_of[e]), window, "pvalue") for e in ids])
+        observed, pvals = np.array([_safe(fn, panel.subset(rows_of[e]), window)
+                                    for e in ids]).reshape(len(ids), 2).T
 
     rng = np.random.default_rng(seed)
     shifts = rng.choice(np.r_[-max_shift:-min_shift + 1, min_shift:max_shift + 1],
@@ -198,13 +198,14 @@ def multiple_testing(
     grids = {x: study._grid(x) for x in fe["exchange"].unique()}
     if study.session_grid == "data":
         grids = {x: study.returns.index for x in grids}
-    pos = {x: grids[x].searchsorted(fe.loc[fe["exchange"] == x, "day0"]) for x in grids}
+    by_exchange = {x: fe.loc[fe["exchange"] == x] for x in grids}
+    pos = {x: grids[x].searchsorted(by_exchange[x]["day0"]) for x in grids}
     draws = np.full((len(shifts), len(ids)), np.nan)
     for start in range(0, len(shifts), chunk):
         part = []
         for b in range(start, min(start + chunk, len(shifts))):
             for x, grid in grids.items():
-                sel = fe.loc[fe["exchange"] == x]
+                sel = by_exchange[x]
                 p = pos[x] + shifts[b]
                 ok = (p >= 0) & (p < len(grid))
                 shifted = sel.loc[ok].assign(day0=grid[p[ok]],
@@ -214,14 +215,15 @@ def multiple_testing(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = study.with_firm_events(pseudo).fit()
-        pid = fit.panel.keys["event_id"].to_numpy()
+        rows_of_pseudo = pd.Series(fit.panel.keys["event_id"].to_numpy()).groupby(
+            fit.panel.keys["event_id"].to_numpy()).indices
         for b in range(start, min(start + chunk, len(shifts))):
             for j, e in enumerate(ids):
-                sel = np.flatnonzero(pid == f"{e}|{b}")
-                if len(sel):
+                sel = rows_of_pseudo.get(f"{e}|{b}")
+                if sel is not None:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)
-                        draws[b, j] = _safe(fn, fit.panel.subset(sel), window, "pvalue")
+                        draws[b, j] = _safe(fn, fit.panel.subset(sel), window)[1]
     clusters = family["cluster_id"].astype(str).to_numpy()
     size = pd.Series(clusters).map(pd.Series(clusters).value_counts()).to_numpy()
     frame = pd.DataFrame({"cluster_id": clusters, "p": pvals, "m": size})
@@ -240,10 +242,12 @@ def multiple_testing(
     }, columns=list(MULTIPLE_TESTING_COLUMNS))
 
 
-def _safe(fn, panel, window, what: str = "statistic") -> float:
+def _safe(fn, panel, window) -> tuple[float, float]:
+    """``(statistic, pvalue)`` of ``fn`` on one event's panel; NaNs when not computable."""
     from crackdown.errors import CrackdownError
 
     try:
-        return float(getattr(fn(panel, window), what))
+        res = fn(panel, window)
     except (CrackdownError, ValueError, ZeroDivisionError):
-        return float("nan")
+        return float("nan"), float("nan")
+    return float(res.statistic), float(res.pvalue)

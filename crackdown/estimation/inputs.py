@@ -128,21 +128,17 @@ def study_inputs(
                                "session_grid='exchange'")
     estimation, window = check_windows(settings.get("estimation", (-250, -11)),
                                         settings.get("window", (-1, 1)))
+    # day 0 of every listing of the studied and the other events, mapped once: the other
+    # events' windows are cleaned from the estimation (on request) and checked as confounders
+    # (listings that cannot be placed on a calendar are left out of both)
+    table = events_df if other_events is None else pd.concat(
+        [events_df, other_events[~other_events["event_id"].isin(events_df["event_id"])]],
+        ignore_index=True)
+    all_day0s = listing_day0s(table, timing_policy=timing_policy)
     if other_events is not None and settings.get("clean_estimation"):
         studied = set(events_df["event_id"].astype(str))
-        days = []
-        for ev in other_events.itertuples(index=False):
-            if str(ev.event_id) in studied:
-                continue
-            time = getattr(ev, "time_beijing", None) or None
-            for ticker in _event_tickers(ev):
-                try:
-                    exchange = exchange_for_ticker(ticker)
-                except CrackdownError:
-                    continue  # a listing we cannot place on a calendar cannot be cleaned
-                days.append((ticker, day_zero(pd.Timestamp(ev.date), time, exchange,
-                                              timing_policy=timing_policy).session))
-        settings["other_event_days"] = pd.DataFrame(days, columns=["ticker", "day0"])
+        others = all_day0s.loc[~all_day0s["event_id"].isin(studied)]
+        settings["other_event_days"] = others[["ticker", "day0"]].reset_index(drop=True)
     rows = []
     explicit = tickers is not None
     for ev in events_df.itertuples(index=False):
@@ -176,11 +172,7 @@ def study_inputs(
             f"{r.day0:%Y-%m-%d} or the next session, and under timing_policy='span' the event "
             f"window must reach day +1 to span both (it is {window[0]}:{window[1]}); use a "
             "window ending at +1 or later, or timing_policy='same-day' / 'next-session'")
-    table = events_df if other_events is None else pd.concat(
-        [events_df, other_events[~other_events["event_id"].isin(events_df["event_id"])]],
-        ignore_index=True)
-    fe["confounded_by"] = confounders(fe, listing_day0s(table, timing_policy=timing_policy),
-                                      window)
+    fe["confounded_by"] = confounders(fe, all_day0s, window)
     if isinstance(benchmark, str):
         fe["benchmark"] = benchmark
     elif isinstance(benchmark, Mapping):

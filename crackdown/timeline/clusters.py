@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crackdown.timeline.calendars import day_zero, sessions
+from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, day_zero, sessions
 
 __all__ = ["CLUSTER_COLUMNS", "confounders", "event_clusters", "listing_day0s"]
 
@@ -136,7 +136,7 @@ def confounders(firm_events: pd.DataFrame, others: pd.DataFrame,
         if other is None or not row.exchange:
             continue
         if row.exchange not in grids:
-            grids[row.exchange] = sessions(row.exchange, "2010-01-01", "2026-12-31")
+            grids[row.exchange] = sessions(row.exchange, CALENDAR_START, CALENDAR_END)
         grid = grids[row.exchange]
         p0 = grid.searchsorted(pd.Timestamp(row.day0))
         pos = grid.searchsorted(pd.DatetimeIndex(other["day0"]))
