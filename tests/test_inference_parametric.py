@@ -187,8 +187,12 @@ def test_bad_shapes_raise_clear_errors():
         inf.brown_warner_1980(EV, EST[:2], 0)
     with pytest.raises(StudyConfigError, match="forecast_var_factor"):
         inf.patell_z(EV, EST, 0, n_params=1, forecast_var_factor=np.ones((3, 3)))
-    with pytest.raises(StudyConfigError, match=">= 1"):
-        inf.patell_z(EV, EST, 0, n_params=1, forecast_var_factor=np.full((3, 2), 0.5))
+    with pytest.raises(StudyConfigError, match="> 0"):
+        inf.patell_z(EV, EST, 0, n_params=1, forecast_var_factor=np.full((3, 2), 0.0))
+    # a factor below 1 is legitimate (GARCH: h_t / sigma2 on a calm day) and scales the AR
+    half = inf.patell_z(EV, EST, 0, n_params=1, forecast_var_factor=np.full((3, 2), 0.5))
+    one = inf.patell_z(EV, EST, 0, n_params=1, forecast_var_factor=np.ones((3, 2)))
+    assert half.statistic == pytest.approx(one.statistic * np.sqrt(2), rel=1e-12)
 
 
 def _simulate(n_draws, n_firms, T, L, rho, seed):

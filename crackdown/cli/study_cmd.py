@@ -4,6 +4,8 @@ Contract (other people's scripts depend on it; keep it exact)::
 
     crackdown study EVENT [--tickers T1,T2,...] [--benchmark B]
         [--model constant-mean|market-adjusted|market|ff3|carhart|ff5] [--returns simple|log]
+        (--model also takes ff3-asia, ff5-asia, carhart-asia, international,
+        scholes-williams, dimson, garch: crackdown.estimation.models)
         [--estimation LO:HI] [--window LO:HI] [--prices-dir DIR] [--events-file FILE]
         [--fallback MODEL] [--format table|csv|json] [--what ar|tests|fit|outcomes]
 
@@ -31,7 +33,9 @@ from crackdown.cli.common import (
 )
 from crackdown.errors import StudyConfigError
 
-CLI_MODELS = ("constant-mean", "market-adjusted", "market", "ff3", "carhart", "ff5")
+CLI_MODELS = ("constant-mean", "market-adjusted", "market", "ff3", "carhart", "ff5",
+              "ff3-asia", "ff5-asia", "carhart-asia", "international", "scholes-williams",
+              "dimson", "garch")
 WHAT = ("ar", "tests", "fit", "outcomes")
 _DATE_EVENT = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?$")
 _WINDOW = re.compile(r"^\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*$")

@@ -16,6 +16,11 @@ import pandas as pd
 
 from crackdown.errors import CrackdownError, StudyConfigError
 
+#: Default "world" market of the international market model, per listing exchange: the news
+#: of the other market that the listing has not priced yet (see
+#: :func:`crackdown.estimation.layout.world_market_on_grid`).
+WORLD_MARKETS: dict[str, str] = {"XHKG": "SPY", "XNYS": "HK_NONTECH_EW"}
+
 
 def check_window(value, name: str) -> tuple[int, int]:
     try:
@@ -185,6 +190,11 @@ def study_inputs(
             for t, x in zip(fe["ticker"], fe["exchange"])
         ]
     fe["benchmark"] = _exclude_treated(fe)
+    if "international" in (settings.get("model"), settings.get("fallback")):
+        world = dict(WORLD_MARKETS if settings.get("world_market") is None
+                     else settings["world_market"])
+        fe["world"] = [world.get(x, "") for x in fe["exchange"]]
+        fe["world"] = _exclude_treated(fe, "world")
     # calendar span: estimation and event windows, at most ~7/5 calendar days per session
     reach_back = max(0, -min(estimation[0], window[0]))
     reach_fwd = max(0, max(estimation[1], window[1]))
@@ -201,9 +211,10 @@ def study_inputs(
         start = min(start, h_start) if h_start is not None else start
         end = max(end, h_end) if h_end is not None else end
     firm_tickers = list(dict.fromkeys(fe["ticker"]))
-    built = [b for b in dict.fromkeys(fe["benchmark"]) if b and is_constructed_benchmark(b)]
-    bench_tickers = [b for b in dict.fromkeys(fe["benchmark"])
-                     if b and b not in firm_tickers and b not in built]
+    markets = list(dict.fromkeys(
+        list(fe["benchmark"]) + (list(fe["world"]) if "world" in fe.columns else [])))
+    built = [b for b in markets if b and is_constructed_benchmark(b)]
+    bench_tickers = [b for b in markets if b and b not in firm_tickers and b not in built]
     # benchmarks and explicit tickers must load; an event's own tickers may be missing
     must = bench_tickers + (firm_tickers if explicit else [])
     # (a Hong Kong-only event has no ticker benchmark to load: its proxy is built below)
@@ -222,6 +233,9 @@ def study_inputs(
         rets = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), dtype=float)
     for t in missing:
         rets[t] = np.nan
+    for t in firm_tickers:  # prices in the span but no return (e.g. one row, listed late):
+        if t not in rets.columns:  # the study reports it (no_price_data / listed_after_event)
+            rets[t] = np.nan
     if built:
         made, info = benchmark_returns(built, start, end, prices_dir=prices_dir,
                                        kind=returns_kind)
@@ -230,7 +244,7 @@ def study_inputs(
     return rets, fe, settings, missing
 
 
-def _exclude_treated(fe: pd.DataFrame) -> list[str]:
+def _exclude_treated(fe: pd.DataFrame, column: str = "benchmark") -> list[str]:
     """Constructed benchmarks without the constituents an event names (or the ticker itself).
 
     See :mod:`crackdown.marketdata.benchmarks`: a firm that an event treats is never part of
@@ -244,7 +258,7 @@ def _exclude_treated(fe: pd.DataFrame) -> list[str]:
 
     treated = fe.groupby("event_id")["ticker"].agg(set).to_dict()
     out = []
-    for ev, b in zip(fe["event_id"], fe["benchmark"]):
+    for ev, b in zip(fe["event_id"], fe[column]):
         if b and is_constructed_benchmark(b):
             base, already = parse_benchmark_name(b)
             b = benchmark_name(base, set(already) | treated[ev])

@@ -1,12 +1,11 @@
-"""Normal-return models and a batched least-squares engine.
+"""Normal-return models: what each regresses on, and the abnormal returns of a fit.
 
-Every firm-event of a study is one row of a masked ``(N, T)`` array: ``y[n, t]`` is the
-(excess) return of firm-event ``n`` on estimation day ``t`` and ``X[n, t, :]`` its regressors.
-:func:`fit_batched_ols` fits all ``N`` regressions with one batched solve instead of a Python
-loop over firm-events: masked rows are zeroed (which removes them from ``X'X`` and ``X'y``
-exactly), the ``N`` k x k normal-equation systems are equilibrated and inverted as one stack
-(``method="normal"``, default), or the ``(N, T, k)`` stack is QR-factorised
-(``method="qr"``). The stack is processed in cache-sized blocks of rows.
+:func:`model_spec` says what a model regresses on (:class:`ModelSpec`), and
+:func:`fit_normal_model` estimates it for ``N`` firm-events at once and returns their abnormal
+returns and forecast-error variances (:class:`NormalModelFit`). OLS models use the batched
+engine :func:`crackdown.estimation.ols.fit_batched_ols`; the thin-trading betas
+(:mod:`crackdown.estimation.thin_trading`) are batched moments; GARCH
+(:mod:`crackdown.estimation.garch`) is one ``arch`` fit per firm-event.
 
 Conventions
 -----------
@@ -27,15 +26,34 @@ Model names (:data:`MODELS`)
 ``ff5``             ``ff3`` plus ``rmw``, ``cma``
 ``factors``         a user factor set: any DataFrame of factors (column ``rf``, if present, is
                     subtracted from the return and is not a regressor)
+``ff3-asia``        ``ff3`` with Ken French's Asia Pacific ex Japan factors (Hong Kong listings;
+                    the factor files end 2023-12-29, ``ff5-asia``/``carhart-asia`` 2022-06-30)
+``ff5-asia``, ``carhart-asia``  the five-factor and momentum (``WML``) Asia Pacific versions
+``international``   ``r_t = alpha + beta r_{m,t} + gamma w_t + e_t``: the local market plus the
+                    other market's news the listing has not priced yet (for a Hong Kong
+                    listing the previous New York session's SPY return; for a New York
+                    listing the Hong Kong market of the sessions since its previous close;
+                    :func:`crackdown.estimation.layout.world_market_on_grid`)
+``scholes-williams`` market model with the Scholes–Williams (1977) beta
+``dimson``          market model with the Dimson (1979) one-lag-one-lead beta
+                    (both: :mod:`crackdown.estimation.thin_trading`)
+``garch``           market model with GARCH(1,1) errors; ARs standardized by the conditional
+                    variance forecast (:mod:`crackdown.estimation.garch`, the ``arch`` package)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from crackdown.errors import StudyConfigError
+from crackdown.estimation.ols import (  # noqa: F401  (RANK_TOL, BatchedOLS: old import path)
+    RANK_TOL,
+    BatchedOLS,
+    _broadcast_X,
+    fit_batched_ols,
+)
 
 MODELS: tuple[str, ...] = (
     "constant-mean",
@@ -45,6 +63,13 @@ MODELS: tuple[str, ...] = (
     "carhart",
     "ff5",
     "factors",
+    "ff3-asia",
+    "ff5-asia",
+    "carhart-asia",
+    "international",
+    "scholes-williams",
+    "dimson",
+    "garch",
 )
 
 #: Factor columns (as returned by :func:`crackdown.marketdata.factors.load_factors`) of each factor model.
@@ -52,11 +77,10 @@ FACTOR_COLUMNS: dict[str, tuple[str, ...]] = {
     "ff3": ("mkt_rf", "smb", "hml"),
     "carhart": ("mkt_rf", "smb", "hml", "mom"),
     "ff5": ("mkt_rf", "smb", "hml", "rmw", "cma"),
+    "ff3-asia": ("mkt_rf", "smb", "hml"),
+    "carhart-asia": ("mkt_rf", "smb", "hml", "mom"),
+    "ff5-asia": ("mkt_rf", "smb", "hml", "rmw", "cma"),
 }
-
-#: Default relative tolerance below which a column of X counts as collinear (see
-#: :func:`fit_batched_ols`).
-RANK_TOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -75,8 +99,14 @@ class ModelSpec:
     estimated : bool
         ``False`` only for ``market-adjusted``.
     factor_kind : str or None
-        ``"ff3"``/``"carhart"``/``"ff5"`` when the factors come from
-        :func:`crackdown.marketdata.factors.load_factors`, ``"factors"`` for a user set, else ``None``.
+        ``"ff3"``/``"carhart"``/``"ff5"`` (and their ``-asia`` versions) when the factors come
+        from :func:`crackdown.marketdata.factors.load_factors`, ``"factors"`` for a user set,
+        else ``None``.
+    method : {"ols", "scholes-williams", "dimson", "garch"}
+        How the coefficients are estimated (OLS on ``regressors`` unless stated).
+    design : tuple of str
+        Columns of the design matrix handed to the fit, when they differ from ``regressors``
+        (the thin-trading betas also need ``market_lag1`` and ``market_lead1``).
     """
 
     name: str
@@ -84,6 +114,13 @@ class ModelSpec:
     excess: bool = False
     estimated: bool = True
     factor_kind: str | None = None
+    method: str = "ols"
+    design: tuple[str, ...] = ()
+
+    @property
+    def design_columns(self) -> tuple[str, ...]:
+        """Columns of ``X`` the fit receives (``regressors`` unless ``design`` is set)."""
+        return self.design or self.regressors
 
     @property
     def n_params(self) -> int:
@@ -95,8 +132,17 @@ class ModelSpec:
         return "market" in self.regressors
 
     @property
+    def needs_benchmark_shifts(self) -> bool:
+        """The design uses the benchmark one session before and after (thin-trading betas)."""
+        return "market_lag1" in self.design_columns
+
+    @property
+    def needs_world(self) -> bool:
+        return "world" in self.regressors
+
+    @property
     def factor_columns(self) -> tuple[str, ...]:
-        return tuple(r for r in self.regressors if r not in ("const", "market"))
+        return tuple(r for r in self.regressors if r not in ("const", "market", "world"))
 
 
 def model_spec(model: str, factor_columns: list[str] | tuple[str, ...] | None = None) -> ModelSpec:
@@ -121,6 +167,13 @@ def model_spec(model: str, factor_columns: list[str] | tuple[str, ...] | None = 
         return ModelSpec(model, ("market",), estimated=False)
     if model == "market":
         return ModelSpec(model, ("const", "market"))
+    if model == "international":
+        return ModelSpec(model, ("const", "market", "world"))
+    if model in ("scholes-williams", "dimson"):
+        return ModelSpec(model, ("const", "market"), method=model,
+                         design=("const", "market", "market_lag1", "market_lead1"))
+    if model == "garch":
+        return ModelSpec(model, ("const", "market"), method="garch")
     if model in FACTOR_COLUMNS:
         return ModelSpec(model, ("const", *FACTOR_COLUMNS[model]), excess=True, factor_kind=model)
     if model == "factors":
@@ -135,262 +188,6 @@ def model_spec(model: str, factor_columns: list[str] | tuple[str, ...] | None = 
     raise StudyConfigError(
         f"unknown model {model!r}; choose one of {', '.join(MODELS)}"
     )
-
-
-@dataclass(frozen=True)
-class BatchedOLS:
-    """Result of :func:`fit_batched_ols` (``N`` regressions, ``T`` rows, ``k`` regressors).
-
-    Attributes
-    ----------
-    params : ndarray (N, k)
-        OLS coefficients; NaN where ``ok`` is False.
-    resid : ndarray (N, T)
-        ``y - X @ params`` on unmasked rows; NaN on masked rows (and everywhere when not ``ok``).
-    sigma2 : ndarray (N,)
-        ``SSR / (n_obs - k)`` (ddof = k); NaN when ``n_obs <= k`` or not ``ok``.
-    n_obs : ndarray of int (N,)
-        Unmasked rows used.
-    df_resid : ndarray of int (N,)
-        ``n_obs - k``.
-    xtx_inv : ndarray (N, k, k)
-        ``(X'X)^{-1}`` over the unmasked rows; NaN where not ``ok``.
-    ok : ndarray of bool (N,)
-        Full column rank and ``n_obs > k``.
-    rank_deficient : ndarray of bool (N,)
-        A column of ``X`` is (numerically) a combination of the previous ones.
-    ssr, r2 : ndarray (N,)
-        Residual sum of squares and R² (centred TSS when ``centered_r2``).
-    """
-
-    params: np.ndarray
-    resid: np.ndarray
-    sigma2: np.ndarray
-    n_obs: np.ndarray
-    df_resid: np.ndarray
-    xtx_inv: np.ndarray
-    ok: np.ndarray
-    rank_deficient: np.ndarray
-    ssr: np.ndarray
-    r2: np.ndarray
-
-    @property
-    def k(self) -> int:
-        return self.params.shape[1]
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Fitted values ``X @ params`` for ``X`` of shape (N, L, k) or shared (L, k)."""
-        X = _broadcast_X(X, self.params.shape[0])
-        return (X @ self.params[:, :, None])[:, :, 0]
-
-    def forecast_var_factor(self, X: np.ndarray) -> np.ndarray:
-        """``1 + x_t' (X'X)^{-1} x_t`` for each row ``x_t`` of ``X`` (N, L, k) -> (N, L)."""
-        X = _broadcast_X(X, self.params.shape[0])
-        return 1.0 + ((X @ self.xtx_inv) * X).sum(axis=2)
-
-
-def _broadcast_X(X: np.ndarray, n: int) -> np.ndarray:
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 2:
-        X = np.broadcast_to(X, (n, *X.shape))
-    if X.ndim != 3 or X.shape[0] != n:
-        raise ValueError(f"X must have shape (N, T, k) or (T, k) with N={n}; got {X.shape}")
-    return X
-
-
-def fit_batched_ols(
-    y: np.ndarray,
-    X: np.ndarray,
-    mask: np.ndarray | None = None,
-    *,
-    rank_tol: float = RANK_TOL,
-    centered_r2: bool = True,
-    method: str = "normal",
-    refine: bool = False,
-    block_size: int | None = 512,
-) -> BatchedOLS:
-    """Fit ``N`` OLS regressions at once on a masked stack.
-
-    Parameters
-    ----------
-    y : ndarray (N, T)
-        Dependent variable. NaN entries are treated as masked.
-    X : ndarray (N, T, k) or (T, k)
-        Regressors (a shared ``(T, k)`` design is broadcast). NaN rows are treated as masked.
-    mask : ndarray of bool (N, T), optional
-        ``True`` = row used. Combined with the finiteness of ``y`` and ``X``.
-    rank_tol : float
-        Collinearity threshold. ``method="normal"``: flagged when the smallest eigenvalue of
-        the column-equilibrated ``X'X`` (unit diagonal) is below ``k * rank_tol``.
-        ``method="qr"``: column ``j`` is flagged when ``|R_jj| <= rank_tol * ||X_j||``.
-    centered_r2 : bool
-        R² against the centred total sum of squares (as statsmodels for models with a constant);
-        otherwise uncentred.
-    method : {"normal", "qr"}
-        ``"normal"`` (default, fastest): column-equilibrated normal equations
-        ``(D X'X D) (D^{-1} b) = D X'y`` with ``D = diag(X'X)^{-1/2}``, solved by a batched
-        ``numpy.linalg.inv`` of the k x k matrices; ``X'X`` and ``X'y`` are accumulated column
-        pair by column pair on contiguous ``(N, T)`` slices (optionally refined, see
-        ``refine``). ``"qr"``: stacked Householder QR (``numpy.linalg.qr`` on the
-        ``(N, T, k)`` stack), ``params = R^{-1}Q'y``, ``(X'X)^{-1} = R^{-1}R^{-T}``. Both agree
-        with statsmodels' pinv-based OLS to ~1e-14 on return data (see tests).
-    refine : bool
-        ``method="normal"`` only: add one step of iterative refinement
-        ``params += (X'X)^{-1} X'(y - X params)`` (rarely needed after equilibration).
-    block_size : int or None
-        The stack is processed in blocks of this many regressions (each block is one set of
-        vectorised array operations; blocks keep the working set small, which is faster and
-        bounds peak memory). ``None`` = one block.
-
-    Returns
-    -------
-    BatchedOLS
-
-    Notes
-    -----
-    Masked rows of ``y`` and ``X`` are set to zero, so they contribute nothing to ``X'X`` or
-    ``X'y``. Equilibration makes the normal equations well conditioned for return data (the
-    condition number of the scaled ``X'X`` is ``(1+|rho|)/(1-|rho|)`` for two regressors with
-    uncentred correlation ``rho``). Regressions with ``n_obs <= k`` or a collinear design are returned with NaN and
-    ``ok=False`` instead of raising.
-    """
-    y = np.asarray(y, dtype=float)
-    if y.ndim != 2:
-        raise ValueError(f"y must have shape (N, T); got {y.shape}")
-    n, t = y.shape
-    X = _broadcast_X(X, n)
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (n, t):
-            raise ValueError(f"mask must have shape {(n, t)}; got {mask.shape}")
-    k = X.shape[2]
-    if X.shape[1] != t:
-        raise ValueError(f"X has {X.shape[1]} rows per regression, y has {t}")
-    out = BatchedOLS(
-        params=np.empty((n, k)),
-        resid=np.empty((n, t)),
-        sigma2=np.empty(n),
-        n_obs=np.empty(n, dtype=np.int64),
-        df_resid=np.empty(n, dtype=np.int64),
-        xtx_inv=np.empty((n, k, k)),
-        ok=np.empty(n, dtype=bool),
-        rank_deficient=np.empty(n, dtype=bool),
-        ssr=np.empty(n),
-        r2=np.empty(n),
-    )
-    step = max(n, 1) if block_size is None else max(int(block_size), 1)
-    for s in range(0, n, step):
-        sl = slice(s, s + step)
-        _fit_block(y[sl], X[sl], None if mask is None else mask[sl], rank_tol, centered_r2,
-                   method, refine, out, sl)
-    return out
-
-
-def _fit_block(y, X, mask, rank_tol, centered_r2, method, refine, out: BatchedOLS,
-               sl: slice) -> None:
-    """Fit one block of regressions and write the results into ``out[sl]``."""
-    n, _t = y.shape
-    k = X.shape[2]
-    # column-wise (N, T) arrays: contiguous, vectorised passes without a (N, T, k) temporary
-    cols = [X[:, :, j] for j in range(k)]
-    use = np.isfinite(y)
-    for c in cols:
-        use &= np.isfinite(c)
-    if mask is not None:
-        use &= mask
-    n_obs = use.sum(axis=1)
-    ym = np.where(use, y, 0.0)
-    cm = [np.where(use, c, 0.0) for c in cols]
-
-    if method == "qr":
-        params, xtx_inv, rank_deficient = _solve_qr(np.stack(cm, axis=2), ym, rank_tol)
-    elif method == "normal":
-        xtx = np.empty((n, k, k))
-        xty = np.empty((n, k))
-        for j in range(k):
-            xty[:, j] = np.einsum("nt,nt->n", cm[j], ym)
-            for m in range(j + 1):
-                xtx[:, j, m] = xtx[:, m, j] = np.einsum("nt,nt->n", cm[j], cm[m])
-        params, xtx_inv, rank_deficient = _solve_normal(xtx, xty, n_obs > k, rank_tol)
-        if refine:  # one step of iterative refinement: params += (X'X)^{-1} X'(y - X params)
-            res = ym - _combine(cm, params)
-            xtr = np.stack([np.einsum("nt,nt->n", c, res) for c in cm], axis=1)
-            params = params + (xtx_inv @ xtr[:, :, None])[:, :, 0]
-    else:
-        raise ValueError(f"method must be 'normal' or 'qr'; got {method!r}")
-    ok = (~rank_deficient) & (n_obs > k)
-
-    res0 = ym - _combine(cm, params)  # exactly 0 on masked rows
-    ssr = np.einsum("nt,nt->n", res0, res0)
-    resid = out.resid[sl]
-    resid.fill(np.nan)
-    np.copyto(resid, res0, where=use[:, :] & ok[:, None])
-    df_resid = n_obs - k
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sigma2 = ssr / df_resid
-        yy = np.einsum("nt,nt->n", ym, ym)
-        if centered_r2:
-            ybar = ym.sum(axis=1) / n_obs
-            tss = yy - n_obs * ybar**2  # no cancellation issue: mean^2 << variance for returns
-        else:
-            tss = yy
-        r2 = 1.0 - ssr / tss
-
-    bad = ~ok
-    params[bad] = np.nan
-    xtx_inv[bad] = np.nan
-    out.params[sl] = params
-    out.xtx_inv[sl] = xtx_inv
-    out.sigma2[sl] = np.where(ok, sigma2, np.nan)
-    out.ssr[sl] = np.where(ok, ssr, np.nan)
-    out.r2[sl] = np.where(ok, r2, np.nan)
-    out.n_obs[sl] = n_obs
-    out.df_resid[sl] = df_resid
-    out.ok[sl] = ok
-    out.rank_deficient[sl] = rank_deficient
-
-
-def _solve_qr(Xm: np.ndarray, ym: np.ndarray, rank_tol: float):
-    k = Xm.shape[2]
-    q, r = np.linalg.qr(Xm, mode="reduced")  # (N,T,k), (N,k,k)
-    diag = np.abs(np.diagonal(r, axis1=1, axis2=2))
-    col_norm = np.sqrt(np.einsum("ntk,ntk->nk", Xm, Xm))
-    collinear = diag <= rank_tol * np.where(col_norm > 0, col_norm, 1.0)
-    rank_deficient = collinear.any(axis=1)
-    r_safe = np.where(rank_deficient[:, None, None], np.eye(k), r)
-    qty = np.einsum("ntk,nt->nk", q, ym)
-    params = np.linalg.solve(r_safe, qty[:, :, None])[:, :, 0]
-    r_inv = np.linalg.solve(r_safe, np.broadcast_to(np.eye(k), r_safe.shape))
-    xtx_inv = r_inv @ np.swapaxes(r_inv, 1, 2)
-    return params, xtx_inv, rank_deficient
-
-
-def _combine(cm: list[np.ndarray], params: np.ndarray) -> np.ndarray:
-    """``sum_j cm[j] * params[:, j]`` -> (N, T)."""
-    out = cm[0] * params[:, 0, None]
-    for j in range(1, len(cm)):
-        out += cm[j] * params[:, j, None]
-    return out
-
-
-def _solve_normal(xtx: np.ndarray, xty: np.ndarray, enough: np.ndarray, rank_tol: float):
-    """Solve the column-equilibrated normal equations for a stack of (k, k) systems."""
-    k = xtx.shape[1]
-    diag = np.diagonal(xtx, axis1=1, axis2=2)
-    zero_col = (diag <= 0).any(axis=1)
-    d = 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))  # (N,k)
-    a = xtx * d[:, :, None] * d[:, None, :]
-    if k == 1:
-        lam_min = a[:, 0, 0]
-    else:
-        lam_min = np.linalg.eigvalsh(a)[:, 0]
-    rank_deficient = zero_col | ~(lam_min > k * rank_tol)
-    bad = rank_deficient | ~enough
-    a_safe = np.where(bad[:, None, None], np.eye(k), a)
-    a_inv = np.linalg.inv(a_safe)
-    xtx_inv = a_inv * d[:, :, None] * d[:, None, :]
-    params = (xtx_inv @ xty[:, :, None])[:, :, 0]
-    return params, xtx_inv, rank_deficient
 
 
 @dataclass(frozen=True)
@@ -418,6 +215,14 @@ class NormalModelFit:
         Event-window regressors (for the variance of a CAR, see :meth:`car_variance`).
     ok : ndarray of bool (N,)
     r2 : ndarray (N,)
+    h_event : ndarray (N, L) or None
+        Conditional variance forecasts of the event days (``garch``); ``sigma2 *
+        forecast_var_factor`` equals them and :meth:`car_variance` sums them.
+    extra : dict of str -> ndarray (N,)
+        Further estimates reported by :meth:`EventStudyResults.fits` (e.g. the thin-trading
+        beta's components, the GARCH parameters).
+    fail_reason : ndarray of str (N,) or None
+        Why a row is not ``ok`` when it is not a collinear design (e.g. GARCH not converged).
     """
 
     spec: ModelSpec
@@ -432,6 +237,9 @@ class NormalModelFit:
     x_event: np.ndarray
     ok: np.ndarray
     r2: np.ndarray
+    h_event: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+    fail_reason: np.ndarray | None = None
 
     def car_variance(self, day_mask: np.ndarray) -> np.ndarray:
         """Forecast-error variance of the CAR summed over the selected event days.
@@ -449,6 +257,8 @@ class NormalModelFit:
         day_mask = np.broadcast_to(np.asarray(day_mask, dtype=bool), self.ar_event.shape)
         sel = day_mask & np.isfinite(self.ar_event)
         n_days = sel.sum(axis=1)
+        if self.h_event is not None:  # GARCH: sum of the conditional variance forecasts
+            return np.where(sel, self.h_event, 0.0).sum(axis=1)
         if self.params.shape[1] == 0:
             return self.sigma2 * n_days
         s = np.einsum("nlk,nl->nk", np.where(sel[:, :, None], self.x_event, 0.0), sel)
@@ -463,6 +273,7 @@ def fit_normal_model(
     est_mask: np.ndarray,
     y_event: np.ndarray,
     X_event: np.ndarray,
+    steps: np.ndarray | None = None,
 ) -> NormalModelFit:
     """Estimate a normal-return model for ``N`` firm-events and compute abnormal returns.
 
@@ -478,6 +289,8 @@ def fit_normal_model(
         Days allowed in the estimation (NaN days are dropped in any case).
     y_event, X_event : ndarray (N, L) and (N, L, k)
         Event-window counterparts.
+    steps : ndarray of int (N, L), optional
+        Sessions from each row's last estimation day to each event day (``garch`` only).
 
     Returns
     -------
@@ -512,6 +325,10 @@ def fit_normal_model(
             ok=np.ones(n, dtype=bool),
             r2=np.full(n, np.nan),
         )
+    if spec.method in ("scholes-williams", "dimson"):
+        return _fit_thin_trading(spec, y_est, X_est, est_mask, y_event, X_event)
+    if spec.method == "garch":
+        return _fit_garch(spec, y_est, X_est, est_mask, y_event, X_event, steps)
     has_const = "const" in spec.regressors
     ols = fit_batched_ols(y_est, X_est, est_mask, centered_r2=has_const)
     ar_event = y_event - ols.predict(X_event)
@@ -532,3 +349,79 @@ def fit_normal_model(
         ok=ols.ok,
         r2=r2,
     )
+
+
+def _market_model_inverse(m: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """``(X'X)^{-1}`` of ``X = [1, r_m]`` over the days ``use`` (N, 2, 2)."""
+    n_obs = use.sum(axis=1).astype(float)
+    s1 = np.where(use, m, 0.0).sum(axis=1)
+    s2 = np.where(use, m * m, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        det = n_obs * s2 - s1 * s1
+        inv = np.stack([np.stack([s2, -s1], axis=1), np.stack([-s1, n_obs], axis=1)], axis=1)
+        return inv / det[:, None, None]
+
+
+def _corrected_beta_fit(spec, alpha, beta, use, y_est, m_est, y_event, X_event, extra,
+                        fail_reason=None, h_event=None, resid=None, sigma2=None):
+    """A :class:`NormalModelFit` of ``AR = r - alpha - beta r_m`` (market-model conventions)."""
+    n_obs = use.sum(axis=1)
+    ok = np.isfinite(alpha) & np.isfinite(beta) & (n_obs > 2)
+    if resid is None:
+        resid = np.where(use, y_est - alpha[:, None] - beta[:, None] * m_est, np.nan)
+    if sigma2 is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sigma2 = np.nansum(resid**2, axis=1) / (n_obs - 2)
+    x_event = np.array(X_event[:, :, :2])
+    params = np.stack([alpha, beta], axis=1)
+    ar_event = y_event - alpha[:, None] - beta[:, None] * x_event[:, :, 1]
+    xtx_inv = _market_model_inverse(m_est, use)
+    fvf = 1.0 + ((x_event @ xtx_inv) * x_event).sum(axis=2)
+    if h_event is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fvf = h_event / sigma2[:, None]
+    fvf = np.where(np.isfinite(ar_event), fvf, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ym = np.where(use, y_est, np.nan)
+        tss = np.nansum((ym - np.nanmean(ym, axis=1, keepdims=True)) ** 2, axis=1)
+        r2 = 1.0 - np.nansum(resid**2, axis=1) / tss
+    bad = ~ok
+    params[bad] = np.nan
+    return NormalModelFit(
+        spec=spec, params=params, ar_est=np.where(ok[:, None], resid, np.nan),
+        ar_event=np.where(ok[:, None], ar_event, np.nan),
+        sigma2=np.where(ok, sigma2, np.nan), n_obs=n_obs, df_resid=np.maximum(n_obs - 2, 0),
+        forecast_var_factor=fvf, xtx_inv=xtx_inv, x_event=x_event, ok=ok,
+        r2=np.where(ok, r2, np.nan), h_event=h_event,
+        extra={k: np.where(ok, v, np.nan) for k, v in extra.items()}, fail_reason=fail_reason)
+
+
+def _fit_thin_trading(spec, y_est, X_est, est_mask, y_event, X_event) -> NormalModelFit:
+    from crackdown.estimation.thin_trading import thin_trading_beta
+
+    cols = spec.design_columns
+    m_lag, m, m_lead = (X_est[:, :, cols.index(c)] for c in
+                        ("market_lag1", "market", "market_lead1"))
+    est = thin_trading_beta(spec.method, y_est, m_lag, m, m_lead, est_mask)
+    extra = {"b_market_lag1": est["b_lag"], "b_market_0": est["b_0"],
+             "b_market_lead1": est["b_lead"]}
+    if "rho_m" in est:
+        extra["rho_market"] = est["rho_m"]
+    return _corrected_beta_fit(spec, est["alpha"], est["beta"], est["use"], y_est, m, y_event,
+                               X_event, extra)
+
+
+def _fit_garch(spec, y_est, X_est, est_mask, y_event, X_event, steps) -> NormalModelFit:
+    from crackdown.estimation.garch import fit_garch
+
+    if steps is None:
+        raise ValueError("the garch model needs steps (sessions from the estimation end)")
+    m_est = X_est[:, :, 1]
+    g = fit_garch(y_est, m_est, est_mask, y_event, X_event[:, :, 1], steps)
+    use = est_mask & np.isfinite(y_est) & np.isfinite(m_est)
+    extra = {"garch_omega": g["omega"], "garch_a": g["arch_a"], "garch_b": g["garch_b"],
+             "garch_persistence": g["arch_a"] + g["garch_b"]}
+    alpha = np.where(g["ok"], g["alpha"], np.nan)
+    return _corrected_beta_fit(spec, alpha, g["beta"], use, y_est, m_est, y_event, X_event,
+                               extra, fail_reason=g["reason"], h_event=g["h_event"],
+                               resid=g["resid"], sigma2=g["sigma2"])

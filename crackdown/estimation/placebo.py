@@ -142,6 +142,9 @@ def pseudo_events(results, event_id: str, *, n_draws: int, seed: int = 0, buffer
                 rows.append((f"placebo_{k:04d}", t, d0, x, bench.get(t, "")))
     pseudo_fe = pd.DataFrame(rows, columns=["event_id", "ticker", "day0", "exchange",
                                             "benchmark"])
+    if "world" in s.firm_events.columns:  # international model: keep each listing's world
+        world = s.firm_events.drop_duplicates(["ticker"]).set_index("ticker")["world"]
+        pseudo_fe["world"] = pseudo_fe["ticker"].map(world).fillna("")
     return pseudo, pseudo_fe, main_exchange
 
 

@@ -229,6 +229,10 @@ class EventStudyResults:
         the loading on the market (benchmark for ``market``, ``mkt_rf`` for factor models;
         NaN when the model has none; market-adjusted fixes nothing and reports NaN), ``sigma =
         sqrt(SSR/df_resid)``, ``est_start``/``est_end`` the first/last estimation day used.
+        ``scholes-williams``/``dimson`` add the beta's components (``b_market_lag1``,
+        ``b_market_0``, ``b_market_lead1``, ``rho_market``); ``garch`` adds ``garch_omega,
+        garch_a, garch_b, garch_persistence``; ``international`` reports the world market's
+        loading as ``b_world``.
         """
         p = self.panel
         n = p.n
@@ -247,6 +251,8 @@ class EventStudyResults:
                 col = f"b_{name}"
                 extra.setdefault(col, np.full(n, np.nan))[prow] = values
             r2[prow] = fit.r2[frow]
+            for col, values in fit.extra.items():  # thin-trading components, GARCH parameters
+                extra.setdefault(col, np.full(n, np.nan))[prow] = values[frow]
         out["alpha"] = alpha
         out["beta"] = beta
         for col, values in extra.items():
@@ -471,6 +477,18 @@ class EventStudyResults:
                             statistic=statistic, buffer=buffer, exclude_dates=exclude_dates)
 
     # ------------------------------------------------------------------ text and export
+    def cross_section(self, formula: str, window: tuple[int, int] | None = None, **kwargs):
+        """Regress firm-event CARs on characteristics (statsmodels formula), clustered SEs.
+
+        ``res.cross_section("car ~ target + hk_listing + C(sector)", window=(-1, 1))``; see
+        :func:`crackdown.estimation.cross_section.cross_section` for the characteristics,
+        ``cluster=`` (event cluster by default, ``("event_cluster", "ticker")`` for two-way
+        Cameron–Gelbach–Miller) and the other keywords.
+        """
+        from crackdown.estimation.cross_section import cross_section
+
+        return cross_section(self, formula, window, **kwargs)
+
     def summary(self, lo: int | None = None, hi: int | None = None) -> str:
         """A readable text report: settings, outcomes, CAAR per event and test statistics."""
         from crackdown.estimation.summary import summary_text

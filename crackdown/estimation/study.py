@@ -22,15 +22,14 @@ Conventions
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from crackdown.errors import CrackdownError, PriceDataError, StudyConfigError
-from crackdown.estimation.inputs import check_windows, resolve_benchmarks
+from crackdown.estimation.inputs import WORLD_MARKETS, check_windows, resolve_benchmarks
+from crackdown.estimation.layout import Layout, build_layout
 from crackdown.estimation.models import (
     FACTOR_COLUMNS,
     MODELS,
@@ -52,27 +51,6 @@ OUTCOME_STATUSES: dict[str, str] = {
 INCLUDED_STATUSES = ("used", "fallback", "missing_event_window")
 SESSION_GRIDS = ("exchange", "data")
 RETURN_KINDS = ("simple", "log")
-
-
-@dataclass
-class _Layout:
-    """Row-aligned arrays built for one fit (internal)."""
-
-    keys: pd.DataFrame
-    y_est: np.ndarray
-    y_event: np.ndarray
-    bench_est: np.ndarray
-    bench_event: np.ndarray
-    rf_est: np.ndarray | None
-    rf_event: np.ndarray | None
-    fac_est: np.ndarray | None
-    fac_event: np.ndarray | None
-    clean_mask: np.ndarray
-    dates_est: np.ndarray
-    dates_event: np.ndarray
-    first_valid: np.ndarray
-    has_any: np.ndarray
-    day0_note: list[str]
 
 
 class EventStudy:
@@ -117,6 +95,10 @@ class EventStudy:
         Trading-day grid: each listing's exchange calendar, or the returns index.
     returns_kind : {"simple", "log"}
         How ``returns`` were computed (used to compound buy-and-hold returns).
+    world_market : mapping, optional
+        ``model="international"``: the other market's return column per exchange MIC (default
+        :data:`WORLD_MARKETS`: SPY for Hong Kong listings, ``HK_NONTECH_EW`` for New York
+        listings), or a ``world`` column of ``firm_events``.
 
     Raises
     ------
@@ -141,6 +123,7 @@ class EventStudy:
         factors: pd.DataFrame | None = None,
         session_grid: str = "exchange",
         returns_kind: str = "simple",
+        world_market: Mapping[str, str] | None = None,
     ) -> None:
         self.estimation, self.window = check_windows(estimation, window)
         if session_grid not in SESSION_GRIDS:
@@ -169,6 +152,7 @@ class EventStudy:
         self.session_grid = session_grid
         self.returns_kind = returns_kind
         self.returns = self._check_returns(returns)
+        self.world_market = dict(WORLD_MARKETS if world_market is None else world_market)
         self.firm_events = self._check_firm_events(firm_events, benchmark)
         self.factors = self._resolve_factors(factors)
         #: optional explanations for tickers without data, set by :meth:`from_events`
@@ -261,6 +245,8 @@ class EventStudy:
             mics = {t: _ex(t) for t in pd.unique(fe.loc[need_ex, "ticker"])}  # once per ticker
             fe.loc[need_ex, "exchange"] = fe.loc[need_ex, "ticker"].map(mics)
         fe["benchmark"] = resolve_benchmarks(fe, firm_events, benchmark)
+        if any(s is not None and s.needs_world for s in (self.spec, self.fallback_spec)):
+            fe["world"] = self._world_columns(fe, firm_events)
 
         unknown = sorted(set(fe["ticker"]) - set(self.returns.columns))
         if unknown:
@@ -292,11 +278,46 @@ class EventStudy:
             fe.loc[fe["benchmark"].isin(bad), "benchmark"] = ""
         return fe
 
+    def _world_columns(self, fe: pd.DataFrame, raw: pd.DataFrame) -> list[str]:
+        given = raw["world"].fillna("").astype(str).to_numpy() if "world" in raw.columns else None
+        out = []
+        for i, (t, x) in enumerate(zip(fe["ticker"], fe["exchange"])):
+            w = given[i] if given is not None and given[i] else self.world_market.get(x, "")
+            if not w:
+                raise StudyConfigError(
+                    f"model 'international' needs a world market for {t} ({x}); pass "
+                    f"world_market={{'{x}': ticker}}")
+            if w not in self.returns.columns:
+                raise StudyConfigError(
+                    f"world market {w} of {t} is not in the returns columns; add its returns "
+                    "or pass another world_market")
+            out.append(w)
+        return out
+
+    @property
+    def needs_benchmark_shifts(self) -> bool:
+        """A model of the study uses the benchmark one session before and after."""
+        return any(s is not None and s.needs_benchmark_shifts
+                   for s in (self.spec, self.fallback_spec))
+
     def _resolve_factors(self, factors: pd.DataFrame | None) -> pd.DataFrame | None:
         spec_kinds = {s.factor_kind for s in (self.spec, self.fallback_spec) if s is not None}
         spec_kinds.discard(None)
         if not spec_kinds:
             return None
+        regions = {"asia" if k.endswith("-asia") else "us" for k in spec_kinds - {"factors"}}
+        if "asia" in regions:
+            other = sorted(set(self.firm_events.loc[self.firm_events["exchange"] != "XHKG",
+                                                    "ticker"]))
+            if other:
+                raise StudyConfigError(
+                    f"Asia Pacific factor models are for Hong Kong listings; {', '.join(other[:6])} "
+                    "trade(s) elsewhere: study them with ff3/carhart/ff5 (US factors) or "
+                    "model='market'")
+        if len(regions) > 1:
+            raise StudyConfigError(
+                "the model and the fallback use US and Asia Pacific factors, whose columns share "
+                "names; choose factor models of one region")
         if factors is None:
             kinds = spec_kinds - {"factors"}
             from crackdown.marketdata.factors import load_factors
@@ -418,158 +439,17 @@ class EventStudy:
             window=self.window, min_estimation_obs=self.min_estimation_obs,
             fallback=self.fallback, factors=self.factors if self.spec.factor_columns else None,
             session_grid=self.session_grid, returns_kind=self.returns_kind,
+            world_market=self.world_market,
         )
 
     # ------------------------------------------------------------------ array layout
     def _grid(self, exchange: str) -> pd.DatetimeIndex:
-        if self.session_grid == "data":
-            return self.returns.index
-        from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, sessions
+        from crackdown.estimation.layout import study_grid
 
-        return sessions(exchange, CALENDAR_START, CALENDAR_END)
+        return study_grid(self, exchange)
 
-    def _layout(self) -> _Layout:
-        fe = self.firm_events
-        n = len(fe)
-        e_lo, e_hi = self.estimation
-        w_lo, w_hi = self.window
-        est_off = np.arange(e_lo, e_hi + 1)
-        ev_off = np.arange(w_lo, w_hi + 1)
-        t_len, l_len = len(est_off), len(ev_off)
-        y_est = np.full((n, t_len), np.nan)
-        y_event = np.full((n, l_len), np.nan)
-        b_est = np.full((n, t_len), np.nan)
-        b_event = np.full((n, l_len), np.nan)
-        fac_cols = self._factor_columns()
-        nf = len(fac_cols)
-        fac_est = np.full((n, t_len, nf), np.nan) if nf else None
-        fac_event = np.full((n, l_len, nf), np.nan) if nf else None
-        has_rf = self.factors is not None and "rf" in self.factors.columns
-        rf_est = np.full((n, t_len), np.nan) if has_rf else None
-        rf_event = np.full((n, l_len), np.nan) if has_rf else None
-        clean_mask = np.ones((n, t_len), dtype=bool)
-        dates_est = np.full((n, t_len), np.datetime64("NaT"), dtype="datetime64[ns]")
-        dates_event = np.full((n, l_len), np.datetime64("NaT"), dtype="datetime64[ns]")
-        first_valid = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-        has_any = np.zeros(n, dtype=bool)
-        day0_note = [""] * n
-        day0 = fe["day0"].to_numpy()
-
-        group_key = fe["exchange"] if self.session_grid == "exchange" else pd.Series("", index=fe.index)
-        for exchange, idx in fe.groupby(group_key.to_numpy(), sort=False).indices.items():
-            grid = self._grid(exchange)
-            g = len(grid)
-            cols = list(dict.fromkeys(list(fe["ticker"].iloc[idx]) + [
-                b for b in fe["benchmark"].iloc[idx] if b
-            ]))
-            if self.session_grid == "exchange":
-                off_grid = self.returns.index.difference(grid)
-                sub = self.returns.loc[off_grid, [c for c in cols if c in self.returns.columns]]
-                stray = sub.columns[sub.notna().any()].tolist()
-                if stray:
-                    warnings.warn(
-                        f"returns of {', '.join(stray)} on dates that are not {exchange} sessions "
-                        "were ignored (session_grid='exchange')",
-                        stacklevel=3,
-                    )
-            # (columns x dates): gathers along the date axis read contiguous memory
-            mat = np.ascontiguousarray(
-                self.returns.reindex(index=grid, columns=cols).to_numpy(dtype=float).T)
-            col_of = {c: j for j, c in enumerate(cols)}
-            p0 = grid.searchsorted(day0[idx])
-            on_grid = (p0 < g) & (grid.to_numpy()[np.minimum(p0, g - 1)] == day0[idx])
-            for j in np.flatnonzero(~on_grid):
-                i = idx[j]
-                d = pd.Timestamp(day0[i])
-                if self.session_grid == "exchange":
-                    raise StudyConfigError(
-                        f"day0 {d:%Y-%m-%d} of event {fe['event_id'].iat[i]} / "
-                        f"{fe['ticker'].iat[i]} is not a {exchange} session; map announcement "
-                        "dates with crackdown.timeline.calendars.day_zero"
-                    )
-                if p0[j] >= g:
-                    raise StudyConfigError(
-                        f"day0 {d:%Y-%m-%d} of event {fe['event_id'].iat[i]} / "
-                        f"{fe['ticker'].iat[i]} is after the last date of the returns"
-                    )
-                day0_note[i] = (
-                    f"day0 {d:%Y-%m-%d} is not in the returns index; used the next date "
-                    f"{grid[p0[j]]:%Y-%m-%d}"
-                )
-            pe = p0[:, None] + est_off[None, :]
-            pv = p0[:, None] + ev_off[None, :]
-            ok_e = (pe >= 0) & (pe < g)
-            ok_v = (pv >= 0) & (pv < g)
-            pe_c = np.clip(pe, 0, g - 1)
-            pv_c = np.clip(pv, 0, g - 1)
-            ycol = np.array([col_of[t] for t in fe["ticker"].iloc[idx]])
-            y_est[idx] = np.where(ok_e, mat[ycol[:, None], pe_c], np.nan)
-            y_event[idx] = np.where(ok_v, mat[ycol[:, None], pv_c], np.nan)
-            bnames = fe["benchmark"].iloc[idx].to_numpy()
-            has_b = np.array([bool(b) for b in bnames])
-            if has_b.any():
-                bcol = np.array([col_of[b] if b else 0 for b in bnames])
-                b_est[idx] = np.where(ok_e & has_b[:, None], mat[bcol[:, None], pe_c], np.nan)
-                b_event[idx] = np.where(ok_v & has_b[:, None], mat[bcol[:, None], pv_c], np.nan)
-            gd = grid.to_numpy()
-            dates_est[idx] = np.where(ok_e, gd[pe_c], np.datetime64("NaT"))
-            dates_event[idx] = np.where(ok_v, gd[pv_c], np.datetime64("NaT"))
-            # first available return of each ticker on this grid
-            valid = np.isfinite(mat)
-            any_valid = valid.any(axis=1)
-            first_pos = valid.argmax(axis=1)
-            has_any[idx] = any_valid[ycol]
-            first_valid[idx] = np.where(any_valid[ycol], gd[first_pos[ycol]], np.datetime64("NaT"))
-            if nf or has_rf:
-                fac = self.factors.reindex(grid)
-                if nf:
-                    fm = fac[fac_cols].to_numpy(dtype=float)
-                    fac_est[idx] = np.where(ok_e[:, :, None], fm[pe_c], np.nan)
-                    fac_event[idx] = np.where(ok_v[:, :, None], fm[pv_c], np.nan)
-                if has_rf:
-                    rf = fac["rf"].to_numpy(dtype=float)
-                    rf_est[idx] = np.where(ok_e, rf[pe_c], np.nan)
-                    rf_event[idx] = np.where(ok_v, rf[pv_c], np.nan)
-            if self.clean_estimation:
-                tick = fe["ticker"].iloc[idx].to_numpy()
-                extra = self.other_event_days
-                for t in pd.unique(tick):
-                    rows = np.flatnonzero(tick == t)
-                    # other events' day 0 on this grid: the study's own rows, then the extra ones
-                    p_other = p0[rows]
-                    if extra is not None:
-                        days = extra.loc[extra["ticker"] == t, "day0"].to_numpy()
-                        p_other = np.concatenate([p_other, grid.searchsorted(days)])
-                    if len(p_other) < 2:
-                        continue
-                    starts = p_other + w_lo  # (m + e,) other events' windows on this grid
-                    ends = p_other + w_hi
-                    pos = pe[rows]  # (m, T)
-                    hit = (pos[:, :, None] >= starts[None, None, :]) & (
-                        pos[:, :, None] <= ends[None, None, :])  # (m, T, m + e)
-                    own = p_other[None, :len(rows)] == p0[rows][:, None]  # the row's own window
-                    hit[:, :, :len(rows)] &= ~own[:, None, :]
-                    if extra is not None:  # an extra day equal to the row's own day 0 is itself
-                        hit[:, :, len(rows):] &= (p_other[None, None, len(rows):]
-                                                  != p0[rows][:, None, None])
-                    clean_mask[idx[rows]] &= ~hit.any(axis=2)
-        return _Layout(
-            keys=fe,
-            y_est=y_est,
-            y_event=y_event,
-            bench_est=b_est,
-            bench_event=b_event,
-            rf_est=rf_est,
-            rf_event=rf_event,
-            fac_est=fac_est,
-            fac_event=fac_event,
-            clean_mask=clean_mask,
-            dates_est=dates_est,
-            dates_event=dates_event,
-            first_valid=first_valid,
-            has_any=has_any,
-            day0_note=day0_note,
-        )
+    def _layout(self) -> Layout:
+        return build_layout(self)
 
     def _factor_columns(self) -> list[str]:
         cols: list[str] = []
@@ -578,7 +458,7 @@ class EventStudy:
                 cols += [c for c in spec.factor_columns if c not in cols]
         return cols
 
-    def _design(self, spec: ModelSpec, lay: _Layout, rows: np.ndarray):
+    def _design(self, spec: ModelSpec, lay: Layout, rows: np.ndarray):
         """y and X (estimation and event window) of ``spec`` for the given rows."""
         fac_cols = self._factor_columns()
         y_e, y_v = lay.y_est[rows], lay.y_event[rows]
@@ -586,13 +466,21 @@ class EventStudy:
             y_e = y_e - lay.rf_est[rows]
             y_v = y_v - lay.rf_event[rows]
         xe, xv = [], []
-        for r in spec.regressors:
+        shifted = {"market_lag1": -1, "market_lead1": 1}
+        for r in spec.design_columns:
             if r == "const":
                 xe.append(np.ones_like(y_e))
                 xv.append(np.ones_like(y_v))
             elif r == "market":
                 xe.append(lay.bench_est[rows])
                 xv.append(lay.bench_event[rows])
+            elif r in shifted:
+                est, event = lay.bench_shift[shifted[r]]
+                xe.append(est[rows])
+                xv.append(event[rows])
+            elif r == "world":
+                xe.append(lay.world_est[rows])
+                xv.append(lay.world_event[rows])
             else:
                 j = fac_cols.index(r)
                 xe.append(lay.fac_est[rows, :, j])
@@ -601,7 +489,7 @@ class EventStudy:
         # fit_batched_ols)
         return y_e, np.moveaxis(np.stack(xe), 0, 2), y_v, np.moveaxis(np.stack(xv), 0, 2)
 
-    def _check_factor_coverage(self, spec: ModelSpec, lay: _Layout, rows: np.ndarray) -> None:
+    def _check_factor_coverage(self, spec: ModelSpec, lay: Layout, rows: np.ndarray) -> None:
         if spec.factor_kind is None or len(rows) == 0:
             return
         _, xe, _, xv = self._design(spec, lay, rows)
@@ -621,7 +509,7 @@ class EventStudy:
                 f"{', '.join(tick[:6])} trade{'s' if len(tick) == 1 else ''}: {shown}"
                 f"{' ...' if len(uniq) > 8 else ''}; factor models need factors covering every "
                 "estimation and event day (US factors do not cover Hong Kong sessions; use a "
-                "newer factor file or model='market')"
+                f"newer factor file or model='market'){_factor_hint(spec, self.factors)}"
             )
 
     # ------------------------------------------------------------------ fit
@@ -688,13 +576,17 @@ class EventStudy:
             if spec is None or len(rows) == 0:
                 continue
             y_e, xe, y_v, xv = self._design(spec, lay, rows)
-            fit = fit_normal_model(spec, y_e, xe, lay.clean_mask[rows], y_v, xv)
-            bad = rows[~fit.ok]
-            for i in bad:
+            steps = _steps_ahead(self, lay, rows, y_e, xe) if spec.method == "garch" else None
+            fit = fit_normal_model(spec, y_e, xe, lay.clean_mask[rows], y_v, xv, steps)
+            for j in np.flatnonzero(~fit.ok):
+                i = rows[j]
+                why = ("collinear regressors in the estimation window"
+                       if fit.fail_reason is None or not fit.fail_reason[j] else
+                       fit.fail_reason[j])
                 status[i] = "insufficient_estimation"
                 detail[i] = (
                     f"{detail[i] + '; ' if detail[i] else ''}model {spec.name} not estimable: "
-                    "collinear regressors in the estimation window"
+                    f"{why}"
                 )
             fits.append((spec, rows, fit))
 
@@ -761,4 +653,25 @@ class EventStudy:
         return EventStudyResults(self, panel, outcomes)
 
 
-__all__ = ["FACTOR_COLUMNS", "MODELS", "OUTCOME_STATUSES", "EventStudy"]
+def _steps_ahead(study, lay: Layout, rows: np.ndarray, y_e: np.ndarray,
+                 xe: np.ndarray) -> np.ndarray:
+    """Sessions from each row's last usable estimation day to each event day (N, L)."""
+    use = np.isfinite(y_e) & np.isfinite(xe).all(axis=2) & lay.clean_mask[rows]
+    est_off = np.arange(study.estimation[0], study.estimation[1] + 1)
+    last = np.where(use.any(axis=1), est_off[use.shape[1] - 1 - use[:, ::-1].argmax(axis=1)],
+                    study.estimation[1])
+    ev_off = np.arange(study.window[0], study.window[1] + 1)
+    return ev_off[None, :] - last[:, None]
+
+
+def _factor_hint(spec: ModelSpec, factors: pd.DataFrame | None) -> str:
+    """Where the factor file of ``spec`` ends (Asia Pacific files end before the US ones)."""
+    if spec.factor_kind is None or factors is None or not len(factors):
+        return ""
+    last = factors.dropna(how="any").index.max()
+    if pd.isna(last):
+        return ""
+    return (f"; the {spec.name} factors loaded run to {last:%Y-%m-%d}, so events after that "
+            "date cannot use this model")
+
+__all__ = ["FACTOR_COLUMNS", "MODELS", "OUTCOME_STATUSES", "WORLD_MARKETS", "EventStudy"]

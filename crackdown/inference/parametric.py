@@ -129,10 +129,11 @@ def _factor(forecast_var_factor, shape) -> np.ndarray:
         raise StudyConfigError(
             f"forecast_var_factor has shape {c.shape}; it must match ar_event {shape}."
         )
-    if np.nanmin(c) < 1.0 - 1e-12:
+    if np.nanmin(c) <= 0.0:
         raise StudyConfigError(
-            "forecast_var_factor must be >= 1 (it is 1 + x'(X'X)^-1 x); got a value "
-            f"{np.nanmin(c):.6g}. Pass the variance inflation factor, not its square root."
+            "forecast_var_factor must be > 0: it is Var(AR_t) / sigma2 (1 + x'(X'X)^-1 x for "
+            "OLS models, h_t / sigma2 for GARCH); got a value "
+            f"{np.nanmin(c):.6g}. Pass the variance factor, not its square root."
         )
     return c
 
@@ -200,10 +201,10 @@ def _scar(ar, e, cols, *, n_params, sigma_ddof, forecast_var_factor, car_var_fac
         v = c[:, cols].sum(axis=1)
     else:
         v = _per_firm("car_var_factor", car_var_factor, n)
-        if np.nanmin(v) < len(cols) - 1e-12:
+        if np.nanmin(v) <= 0.0:
             raise StudyConfigError(
-                f"car_var_factor must be >= the window length {len(cols)} "
-                "(it is L + 1'X_w(X'X)^-1 X_w'1)."
+                "car_var_factor must be > 0: it is Var(CAR) / sigma2 (L + 1'X_w(X'X)^-1 X_w'1 "
+                "for OLS models, sum h_t / sigma2 for GARCH)."
             )
     complete &= np.isfinite(s) & (s > 0)
     scar = car / (s * np.sqrt(v))

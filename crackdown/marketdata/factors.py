@@ -6,6 +6,13 @@ Supported files (looked up in :func:`crackdown.config.factors_dir`, file-name ca
   footer), else ``FF3_daily_2018on.csv`` (plain CSV, ``Date`` as ``YYYY-MM-DD``).
 * ``ff5``: ``F-F_Research_Data_5_Factors_2x3_daily.CSV``, else ``FF5_daily_2018on.csv``.
 * ``carhart``: the ``ff3`` file plus ``F-F_Momentum_Factor_daily.CSV`` (column ``Mom``).
+* ``ff3-asia``, ``ff5-asia``, ``carhart-asia``: Ken French's **Asia Pacific ex Japan** daily
+  factors (``Asia_Pacific_ex_Japan_3_Factors_Daily.csv``, ``..._5_Factors_Daily[_202206].csv``,
+  momentum ``..._MOM_Factor_Daily[_202206].csv`` whose column ``WML`` becomes ``mom``), for
+  Hong Kong listings. They are US-dollar returns on a weekday calendar (every weekday, holidays
+  included) and the shipped files end 2023-12-29 (three factors) and 2022-06-30 (five factors,
+  momentum): a study whose windows reach past the end is refused with the date
+  (:meth:`crackdown.estimation.study.EventStudy.fit`).
 
 Both layouts are parsed by :func:`read_french_csv`: the header row is the first line that has
 ``Mkt-RF`` or ``Mom`` among its cells; data rows are those whose first cell is a date
@@ -34,11 +41,23 @@ from crackdown.errors import PriceDataError
 FF3_FILES = ("F-F_Research_Data_Factors_daily.CSV", "FF3_daily_2018on.csv")
 FF5_FILES = ("F-F_Research_Data_5_Factors_2x3_daily.CSV", "FF5_daily_2018on.csv")
 MOMENTUM_FILES = ("F-F_Momentum_Factor_daily.CSV",)
+ASIA3_FILES = ("Asia_Pacific_ex_Japan_3_Factors_Daily.csv",)
+ASIA5_FILES = ("Asia_Pacific_ex_Japan_5_Factors_Daily.csv",
+               "Asia_Pacific_ex_Japan_5_Factors_Daily_202206.csv")
+ASIA_MOMENTUM_FILES = ("Asia_Pacific_ex_Japan_MOM_Factor_Daily.csv",
+                       "Asia_Pacific_ex_Japan_MOM_Factor_Daily_202206.csv")
+#: Base factor file(s) of each kind (first found wins) and its momentum file(s), if any.
+BASE_FILES = {"ff3": FF3_FILES, "ff5": FF5_FILES, "carhart": FF3_FILES,
+              "ff3-asia": ASIA3_FILES, "ff5-asia": ASIA5_FILES, "carhart-asia": ASIA3_FILES}
+MOMENTUM_OF = {"carhart": MOMENTUM_FILES, "carhart-asia": ASIA_MOMENTUM_FILES}
 LIBRARY_URL = "https://mba.tuck.dartmouth.edu/pages/faculty/ken.french/data_library.html"
 KINDS = {
     "ff3": ("mkt_rf", "smb", "hml", "rf"),
     "ff5": ("mkt_rf", "smb", "hml", "rmw", "cma", "rf"),
     "carhart": ("mkt_rf", "smb", "hml", "mom", "rf"),
+    "ff3-asia": ("mkt_rf", "smb", "hml", "rf"),
+    "ff5-asia": ("mkt_rf", "smb", "hml", "rmw", "cma", "rf"),
+    "carhart-asia": ("mkt_rf", "smb", "hml", "mom", "rf"),
 }
 MISSING_CODES = (-99.99, -999.0)
 _DATE_RE = re.compile(r"^(\d{8}|\d{4}-\d{2}-\d{2})$")
@@ -78,7 +97,7 @@ def read_french_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     header_at = None
     for i, cells in enumerate(lines):
         names = {c.strip().lower() for c in cells}
-        if "mkt-rf" in names or "mom" in names:
+        if "mkt-rf" in names or "mom" in names or "wml" in names:
             header_at = i
             break
     if header_at is None:
@@ -179,7 +198,9 @@ def load_factors(
     ----------
     kind
         ``"ff3"`` (``mkt_rf, smb, hml, rf``), ``"ff5"`` (``mkt_rf, smb, hml, rmw, cma, rf``) or
-        ``"carhart"`` (``mkt_rf, smb, hml, mom, rf``: FF3 plus Ken French's momentum factor).
+        ``"carhart"`` (``mkt_rf, smb, hml, mom, rf``: FF3 plus Ken French's momentum factor),
+        or the Asia Pacific ex Japan versions ``"ff3-asia"``, ``"ff5-asia"``,
+        ``"carhart-asia"`` (same columns).
     factors_dir
         Folder of the CSVs (default :func:`crackdown.config.factors_dir`:
         ``$CRACKDOWN_FACTORS_DIR``, else ``<prices folder>/factors``).
@@ -202,7 +223,7 @@ def load_factors(
     if kind not in KINDS:
         raise PriceDataError(f"factor model {kind!r} unknown; use one of {', '.join(KINDS)}")
     folder = _folder(factors_dir)
-    base_files = FF5_FILES if kind == "ff5" else FF3_FILES
+    base_files = BASE_FILES[kind]
     base_path = _find(folder, base_files)
     if base_path is None:
         raise PriceDataError(
@@ -211,16 +232,20 @@ def load_factors(
         )
     frame = read_french_csv(base_path)
     files = [str(base_path)]
-    if kind == "carhart":
-        mom_path = _find(folder, MOMENTUM_FILES)
+    if kind in MOMENTUM_OF:
+        mom_files = MOMENTUM_OF[kind]
+        mom_path = _find(folder, mom_files)
         if mom_path is None:
+            what = ("'Momentum Factor (Mom) [Daily]' (F-F_Momentum_Factor_daily_CSV.zip)"
+                    if kind == "carhart" else "'Asia Pacific ex Japan Momentum Factor (Mom) "
+                    "[Daily]'")
             raise PriceDataError(
-                f"the carhart model needs the momentum factor: no {MOMENTUM_FILES[0]} in "
-                f"{folder}; download 'Momentum Factor (Mom) [Daily]' "
-                f"(F-F_Momentum_Factor_daily_CSV.zip) from Ken French's data library "
-                f"{LIBRARY_URL}, unzip {MOMENTUM_FILES[0]} into that folder, or use model ff3"
+                f"the {kind} model needs the momentum factor: no {mom_files[0]} in "
+                f"{folder}; download {what} from Ken French's data library "
+                f"{LIBRARY_URL}, unzip {mom_files[0]} into that folder, or use model "
+                f"{kind.replace('carhart', 'ff3')}"
             )
-        mom = read_french_csv(mom_path)
+        mom = read_french_csv(mom_path).rename(columns={"wml": "mom"})
         if "mom" not in mom.columns:
             raise PriceDataError(f"{mom_path}: no 'Mom' column (found {list(mom.columns)})")
         lo = max(frame.index[0], mom.index[0])

@@ -1,0 +1,286 @@
+"""Batched least squares: ``N`` masked OLS regressions solved at once.
+
+Every firm-event of a study is one row of a masked ``(N, T)`` array: ``y[n, t]`` is the
+(excess) return of firm-event ``n`` on estimation day ``t`` and ``X[n, t, :]`` its regressors.
+:func:`fit_batched_ols` fits all ``N`` regressions with one batched solve instead of a Python
+loop over firm-events: masked rows are zeroed (which removes them from ``X'X`` and ``X'y``
+exactly), the ``N`` k x k normal-equation systems are equilibrated and inverted as one stack
+(``method="normal"``, default), or the ``(N, T, k)`` stack is QR-factorised
+(``method="qr"``). The stack is processed in cache-sized blocks of rows.
+
+Conventions
+-----------
+* ``sigma2 = SSR / (n_obs - k)`` (ddof = k, the unbiased OLS residual variance, as
+  ``statsmodels.OLS(...).fit().scale``).
+* ``xtx_inv = (X'X)^{-1}`` over the unmasked rows; the forecast-error variance factor of an
+  out-of-sample day with regressors ``x_t`` is ``1 + x_t' (X'X)^{-1} x_t``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Default relative tolerance below which a column of X counts as collinear (see
+#: :func:`fit_batched_ols`).
+RANK_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class BatchedOLS:
+    """Result of :func:`fit_batched_ols` (``N`` regressions, ``T`` rows, ``k`` regressors).
+
+    Attributes
+    ----------
+    params : ndarray (N, k)
+        OLS coefficients; NaN where ``ok`` is False.
+    resid : ndarray (N, T)
+        ``y - X @ params`` on unmasked rows; NaN on masked rows (and everywhere when not ``ok``).
+    sigma2 : ndarray (N,)
+        ``SSR / (n_obs - k)`` (ddof = k); NaN when ``n_obs <= k`` or not ``ok``.
+    n_obs : ndarray of int (N,)
+        Unmasked rows used.
+    df_resid : ndarray of int (N,)
+        ``n_obs - k``.
+    xtx_inv : ndarray (N, k, k)
+        ``(X'X)^{-1}`` over the unmasked rows; NaN where not ``ok``.
+    ok : ndarray of bool (N,)
+        Full column rank and ``n_obs > k``.
+    rank_deficient : ndarray of bool (N,)
+        A column of ``X`` is (numerically) a combination of the previous ones.
+    ssr, r2 : ndarray (N,)
+        Residual sum of squares and R² (centred TSS when ``centered_r2``).
+    """
+
+    params: np.ndarray
+    resid: np.ndarray
+    sigma2: np.ndarray
+    n_obs: np.ndarray
+    df_resid: np.ndarray
+    xtx_inv: np.ndarray
+    ok: np.ndarray
+    rank_deficient: np.ndarray
+    ssr: np.ndarray
+    r2: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return self.params.shape[1]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Fitted values ``X @ params`` for ``X`` of shape (N, L, k) or shared (L, k)."""
+        X = _broadcast_X(X, self.params.shape[0])
+        return (X @ self.params[:, :, None])[:, :, 0]
+
+    def forecast_var_factor(self, X: np.ndarray) -> np.ndarray:
+        """``1 + x_t' (X'X)^{-1} x_t`` for each row ``x_t`` of ``X`` (N, L, k) -> (N, L)."""
+        X = _broadcast_X(X, self.params.shape[0])
+        return 1.0 + ((X @ self.xtx_inv) * X).sum(axis=2)
+
+
+def _broadcast_X(X: np.ndarray, n: int) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 2:
+        X = np.broadcast_to(X, (n, *X.shape))
+    if X.ndim != 3 or X.shape[0] != n:
+        raise ValueError(f"X must have shape (N, T, k) or (T, k) with N={n}; got {X.shape}")
+    return X
+
+
+def fit_batched_ols(
+    y: np.ndarray,
+    X: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    rank_tol: float = RANK_TOL,
+    centered_r2: bool = True,
+    method: str = "normal",
+    refine: bool = False,
+    block_size: int | None = 512,
+) -> BatchedOLS:
+    """Fit ``N`` OLS regressions at once on a masked stack.
+
+    Parameters
+    ----------
+    y : ndarray (N, T)
+        Dependent variable. NaN entries are treated as masked.
+    X : ndarray (N, T, k) or (T, k)
+        Regressors (a shared ``(T, k)`` design is broadcast). NaN rows are treated as masked.
+    mask : ndarray of bool (N, T), optional
+        ``True`` = row used. Combined with the finiteness of ``y`` and ``X``.
+    rank_tol : float
+        Collinearity threshold. ``method="normal"``: flagged when the smallest eigenvalue of
+        the column-equilibrated ``X'X`` (unit diagonal) is below ``k * rank_tol``.
+        ``method="qr"``: column ``j`` is flagged when ``|R_jj| <= rank_tol * ||X_j||``.
+    centered_r2 : bool
+        R² against the centred total sum of squares (as statsmodels for models with a constant);
+        otherwise uncentred.
+    method : {"normal", "qr"}
+        ``"normal"`` (default, fastest): column-equilibrated normal equations
+        ``(D X'X D) (D^{-1} b) = D X'y`` with ``D = diag(X'X)^{-1/2}``, solved by a batched
+        ``numpy.linalg.inv`` of the k x k matrices; ``X'X`` and ``X'y`` are accumulated column
+        pair by column pair on contiguous ``(N, T)`` slices (optionally refined, see
+        ``refine``). ``"qr"``: stacked Householder QR (``numpy.linalg.qr`` on the
+        ``(N, T, k)`` stack), ``params = R^{-1}Q'y``, ``(X'X)^{-1} = R^{-1}R^{-T}``. Both agree
+        with statsmodels' pinv-based OLS to ~1e-14 on return data (see tests).
+    refine : bool
+        ``method="normal"`` only: add one step of iterative refinement
+        ``params += (X'X)^{-1} X'(y - X params)`` (rarely needed after equilibration).
+    block_size : int or None
+        The stack is processed in blocks of this many regressions (each block is one set of
+        vectorised array operations; blocks keep the working set small, which is faster and
+        bounds peak memory). ``None`` = one block.
+
+    Returns
+    -------
+    BatchedOLS
+
+    Notes
+    -----
+    Masked rows of ``y`` and ``X`` are set to zero, so they contribute nothing to ``X'X`` or
+    ``X'y``. Equilibration makes the normal equations well conditioned for return data (the
+    condition number of the scaled ``X'X`` is ``(1+|rho|)/(1-|rho|)`` for two regressors with
+    uncentred correlation ``rho``). Regressions with ``n_obs <= k`` or a collinear design are returned with NaN and
+    ``ok=False`` instead of raising.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 2:
+        raise ValueError(f"y must have shape (N, T); got {y.shape}")
+    n, t = y.shape
+    X = _broadcast_X(X, n)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (n, t):
+            raise ValueError(f"mask must have shape {(n, t)}; got {mask.shape}")
+    k = X.shape[2]
+    if X.shape[1] != t:
+        raise ValueError(f"X has {X.shape[1]} rows per regression, y has {t}")
+    out = BatchedOLS(
+        params=np.empty((n, k)),
+        resid=np.empty((n, t)),
+        sigma2=np.empty(n),
+        n_obs=np.empty(n, dtype=np.int64),
+        df_resid=np.empty(n, dtype=np.int64),
+        xtx_inv=np.empty((n, k, k)),
+        ok=np.empty(n, dtype=bool),
+        rank_deficient=np.empty(n, dtype=bool),
+        ssr=np.empty(n),
+        r2=np.empty(n),
+    )
+    step = max(n, 1) if block_size is None else max(int(block_size), 1)
+    for s in range(0, n, step):
+        sl = slice(s, s + step)
+        _fit_block(y[sl], X[sl], None if mask is None else mask[sl], rank_tol, centered_r2,
+                   method, refine, out, sl)
+    return out
+
+
+def _fit_block(y, X, mask, rank_tol, centered_r2, method, refine, out: BatchedOLS,
+               sl: slice) -> None:
+    """Fit one block of regressions and write the results into ``out[sl]``."""
+    n, _t = y.shape
+    k = X.shape[2]
+    # column-wise (N, T) arrays: contiguous, vectorised passes without a (N, T, k) temporary
+    cols = [X[:, :, j] for j in range(k)]
+    use = np.isfinite(y)
+    for c in cols:
+        use &= np.isfinite(c)
+    if mask is not None:
+        use &= mask
+    n_obs = use.sum(axis=1)
+    ym = np.where(use, y, 0.0)
+    cm = [np.where(use, c, 0.0) for c in cols]
+
+    if method == "qr":
+        params, xtx_inv, rank_deficient = _solve_qr(np.stack(cm, axis=2), ym, rank_tol)
+    elif method == "normal":
+        xtx = np.empty((n, k, k))
+        xty = np.empty((n, k))
+        for j in range(k):
+            xty[:, j] = np.einsum("nt,nt->n", cm[j], ym)
+            for m in range(j + 1):
+                xtx[:, j, m] = xtx[:, m, j] = np.einsum("nt,nt->n", cm[j], cm[m])
+        params, xtx_inv, rank_deficient = _solve_normal(xtx, xty, n_obs > k, rank_tol)
+        if refine:  # one step of iterative refinement: params += (X'X)^{-1} X'(y - X params)
+            res = ym - _combine(cm, params)
+            xtr = np.stack([np.einsum("nt,nt->n", c, res) for c in cm], axis=1)
+            params = params + (xtx_inv @ xtr[:, :, None])[:, :, 0]
+    else:
+        raise ValueError(f"method must be 'normal' or 'qr'; got {method!r}")
+    ok = (~rank_deficient) & (n_obs > k)
+
+    res0 = ym - _combine(cm, params)  # exactly 0 on masked rows
+    ssr = np.einsum("nt,nt->n", res0, res0)
+    resid = out.resid[sl]
+    resid.fill(np.nan)
+    np.copyto(resid, res0, where=use[:, :] & ok[:, None])
+    df_resid = n_obs - k
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma2 = ssr / df_resid
+        yy = np.einsum("nt,nt->n", ym, ym)
+        if centered_r2:
+            ybar = ym.sum(axis=1) / n_obs
+            tss = yy - n_obs * ybar**2  # no cancellation issue: mean^2 << variance for returns
+        else:
+            tss = yy
+        r2 = 1.0 - ssr / tss
+
+    bad = ~ok
+    params[bad] = np.nan
+    xtx_inv[bad] = np.nan
+    out.params[sl] = params
+    out.xtx_inv[sl] = xtx_inv
+    out.sigma2[sl] = np.where(ok, sigma2, np.nan)
+    out.ssr[sl] = np.where(ok, ssr, np.nan)
+    out.r2[sl] = np.where(ok, r2, np.nan)
+    out.n_obs[sl] = n_obs
+    out.df_resid[sl] = df_resid
+    out.ok[sl] = ok
+    out.rank_deficient[sl] = rank_deficient
+
+
+def _solve_qr(Xm: np.ndarray, ym: np.ndarray, rank_tol: float):
+    k = Xm.shape[2]
+    q, r = np.linalg.qr(Xm, mode="reduced")  # (N,T,k), (N,k,k)
+    diag = np.abs(np.diagonal(r, axis1=1, axis2=2))
+    col_norm = np.sqrt(np.einsum("ntk,ntk->nk", Xm, Xm))
+    collinear = diag <= rank_tol * np.where(col_norm > 0, col_norm, 1.0)
+    rank_deficient = collinear.any(axis=1)
+    r_safe = np.where(rank_deficient[:, None, None], np.eye(k), r)
+    qty = np.einsum("ntk,nt->nk", q, ym)
+    params = np.linalg.solve(r_safe, qty[:, :, None])[:, :, 0]
+    r_inv = np.linalg.solve(r_safe, np.broadcast_to(np.eye(k), r_safe.shape))
+    xtx_inv = r_inv @ np.swapaxes(r_inv, 1, 2)
+    return params, xtx_inv, rank_deficient
+
+
+def _combine(cm: list[np.ndarray], params: np.ndarray) -> np.ndarray:
+    """``sum_j cm[j] * params[:, j]`` -> (N, T)."""
+    out = cm[0] * params[:, 0, None]
+    for j in range(1, len(cm)):
+        out += cm[j] * params[:, j, None]
+    return out
+
+
+def _solve_normal(xtx: np.ndarray, xty: np.ndarray, enough: np.ndarray, rank_tol: float):
+    """Solve the column-equilibrated normal equations for a stack of (k, k) systems."""
+    k = xtx.shape[1]
+    diag = np.diagonal(xtx, axis1=1, axis2=2)
+    zero_col = (diag <= 0).any(axis=1)
+    d = 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))  # (N,k)
+    a = xtx * d[:, :, None] * d[:, None, :]
+    if k == 1:
+        lam_min = a[:, 0, 0]
+    else:
+        lam_min = np.linalg.eigvalsh(a)[:, 0]
+    rank_deficient = zero_col | ~(lam_min > k * rank_tol)
+    bad = rank_deficient | ~enough
+    a_safe = np.where(bad[:, None, None], np.eye(k), a)
+    a_inv = np.linalg.inv(a_safe)
+    xtx_inv = a_inv * d[:, :, None] * d[:, None, :]
+    params = (xtx_inv @ xty[:, :, None])[:, :, 0]
+    return params, xtx_inv, rank_deficient
+
+
+__all__ = ["RANK_TOL", "BatchedOLS", "fit_batched_ols"]
