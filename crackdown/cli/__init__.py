@@ -20,7 +20,15 @@ EXIT_USER_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
-    from crackdown.cli import campaign_cmd, data_cmd, events_cmd, report_cmd, study_cmd
+    from crackdown.cli import (
+        campaign_cmd,
+        data_cmd,
+        events_cmd,
+        report_cmd,
+        spillovers_cmd,
+        study_cmd,
+        tickers_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="crackdown",
@@ -29,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crackdown {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (events_cmd, data_cmd, study_cmd, campaign_cmd, report_cmd):
+    for module in (events_cmd, data_cmd, study_cmd, campaign_cmd, report_cmd, tickers_cmd,
+                   spillovers_cmd):
         module.register(sub)
     return parser
 

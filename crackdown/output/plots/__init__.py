@@ -43,6 +43,7 @@ from crackdown.output.plots.cumulative import (
     plot_firm_cumulative,
 )
 from crackdown.output.plots.methods import plot_alignment_size, plot_size_power
+from crackdown.output.plots.spillovers import plot_spillovers
 
 __all__ = [
     "DIRECTION_STYLES",
@@ -59,5 +60,6 @@ __all__ = [
     "plot_event_timeline",
     "plot_firm_cumulative",
     "plot_size_power",
+    "plot_spillovers",
     "save_figure",
 ]
