@@ -22,13 +22,19 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
         placebo (empirical p), simulation (size/power), two_calendars (NY/HK pooled size),
         grank (GRANK-T), headline (the headline test and its evidence)
     estimation/                 4. model -> EventStudy.fit() -> EventStudyResults
-        models                      normal-return models, batched OLS engine
-        inputs, study               events table -> firm-events and returns; EventStudy
+        ols                         batched OLS engine (N masked regressions at once)
+        models                      normal-return models and their abnormal returns
+        thin_trading, garch         Scholes-Williams / Dimson betas; GARCH(1,1) via arch
+        inputs, layout, study       events table -> firm-events, returns, (N x T) arrays;
+                                    EventStudy
+        cross_section               CARs on firm characteristics, clustered (CGM) SEs
         panel, results              aligned arrays; tidy AR/CAR/CAAR/BHAR tables and tests
         battery                     every test of a panel, headline test first
         placebo, summary            re-fit at pseudo dates (placebo, size check); text report
     analyses/                   5. campaign, cumulative (basket), crosslisting, benchmark_choice,
-                                   multiple_testing (cluster FDR, step-down FWER)
+                                   multiple_testing (cluster FDR, step-down FWER),
+                                   spillovers (targets vs rivals, portfolio of differences),
+                                   model_choice (the same events under every model)
     output/                     6. plots/ (one module per figure family), reports (papermill)
     cli/                        7. the ``crackdown`` command
 
@@ -83,6 +89,13 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "EventStudy": ("crackdown.estimation.study", "EventStudy"),
     "EventStudyResults": ("crackdown.estimation.results", "EventStudyResults"),
     "EventPanel": ("crackdown.estimation.panel", "EventPanel"),
+    "MODELS": ("crackdown.estimation.models", "MODELS"),
+    "WORLD_MARKETS": ("crackdown.estimation.inputs", "WORLD_MARKETS"),
+    "cross_section": ("crackdown.estimation.cross_section", "cross_section"),
+    "fit_cross_section": ("crackdown.estimation.cross_section", "fit_cross_section"),
+    "firm_event_characteristics": ("crackdown.estimation.cross_section",
+                                   "firm_event_characteristics"),
+    "CrossSectionResults": ("crackdown.estimation.cross_section", "CrossSectionResults"),
     # 5. analyses
     "run_campaign": ("crackdown.analyses.campaign", "run_campaign"),
     "KEY_EVENTS": ("crackdown.analyses.campaign", "KEY_EVENTS"),
@@ -102,6 +115,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "sector_relative": ("crackdown.analyses.benchmark_choice", "sector_relative"),
     "campaign_multiple_testing": ("crackdown.analyses.multiple_testing",
                                   "campaign_multiple_testing"),
+    "model_sensitivity": ("crackdown.analyses.model_choice", "model_sensitivity"),
+    "MODEL_SET": ("crackdown.analyses.model_choice", "MODEL_SET"),
+    "spillovers": ("crackdown.analyses.spillovers", "spillovers"),
+    "spillover_groups": ("crackdown.analyses.spillovers", "spillover_groups"),
+    "SPILLOVER_COLUMNS": ("crackdown.analyses.spillovers", "SPILLOVER_COLUMNS"),
     "HEADLINE_TEST": ("crackdown.inference.headline", "HEADLINE_TEST"),
     # 6. output
     "plot_car_path": ("crackdown.output.plots", "plot_car_path"),
@@ -114,6 +132,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "plot_size_power": ("crackdown.output.plots", "plot_size_power"),
     "plot_alignment_size": ("crackdown.output.plots", "plot_alignment_size"),
     "plot_benchmark_sensitivity": ("crackdown.output.plots", "plot_benchmark_sensitivity"),
+    "plot_spillovers": ("crackdown.output.plots", "plot_spillovers"),
     "save_figure": ("crackdown.output.plots", "save_figure"),
     "record_headline": ("crackdown.output.reports", "record_headline"),
     "rounded": ("crackdown.output.reports", "rounded"),
@@ -126,8 +145,13 @@ __all__ = [
     "HEADLINE_TEST",
     "HK_NONTECH_EW",
     "KEY_EVENTS",
+    "MODELS",
+    "MODEL_SET",
+    "SPILLOVER_COLUMNS",
+    "WORLD_MARKETS",
     "CampaignResults",
     "CrackdownError",
+    "CrossSectionResults",
     "DayZero",
     "EventPanel",
     "EventStudy",
@@ -144,6 +168,7 @@ __all__ = [
     "compute_returns",
     "config",
     "cross_listing_pairs",
+    "cross_section",
     "day_zero",
     "day_zero_table",
     "default_benchmark",
@@ -152,6 +177,8 @@ __all__ = [
     "exchange_for_ticker",
     "fetch_prices",
     "firm_cumulative",
+    "firm_event_characteristics",
+    "fit_cross_section",
     "get_event",
     "inference",
     "information_day",
@@ -160,6 +187,7 @@ __all__ = [
     "load_factors",
     "load_prices",
     "load_universe",
+    "model_sensitivity",
     "platform_basket",
     "plot_alignment_size",
     "plot_benchmark_sensitivity",
@@ -171,6 +199,7 @@ __all__ = [
     "plot_event_timeline",
     "plot_firm_cumulative",
     "plot_size_power",
+    "plot_spillovers",
     "price_matrix",
     "quality_report",
     "record_headline",
@@ -184,6 +213,8 @@ __all__ = [
     "sector_relative",
     "session_closes",
     "sessions",
+    "spillover_groups",
+    "spillovers",
 ]
 
 

@@ -207,6 +207,17 @@ def test_methods_notebook_reproduces_estudy2_and_simulates(tmp_path, holdout_dir
     assert head["size cross_sectional_t rho=0.3"] > 0.2
     assert head["size brown_warner_1985 rho=0.3"] < 0.15
     assert config.holdout_dir() is not None
+    # section 3: every model of MODEL_SET ran on the key events; the Liu He New York p under
+    # the market model (an independent study of those listings) is at most the recorded max
+    if config.prices_dir() is not None:
+        assert head["models compared"] == len(crackdown.MODEL_SET)
+        ev = crackdown.load_events(event_ids=["liu_he_fsdc_market_support"])
+        ny = [t for t in ev["ticker_list"].iloc[0] if not t.endswith(".HK")]
+        res = crackdown.EventStudy.from_events(ev, tickers=ny).fit()
+        p_market = res.tests().iloc[0]["pvalue"]
+        assert 0 < p_market <= head["Liu He NY headline p, max over models"] < 0.05
+        assert head["model spread of CAAR, max (pp)"] >= head[
+            "model spread of CAAR, mean over event-exchanges (pp)"] > 0
 
 
 def test_event_study_placebo_option(tmp_path, prices_dir):
@@ -216,3 +227,44 @@ def test_event_study_placebo_option(tmp_path, prices_dir):
     # no pseudo date in 2018-2024 comes near a -97% CAAR: p is the smallest attainable 1/(B+1)
     p = outcome.headline["placebo p"]
     assert 1 / 20 <= p <= 1 / 15
+
+
+def test_spillovers_notebook(tmp_path, prices_dir):
+    """Group CAARs and the difference counts recorded by the notebook equal the CSV it writes,
+    and one event's rows equal ``crackdown.spillovers`` run directly; the cross-section's
+    target coefficient equals statsmodels' clustered OLS on the notebook's regression frame."""
+    import statsmodels.formula.api as smf
+
+    params = {"prices_dir": str(prices_dir), "categories": "antitrust"}
+    outcome, folder = _run("spillovers", tmp_path, params)
+    head = outcome.headline
+    table = pd.read_csv(folder / "spillovers.csv")
+    events = crackdown.load_events(categories=["antitrust"])
+    assert head["events"] == len(events) == table["event_id"].nunique()
+    groups = table.pivot(index="event_id", columns="group", values="caar")
+    assert head["mean rival CAAR (%)"] == pytest.approx(100 * groups["rival"].mean(), rel=1e-9)
+    diff = table.loc[table["group"] == "target_minus_rival"]
+    assert head["differences with p < 0.05"] == int((diff["p_value"] < 0.05).sum())
+    one = crackdown.spillovers(events.loc[events["event_id"] == "alibaba_antitrust_probe"],
+                               (-1, 1), fallback="market-adjusted")
+    mine = table.loc[table["event_id"] == "alibaba_antitrust_probe"].reset_index(drop=True)
+    np.testing.assert_allclose(mine["portfolio_car"], one["portfolio_car"], rtol=1e-8)
+    assert list(mine["group"]) == ["target", "rival", "other", "target_minus_rival"]
+    assert (folder / "spillovers.png").is_file()
+    # the cross-section: rebuild its frame and fit it with statsmodels by hand
+    tech = crackdown.load_universe()
+    tech = tech.loc[tech["role"].isin(
+        ["platform", "rival", "education", "fintech", "ev", "hardware_semis"]), "ticker"].tolist()
+    res = crackdown.EventStudy.from_events(events, tickers=tech,
+                                           fallback="market-adjusted").fit()
+    frame = crackdown.firm_event_characteristics(res, (-1, 1))
+    formula = "car ~ target + hk_listing + C(role) + beta + volatility + log_dollar_volume_usd"
+    used = frame.dropna(subset=["car", "target", "hk_listing", "role", "beta", "volatility",
+                                "log_dollar_volume_usd"])
+    ref = smf.ols(formula, used).fit(cov_type="cluster", use_t=True,
+                                     cov_kwds={"groups": pd.factorize(used["event_cluster"])[0]})
+    assert head["cross-section N"] == int(ref.nobs)
+    assert head["cross-section target coef (%)"] == pytest.approx(100 * ref.params["target"],
+                                                                  rel=1e-8)
+    assert head["cross-section target se (%)"] == pytest.approx(100 * ref.bse["target"],
+                                                                rel=1e-8)
