@@ -276,41 +276,26 @@ def _dollar_volume(res, prices_dir) -> tuple[np.ndarray, dict[int, str]]:
 
 def _clusters(res, events: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
     """Event cluster of each row (module docstring)."""
-    from crackdown.timeline.clusters import event_clusters
+    from crackdown.timeline.clusters import connected_groups, event_clusters
 
     ids = list(dict.fromkeys(out["event_id"].astype(str)))
-    parent = {e: e for e in ids}
-
-    def find(e: str) -> str:
-        while parent[e] != e:
-            parent[e] = parent[parent[e]]
-            e = parent[e]
-        return e
-
-    def union(a: str, b: str) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[rb] = ra
-
+    links: list[list[str]] = []
     if len(events):
         policy = getattr(res.study, "timing_policy", None) or "span"
         cl = event_clusters(events, timing_policy=policy)
-        for e, c in zip(cl["event_id"], cl["cluster_id"]):
-            if e in parent and c in parent:
-                union(c, e)
-    for _, g in out.groupby(["ticker", "exchange", "day0"], sort=False):
-        members = list(dict.fromkeys(g["event_id"].astype(str)))
-        for other in members[1:]:
-            union(members[0], other)
+        links += [[c, e] for e, c in zip(cl["event_id"], cl["cluster_id"])]
+    links += [list(dict.fromkeys(g["event_id"].astype(str)))
+              for _, g in out.groupby(["ticker", "exchange", "day0"], sort=False)]
+    roots = connected_groups(ids, links)
     # label: the first event of the cluster by date, then id (as event_clusters)
     day0 = out.groupby("event_id")["day0"].min()
     label: dict[str, str] = {}
     for e in ids:
-        r = find(e)
+        r = roots[e]
         cur = label.get(r)
         if cur is None or (day0[e], e) < (day0[cur], cur):
             label[r] = e
-    return np.array([label[find(str(e))] for e in out["event_id"]], dtype=object)
+    return np.array([label[roots[str(e)]] for e in out["event_id"]], dtype=object)
 
 
 # ---------------------------------------------------------------------------- regression

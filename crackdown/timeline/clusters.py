@@ -23,7 +23,7 @@ import pandas as pd
 
 from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, day_zero, sessions
 
-__all__ = ["CLUSTER_COLUMNS", "confounders", "event_clusters", "listing_day0s"]
+__all__ = ["CLUSTER_COLUMNS", "confounders", "connected_groups", "event_clusters", "listing_day0s"]
 
 #: Columns of :func:`event_clusters`.
 CLUSTER_COLUMNS = ("event_id", "cluster_id", "cluster_size", "shares_day0_with")
@@ -79,24 +79,12 @@ def event_clusters(events: pd.DataFrame, *, timing_policy: str = "span") -> pd.D
         other members, ``;``-separated (empty for a cluster of one).
     """
     ids = [str(e) for e in events["event_id"]]
-    parent = {e: e for e in ids}
-
-    def find(e: str) -> str:
-        while parent[e] != e:
-            parent[e] = parent[parent[e]]
-            e = parent[e]
-        return e
-
     day0s = listing_day0s(events, timing_policy=timing_policy)
-    for _, group in day0s.groupby(["ticker", "exchange", "day0"], sort=False):
-        members = list(dict.fromkeys(group["event_id"]))
-        for other in members[1:]:
-            a, b = find(members[0]), find(other)
-            if a != b:
-                parent[b] = a
+    roots = connected_groups(ids, (
+        list(dict.fromkeys(group["event_id"]))
+        for _, group in day0s.groupby(["ticker", "exchange", "day0"], sort=False)))
     order = {e: i for i, e in enumerate(
         events.assign(_id=ids).sort_values(["date", "_id"], kind="stable")["_id"])}
-    roots = {e: find(e) for e in ids}
     members: dict[str, list[str]] = {}
     for e in ids:
         members.setdefault(roots[e], []).append(e)
@@ -106,6 +94,30 @@ def event_clusters(events: pd.DataFrame, *, timing_policy: str = "span") -> pd.D
         group = sorted(members[roots[e]], key=order.__getitem__)
         rows.append((e, first[roots[e]], len(group), ";".join(g for g in group if g != e)))
     return pd.DataFrame(rows, columns=list(CLUSTER_COLUMNS))
+
+
+def connected_groups(ids, groups) -> dict[str, str]:
+    """Union-find: each id -> one representative of its connected component.
+
+    Two ids are connected when they appear in the same member list of ``groups`` (an iterable
+    of lists of ids), directly or through a chain of lists; ids of ``groups`` not in ``ids``
+    are ignored.
+    """
+    parent = {str(e): str(e) for e in ids}
+
+    def find(e: str) -> str:
+        while parent[e] != e:
+            parent[e] = parent[parent[e]]
+            e = parent[e]
+        return e
+
+    for members in groups:
+        members = [str(m) for m in members if str(m) in parent]
+        for other in members[1:]:
+            a, b = find(members[0]), find(other)
+            if a != b:
+                parent[b] = a
+    return {e: find(e) for e in parent}
 
 
 def confounders(firm_events: pd.DataFrame, others: pd.DataFrame,
