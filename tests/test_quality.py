@@ -169,3 +169,19 @@ def test_placeholders_match_the_suspect_rows_oracle(prices_dir):
     # the Liu He week: 2022-03-14 is a placeholder for 13 Hong Kong listings, not a zero return
     march = {t for t, d in found if d == "2022-03-14"}
     assert len(march) >= 13
+
+
+def test_dates_beyond_the_calendar_range_are_counted_apart():
+    from crackdown.timeline.calendars import CALENDAR_END
+
+    sess = _xc_sessions("XNYS", "2026-12-21", "2026-12-31")
+    beyond = [CALENDAR_END + pd.Timedelta(days=d) for d in (4, 5)]  # 2027-01-04/05 (Mon/Tue)
+    dates = list(sess) + beyond
+    n = len(dates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = quality_report(_long(dates, 100.0 + np.arange(n), [1000.0] * n, "BABA"))
+    row = report.iloc[0]
+    assert row["n_outside_calendar"] == 2
+    assert row["n_extra_dates"] == 0 and row["n_missing_sessions"] == 0
+    assert "2 date(s) outside calendar" in row["status"]

@@ -172,7 +172,7 @@ def _status(row: pd.Series) -> str:
         return "no_prices"
     if row["n_missing_sessions"] > 0:
         return "gaps"
-    if row["n_extra_dates"] > 0 or "outside calendar" in str(row["status"]):
+    if row["n_extra_dates"] > 0 or row["n_outside_calendar"] > 0:
         return "extra_dates"
     return "ok"
 

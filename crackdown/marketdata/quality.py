@@ -7,7 +7,10 @@ Checks per ticker (all on the ticker's own exchange calendar, :mod:`crackdown.ti
 * **missing sessions**: exchange sessions between the first and the last priced date that have
   no price (no row, or a blank price cell). :func:`crackdown.marketdata.returns.compute_returns` turns these
   into NaN returns (or spanning returns with ``span_gaps=True``).
-* **extra dates**: priced dates that are not sessions of the exchange (holidays, weekends).
+* **extra dates**: priced dates that are not sessions of the exchange (holidays, weekends);
+  ``n_outside_calendar`` counts priced dates beyond the calendars' range
+  (:data:`crackdown.timeline.calendars.CALENDAR_START` .. ``CALENDAR_END``), which cannot be
+  checked.
 * **zero-volume days**: ``volume == 0`` (e.g. Hong Kong half days in yfinance data, where
   O=H=L=C and the close is still valid). Listed, not treated as missing.
 * **flat days**: the price equals the previous priced session's price exactly (return 0).
@@ -45,6 +48,7 @@ REPORT_COLUMNS = (
     "missing_sessions",
     "n_extra_dates",
     "extra_dates",
+    "n_outside_calendar",
     "n_zero_volume",
     "zero_volume_dates",
     "n_placeholder",
@@ -164,6 +168,7 @@ def quality_report(
                 "n_missing_sessions": len(missing),
                 "missing_sessions": _dates(missing),
                 "n_extra_dates": len(aligned.non_session_dates),
+                "n_outside_calendar": len(aligned.outside_calendar_dates),
                 "extra_dates": _dates(aligned.non_session_dates),
                 "n_zero_volume": len(zero_vol),
                 "zero_volume_dates": _dates(zero_vol),
