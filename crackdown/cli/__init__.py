@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
     from crackdown.cli import (
         campaign_cmd,
+        cross_section_cmd,
         data_cmd,
         events_cmd,
         report_cmd,
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in (events_cmd, data_cmd, study_cmd, campaign_cmd, report_cmd, tickers_cmd,
-                   spillovers_cmd):
+                   spillovers_cmd, cross_section_cmd):
         module.register(sub)
     return parser
 
