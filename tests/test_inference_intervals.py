@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from _market import rebuilt_bootstrap
 from scipy import stats
 
 import crackdown.inference as inf
@@ -54,16 +55,39 @@ def test_wilcox_interval_rule_for_larger_n():
         inf.wilcox_interval(np.array([[1.0], [np.nan]]))
 
 
-def test_bootstrap_interval_is_seeded_and_covers_mean():
+def test_bootstrap_interval_matches_a_rebuilt_draw_and_the_nominal_level():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(40, 2))
-    a = inf.bootstrap_interval(x, seed=5, n_boot=500)
-    b = inf.bootstrap_interval(x, seed=5, n_boot=500)
-    np.testing.assert_array_equal(a.lower, b.lower)
-    np.testing.assert_allclose(a.center, x.mean(axis=0))
-    # percentile band of the mean ~ mean ± 1.96 sd/sqrt(n) for normal data
-    half = 1.96 * x.std(axis=0, ddof=1) / np.sqrt(40)
-    np.testing.assert_allclose(a.upper - a.center, half, rtol=0.25)
+    x[3, 1] = np.nan  # NaN-aware means: the resampled rows' nanmean
+    a = inf.bootstrap_interval(x[:, :1], seed=5, n_boot=500)
+    lo, hi, _ = rebuilt_bootstrap(x[:, :1], 500, 5)
+    np.testing.assert_allclose(a.lower, lo, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(a.upper, hi, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(a.center, [np.mean(x[:, 0])], rtol=0, atol=1e-15)
+    # NaN column: rebuild with the row-wise nanmean of the same resampled indices
+    b = inf.bootstrap_interval(x, seed=5, n_boot=500, level=0.9)
+    idx = np.random.default_rng(5).integers(0, 40, size=(500, 40))
+    means = np.array([np.nanmean(x[row, 1]) for row in idx])
+    assert b.lower[1] == pytest.approx(np.quantile(means, 0.05), abs=1e-15)
+    assert b.upper[1] == pytest.approx(np.quantile(means, 0.95), abs=1e-15)
+    assert b.center[1] == pytest.approx(np.nanmean(x[:, 1]), abs=1e-15)
+    # Known answer: the bootstrap distribution of the mean has sd s0/sqrt(n) (s0: ddof=0) and,
+    # to order 1/n, skewness g/sqrt(n) (g: sample skewness), so its quantiles are
+    # mean + s0/sqrt(n) (z + g (z^2 - 1) / (6 sqrt(n))) (Cornish-Fisher). The Monte Carlo sd of a
+    # quantile from B draws is sqrt(p(1-p)/B)/f(q); allow 4 of them plus the O(1/n) remainder
+    # of the expansion (0.02 s0 for n = 40).
+    n_boot, n = 20000, 40
+    c = inf.bootstrap_interval(x[:, :1], seed=11, n_boot=n_boot)
+    v = x[:, 0]
+    s0 = v.std(ddof=0) / np.sqrt(n)
+    g = stats.skew(v)
+    z = stats.norm.ppf(0.975)
+    mc_sd = np.sqrt(0.975 * 0.025 / n_boot) / stats.norm.pdf(z) * s0
+    for sign, bound in ((1, c.upper[0]), (-1, c.lower[0])):
+        q = v.mean() + s0 * (sign * z + g * (z**2 - 1) / (6 * np.sqrt(n)))
+        assert abs(bound - q) < 4 * mc_sd + 0.02 * s0, (bound, q, mc_sd)
+    # a 90% band (z = 1.645) would be 0.3 s0 too narrow on each side: far outside the tolerance
+    assert 4 * mc_sd + 0.02 * s0 < 0.3 * s0 / 2
 
 
 def test_phys_to_event_time_outcomes_and_previous_day_mapping():

@@ -50,6 +50,50 @@ def test_notebooks_are_committed_clean_with_a_parameters_cell():
         assert "report_dir = None" in tagged[0].source, path.name
 
 
+def _session_returns(prices_dir: Path, ticker: str, mic: str) -> pd.Series:
+    """Simple returns on the exchange's sessions (a missing session breaks the return)."""
+    import warnings
+
+    import exchange_calendars as xcals
+
+    frame = pd.read_csv(prices_dir / f"{ticker}.csv", parse_dates=["Date"]).set_index("Date")
+    column = "Adj Close" if "Adj Close" in frame.columns else "Close"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cal = xcals.get_calendar(mic)
+        sess = cal.sessions_in_range(frame.index[0], frame.index[-1])
+        early = set(cal.early_closes.tz_localize(None) if cal.early_closes.tz
+                    else cal.early_closes)
+    # README rule: volume 0 and O = H = L = C on a full session is a placeholder, not a price
+    flat = frame[["Open", "High", "Low"]].eq(frame["Close"], axis=0).all(axis=1)
+    placeholder = (frame["Volume"] == 0) & flat & ~frame.index.isin(early)
+    price = frame[column].mask(placeholder).reindex(sess.tz_localize(None) if sess.tz else sess)
+    return price.pct_change(fill_method=None)
+
+
+def _hk_nontech(prices_dir: Path) -> pd.Series:
+    """HK_NONTECH_EW from the raw files: mean of the constituents' returns, >= 30 a day."""
+    uni = pd.read_csv(Path(crackdown.__file__).parent / "timeline" / "universe.csv")
+    members = uni.loc[uni["role"] == "benchmark_constituent", "ticker"]
+    rets = pd.concat({t: _session_returns(prices_dir, t, "XHKG") for t in members}, axis=1)
+    return rets.mean(axis=1).where(rets.notna().sum(axis=1) >= 30)
+
+
+def _market_model_car(r: pd.Series, m: pd.Series, day0: str, lo=-1, hi=1):
+    """alpha, beta (statsmodels OLS over sessions -250..-11 of r's grid) and CAR lo..hi."""
+    import statsmodels.api as sm
+
+    grid = r.index
+    p0 = grid.get_loc(pd.Timestamp(day0))
+    est = pd.DataFrame({"r": r.iloc[p0 - 250:p0 - 10], "m": m.reindex(grid[p0 - 250:p0 - 10])})
+    est = est.dropna()
+    fit = sm.OLS(est["r"], sm.add_constant(est["m"])).fit()
+    alpha, beta = fit.params["const"], fit.params["m"]
+    window = grid[p0 + lo:p0 + hi + 1]
+    car = float((r.reindex(window) - alpha - beta * m.reindex(window)).sum())
+    return alpha, beta, car
+
+
 def test_event_study_alibaba_fine(tmp_path, prices_dir):
     outcome, folder = _run("event_study", tmp_path, {"prices_dir": str(prices_dir)},
                            event_id="alibaba_antitrust_fine")
@@ -70,8 +114,21 @@ def test_event_study_alibaba_fine(tmp_path, prices_dir):
     m_hk = np.nanmean([_raw_returns(prices_dir, t).get(pd.Timestamp("2021-04-12"), np.nan)
                        for t in members])
     assert hk["ar_day0"] == pytest.approx(r_hk - hk["alpha"] - hk["beta"] * m_hk, abs=1e-9)
-    # the headline CAAR is the mean of the two complete CARs, in percent, inside its interval
-    caar = 100 * firms["car"].mean()
+    # alpha, beta and CAR re-estimated from the raw files with statsmodels (not the notebook's):
+    # BABA on SPY over NYSE sessions -250..-11, 9988.HK on the non-tech constituents' mean
+    a_us, b_us, car_us = _market_model_car(_session_returns(prices_dir, "BABA", "XNYS"),
+                                           _session_returns(prices_dir, "SPY", "XNYS"),
+                                           "2021-04-12")
+    a_hk, b_hk, car_hk = _market_model_car(_session_returns(prices_dir, "9988.HK", "XHKG"),
+                                           _hk_nontech(prices_dir), "2021-04-12")
+    assert baba["alpha"] == pytest.approx(a_us, rel=1e-9) and baba["beta"] == pytest.approx(
+        b_us, rel=1e-9)
+    assert hk["alpha"] == pytest.approx(a_hk, rel=1e-9) and hk["beta"] == pytest.approx(
+        b_hk, rel=1e-9)
+    assert firms.loc["BABA", "car"] == pytest.approx(car_us, abs=1e-9)
+    assert firms.loc["9988.HK", "car"] == pytest.approx(car_hk, abs=1e-9)
+    # the headline CAAR is the mean of the two CARs, in percent, inside its interval
+    caar = 100 * (car_us + car_hk) / 2
     assert head["CAAR[-1,+1] (%)"] == pytest.approx(caar, abs=1e-9)
     assert head["CI low (%)"] < caar < head["CI high (%)"]
     # BABA and 9988.HK paired in information time are nearly one observation (r̄ ~ 0.7), so the
@@ -121,6 +178,13 @@ def test_overview_tables(tmp_path, prices_dir):
     assert len(raw) == 3 and tal["ret_sum"] == pytest.approx(raw.sum(), abs=1e-9)
     assert tal["car"] == pytest.approx(
         tal["ret_sum"] - 3 * tal["alpha"] - tal["beta"] * tal["benchmark_sum"], abs=1e-9)
+    # ... with alpha, beta and the CAR re-estimated from the raw files by statsmodels
+    alpha, beta, car = _market_model_car(_session_returns(prices_dir, "TAL", "XNYS"),
+                                         _session_returns(prices_dir, "SPY", "XNYS"),
+                                         "2021-07-23")
+    assert tal["alpha"] == pytest.approx(alpha, rel=1e-9)
+    assert tal["beta"] == pytest.approx(beta, rel=1e-9)
+    assert tal["car"] == pytest.approx(car, abs=1e-9)
     _check_basket_headline(head, folder, events, prices_dir)
     assert {"timeline.png", "caar_by_event.png", "car_heatmap.png", "firm_cumulative.png"} <= {
         p.name for p in folder.iterdir()}
@@ -192,6 +256,14 @@ def test_cross_listing_notebook(tmp_path, prices_dir):
     baba = table.loc[table["us_ticker"] == "BABA"]
     assert head["corr BABA/9988.HK"] == pytest.approx(
         np.corrcoef(baba["us_car"], baba["hk_car"])[0, 1], abs=1e-9)
+    # the CARs themselves, re-estimated from the raw files with statsmodels for one pair-event
+    row = baba.loc[baba["event_id"] == "alibaba_antitrust_probe"].iloc[0]
+    _, _, us_car = _market_model_car(_session_returns(prices_dir, "BABA", "XNYS"),
+                                     _session_returns(prices_dir, "SPY", "XNYS"), row["us_day0"])
+    _, _, hk_car = _market_model_car(_session_returns(prices_dir, "9988.HK", "XHKG"),
+                                     _hk_nontech(prices_dir), row["hk_day0"])
+    assert row["us_car"] == pytest.approx(us_car, abs=1e-9)
+    assert row["hk_car"] == pytest.approx(hk_car, abs=1e-9)
 
 
 def test_methods_notebook_reproduces_estudy2_and_simulates(tmp_path, holdout_dir):
@@ -206,7 +278,6 @@ def test_methods_notebook_reproduces_estudy2_and_simulates(tmp_path, holdout_dir
     # with rho = 0.3 the cross-sectional t over-rejects; the portfolio test does not
     assert head["size cross_sectional_t rho=0.3"] > 0.2
     assert head["size brown_warner_1985 rho=0.3"] < 0.15
-    assert config.holdout_dir() is not None
     # section 3: every model of MODEL_SET ran on the key events; the Liu He New York p under
     # the market model (an independent study of those listings) is at most the recorded max
     if config.prices_dir() is not None:

@@ -5,8 +5,8 @@ cross-correlated returns; a strong injected effect is detected)."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from _market import simulate_market
 from scipy import stats
 
 from crackdown.errors import StudyConfigError
@@ -69,16 +69,15 @@ def test_placebo_test_pvalue_and_nan_reporting():
 
 
 def _returns(seed, n=10, d=420, rho=0.5, effect=0.0, event_pos=None):
-    rng = np.random.default_rng(seed)
-    m = rng.normal(0.0003, 0.012, d)
-    beta = rng.uniform(0.6, 1.4, n)
-    sd = rng.uniform(0.01, 0.025, n)
-    f = rng.normal(size=d)
-    e = sd[:, None] * (np.sqrt(rho) * f + np.sqrt(1 - rho) * rng.normal(size=(n, d)))
-    y = 0.0002 + beta[:, None] * m + e
-    if effect:
-        y[:, event_pos] += effect
-    return y, m
+    """(N, D) firm returns and the (D,) market from the shared simulator (tests/_market.py)."""
+    mkt = _market(seed, n, d, rho, effect, event_pos)
+    return mkt.y, mkt.m
+
+
+def _market(seed, n=10, d=420, rho=0.5, effect=0.0, event_pos=None):
+    return simulate_market(n, d, estimation=(-100, -11), window=(-1, 1),
+                           event_pos=d - 10 if event_pos is None else event_pos, rho=rho,
+                           effect=effect, seed=seed)
 
 
 def test_market_model_arrays_match_statsmodels():
@@ -153,15 +152,58 @@ def test_placebo_pvalues_uniform_under_clustered_null():
     assert np.mean(naive_reject) > 0.15  # the clustering problem the placebo solves
 
 
+def _ols_arrays(y, m, pos, est=(-100, -11), win=(-1, 1)):
+    """Market-model estimation residuals and event ARs at day 0 ``pos`` by statsmodels."""
+    import statsmodels.api as sm
+
+    e_rows = np.arange(pos + est[0], pos + est[1] + 1)
+    w_rows = np.arange(pos + win[0], pos + win[1] + 1)
+    resid, ar, x_w = [], [], sm.add_constant(m[w_rows], has_constant="add")
+    for i in range(y.shape[0]):
+        fit = sm.OLS(y[i, e_rows], sm.add_constant(m[e_rows])).fit()
+        resid.append(fit.resid)
+        ar.append(y[i, w_rows] - x_w @ fit.params)
+    return np.array(resid), np.array(ar), e_rows, w_rows
+
+
 def test_placebo_detects_strong_effect():
-    y, m = _returns(7, n=10, d=330, rho=0.3, effect=0.06, event_pos=250)
+    """Deterministic oracle: candidates, draw (same Generator call) and the portfolio t at each
+    pseudo date rebuilt with statsmodels; the estimate against the simulation's known answer."""
+    mkt = _market(7, n=10, d=330, rho=0.3, effect=0.06, event_pos=250)
+    y, m = mkt.y, mkt.m
     res = placebo_from_returns(
         y, m, event_pos=250, estimation=(-100, -11), window=(-1, 1), n_draws=99, seed=1
     )
+
+    def portfolio_t(pos):
+        resid, ar, _, _ = _ols_arrays(y, m, pos)
+        return ar.mean(axis=0).sum() / (np.sqrt(3) * resid.mean(axis=0).std(ddof=1))
+
+    # candidates: estimation and window inside 0..329, window clear of 250 +/- (1 + buffer 10)
+    cands = [p for p in range(100, 329) if p + 1 < 250 - 1 - 10 or p - 1 > 250 + 1 + 10]
+    picks = np.random.default_rng(1).choice(len(cands), size=99, replace=False)
+    pseudo = [cands[i] for i in picks]
+    draws = np.array([portfolio_t(p) for p in pseudo])
+    observed = portfolio_t(250)
+    assert res.extra["pseudo_dates"] == pseudo
+    np.testing.assert_allclose(res.extra["draws"], draws, rtol=1e-10)
+    assert res.statistic == pytest.approx(observed, rel=1e-10)
+    assert res.pvalue == (1 + np.sum(np.abs(draws) >= abs(observed))) / 100 == 1 / 100
     assert res.name == "placebo_caar_portfolio"
-    assert res.pvalue == pytest.approx(1 / 100)
-    assert res.estimate == pytest.approx(0.06, abs=0.03)
     assert res.n == 10 and res.window == (-1, 1)
+    # estimate = CAAR of the statsmodels fits; it differs from the truth (0.06 plus the realised
+    # event-window residuals) only by the parameter-estimation error, whose sd is
+    # sigma_p sqrt(1'X_w (X'X)^-1 X_w'1), sigma_p^2 = 1'Σ1/N^2 the true portfolio variance
+    _, ar, e_rows, w_rows = _ols_arrays(y, m, 250)
+    assert res.estimate == pytest.approx(ar.sum(axis=1).mean(), rel=1e-12)
+    noise = (y - mkt.alpha[:, None] - mkt.beta[:, None] * m[None, :])[:, w_rows]
+    truth = noise.mean(axis=0).sum()  # the injected 0.06 on day 0 plus the residuals
+    s = mkt.sigma
+    sigma_p = np.sqrt((1 - mkt.rho) * np.sum(s**2) + mkt.rho * np.sum(s) ** 2) / len(s)
+    x_e = np.column_stack([np.ones(e_rows.size), m[e_rows]])
+    x_w = np.column_stack([np.ones(3), m[w_rows]]).sum(axis=0)
+    se = sigma_p * np.sqrt(x_w @ np.linalg.solve(x_e.T @ x_e, x_w))
+    assert abs(res.estimate - truth) < 4 * se, (res.estimate, truth, se)
     custom = placebo_from_returns(
         y, m, 250, (-100, -11), (-1, 1), stat=lambda **a: caar_statistic(**a), n_draws=99, seed=1
     )
@@ -173,21 +215,9 @@ def test_placebo_detects_strong_effect():
 def test_size_check_on_known_correlated_listings():
     """Ten listings with residual correlation 0.5 and no event: the test that assumes
     independent firms rejects far more than 5% at pseudo dates, the headline test about 5%."""
-    from crackdown import EventStudy
-
-    rng = np.random.default_rng(3)
-    n_days, n_firms, rho = 2600, 10, 0.5
-    idx = pd.bdate_range("2012-01-02", periods=n_days)
-    m = rng.normal(0, 0.01, n_days)
-    common = rng.standard_normal(n_days)
-    cols = {"MKT": m}
-    for i in range(n_firms):
-        e = np.sqrt(rho) * common + np.sqrt(1 - rho) * rng.standard_normal(n_days)
-        cols[f"F{i}"] = m + 0.02 * e
-    rets = pd.DataFrame(cols, index=idx)
-    fe = pd.DataFrame({"event_id": "e", "ticker": [f"F{i}" for i in range(n_firms)],
-                       "day0": idx[2400]})
-    res = EventStudy(rets, fe, benchmark="MKT", session_grid="data").fit()
+    mkt = simulate_market(10, 2600, event_pos=2400, rho=0.5, alpha=0.0, beta=1.0, sigma=0.02,
+                          market_mean=0.0, seed=3, start="2012-01-02")
+    res = mkt.study().fit()
     check = res.size_check(n_draws=200, seed=1).set_index("test")
     assert check.index[0] == "kolari_pynnonen_bmp" and check["headline"].iloc[0]
     assert (check["n_draws"] == 200).all()
@@ -197,7 +227,7 @@ def test_size_check_on_known_correlated_listings():
     # the counts are those of the test battery re-run at each pseudo date
     from crackdown.estimation.placebo import pseudo_events
 
-    _, pseudo_fe, _ = pseudo_events(res, "e", n_draws=200, seed=1)
+    _, pseudo_fe, _ = pseudo_events(res, "e0", n_draws=200, seed=1)
     first = res.study.with_firm_events(pseudo_fe[pseudo_fe["event_id"] == "placebo_0000"])
     t = first.fit().tests().set_index("test")["pvalue"]
     assert set(t.index) == set(check.index)

@@ -1,72 +1,133 @@
-"""Study-level clustered-event inference: SUR dummy regression and placebo test."""
+"""Study-level clustered-event inference: SUR dummy regression and placebo test.
+
+Independent checks: the SUR event dummies and the CAAR Wald test against statsmodels OLS with
+dummy regressors (per firm, and on the equally weighted portfolio, whose residual variance is
+``1'Σ1/N²``); the placebo draw rebuilt from the same seed with statsmodels fits at every pseudo
+date (draws and p-value compared exactly); placebo p-values uniform in both tails under H0.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
+from _market import simulate_market
+from scipy import stats
 
 from crackdown.errors import StudyConfigError
 from crackdown.estimation.study import EventStudy
 
-
-def _clustered(effect=0.0, seed=3, n_firms=6, rho=0.4):
-    """One common event date for ``n_firms`` equicorrelated firms on a business-day grid."""
-    rng = np.random.default_rng(seed)
-    idx = pd.bdate_range("2015-01-01", periods=1500)
-    m = rng.normal(0.0003, 0.01, len(idx))
-    common = rng.normal(0, 0.015, len(idx))
-    data = {"M": m}
-    for j in range(n_firms):
-        idio = rng.normal(0, 0.015, len(idx))
-        data[f"F{j}"] = (0.7 + 0.1 * j) * m + np.sqrt(rho) * common + np.sqrt(1 - rho) * idio
-    rets = pd.DataFrame(data, index=idx)
-    day0_pos = 1200
-    rets.iloc[day0_pos, 1:] += effect
-    fe = pd.DataFrame({"event_id": "ev", "ticker": [f"F{j}" for j in range(n_firms)],
-                       "day0": idx[day0_pos]})
-    study = EventStudy(rets, fe, benchmark="M", model="market", estimation=(-250, -11),
-                       window=(-1, 1), session_grid="data")
-    return rets, study.fit()
+EST, WIN = (-250, -11), (-1, 1)
 
 
-def test_sur_event_dummies_equal_the_market_model_abnormal_returns():
-    # Closed form: with one dummy per event day, OLS of r on [1, m, D] fits a, b on the
-    # estimation days only, and each dummy coefficient is that day's prediction error (the AR).
-    # The engine's ARs are themselves checked against statsmodels in test_models/test_study.
-    _rets, res = _clustered(effect=0.0)
+def _clustered(effect=0.0, seed=3, n_firms=6, rho=0.4, n_days=1500):
+    """One common event date (300 days before the end) for ``n_firms`` equicorrelated firms."""
+    mkt = simulate_market(n_firms, n_days, estimation=EST, window=WIN, event_pos=n_days - 300,
+                          rho=rho, effect=effect, seed=seed)
+    return mkt, mkt.study().fit()
+
+
+def _dummy_design(m, pos):
+    """[1, m, D_-1, D_0, D_+1] over the estimation and event days of day 0 ``pos``."""
+    rows = np.r_[pos + EST[0]: pos + EST[1] + 1, pos + WIN[0]: pos + WIN[1] + 1]
+    length = WIN[1] - WIN[0] + 1
+    d = np.zeros((rows.size, length))
+    d[-length:, :] = np.eye(length)
+    return rows, np.column_stack([np.ones(rows.size), m[rows], d])
+
+
+def test_sur_event_dummies_match_statsmodels_dummy_regressions():
+    mkt, res = _clustered(effect=0.0)
     sur = res.dummy_regression()
-    table = sur.coefficient_table.set_index(["firm", "rel_day"])["gamma"]
-    ar = res.ar.set_index(["ticker", "rel_day"])["ar"]
-    np.testing.assert_allclose(table.sort_index().to_numpy(), ar.sort_index().to_numpy(),
-                               atol=1e-12)
+    rows, x = _dummy_design(mkt.m, mkt.event_pos[0])
+    table = sur.coefficient_table.set_index(["firm", "rel_day"])
+    resid = []
+    for i, t in enumerate(mkt.tickers):
+        fit = sm.OLS(mkt.y[i, rows], x).fit()
+        np.testing.assert_allclose(table.loc[t, "gamma"].to_numpy(), fit.params[2:],
+                                   rtol=1e-9, atol=1e-13)
+        np.testing.assert_allclose(table.loc[t, "se"].to_numpy(), fit.bse[2:], rtol=1e-9)
+        np.testing.assert_allclose(table.loc[t, "pvalue"].to_numpy(), fit.pvalues[2:],
+                                   rtol=1e-8, atol=1e-14)
+        resid.append(fit.resid)
+    # CAAR test = t test of the summed dummies in the equally weighted portfolio regression
+    port = sm.OLS(mkt.y[:, rows].mean(axis=0), x).fit()
+    tt = port.t_test(np.r_[0.0, 0.0, np.ones(3)])
     caar = sur.caar_test()
-    assert caar.estimate == pytest.approx(res.caar()["caar"].iloc[0], abs=1e-12)
-    assert caar.robust_to_clustering and 0 <= caar.pvalue <= 1
+    assert caar.estimate == pytest.approx(float(np.squeeze(tt.effect)), rel=1e-10)
+    assert caar.statistic == pytest.approx(float(np.squeeze(tt.tvalue)) ** 2, rel=1e-9)
+    assert caar.pvalue == pytest.approx(float(tt.pvalue), rel=1e-8)
+    assert caar.df == (1.0, float(port.df_resid)) and caar.robust_to_clustering
+    # ... whose residual variance is 1'Σ1/N², Σ = E'E/ν from the firm regressions
+    e = np.column_stack(resid)
+    assert port.scale == pytest.approx((e.sum(axis=1) ** 2).sum() / port.df_resid
+                                       / len(mkt.tickers) ** 2, rel=1e-10)
 
 
-def test_placebo_detects_a_strong_effect_and_matches_the_portfolio_statistic():
-    _rets, res = _clustered(effect=0.12)
-    out = res.placebo(n_draws=99, seed=1)
-    portfolio = res.tests().set_index("test").loc["brown_warner_1985", "statistic"]
-    assert out.statistic == pytest.approx(portfolio, rel=1e-12)
-    assert out.extra["n_nan"] == 0 and len(out.extra["draws"]) == 99
-    assert out.pvalue == pytest.approx(1 / 100)  # no pseudo date beats a 12% common jump
-    assert out.robust_to_clustering and out.distribution == "empirical"
+def _rebuilt_placebo(mkt, n_draws, seed, buffer=10):
+    """Pseudo dates drawn as the study does (same Generator calls), statistics by statsmodels."""
+    n_days = len(mkt.returns)
+    ok = np.zeros(n_days, dtype=bool)
+    ok[-EST[0]: n_days - WIN[1]] = True
+    for p in mkt.event_pos:
+        ok[max(p + WIN[0] - buffer, 0): p + WIN[1] + buffer + 1] = False
+    candidates = np.flatnonzero(ok)
+    rng = np.random.default_rng(seed)
+    pseudo = candidates[np.sort(rng.choice(len(candidates), size=n_draws, replace=False))]
+
+    def portfolio_t(pos):
+        est = np.arange(pos + EST[0], pos + EST[1] + 1)
+        ev = np.arange(pos + WIN[0], pos + WIN[1] + 1)
+        res_est, ar_ev = [], []
+        for i in range(mkt.y.shape[0]):
+            fit = sm.OLS(mkt.y[i, est], sm.add_constant(mkt.m[est])).fit()
+            res_est.append(fit.resid)
+            ar_ev.append(mkt.y[i, ev] - fit.params[0] - fit.params[1] * mkt.m[ev])
+        sd = np.mean(res_est, axis=0).std(ddof=1)
+        return np.mean(ar_ev, axis=0).sum() / (np.sqrt(len(ev)) * sd)
+
+    observed = portfolio_t(mkt.event_pos[0])
+    draws = np.array([portfolio_t(p) for p in pseudo])
+    pvalue = (1 + np.sum(np.abs(draws) >= abs(observed))) / (n_draws + 1)
+    return mkt.returns.index[pseudo], observed, draws, pvalue
 
 
-def test_placebo_null_pvalues_are_not_too_small():
-    # Under no effect, the placebo p-value is uniform: over 12 independent data sets at most
-    # a few are below 0.1 (P(X >= 5) for Binomial(12, 0.1) is about 0.004).
-    small = 0
-    for seed in range(12):
-        _rets, res = _clustered(effect=0.0, seed=100 + seed)
-        small += res.placebo(n_draws=39, seed=seed).pvalue < 0.1
-    assert small <= 4
+@pytest.mark.parametrize("effect", [0.0, 0.12])
+def test_placebo_matches_a_rebuilt_draw_from_the_same_seed(effect):
+    mkt, res = _clustered(effect=effect)
+    out = res.placebo(n_draws=49, seed=7)
+    dates, observed, draws, pvalue = _rebuilt_placebo(mkt, 49, 7)
+    assert list(out.extra["pseudo_dates"]) == list(dates)
+    assert out.statistic == pytest.approx(observed, rel=1e-10)
+    np.testing.assert_allclose(out.extra["draws"], draws, rtol=1e-9)
+    assert out.pvalue == pvalue  # exact: same count of |T_b| >= |T_obs|
+    assert out.extra["n_nan"] == 0 and out.distribution == "empirical"
+    if effect:  # a 12% common jump beats every pseudo date
+        assert pvalue == 1 / 50
+    caar = np.mean(res.car(-1, 1)["car"])
+    assert out.estimate == pytest.approx(caar, rel=1e-12)
+
+
+def test_placebo_null_pvalues_are_uniform_in_both_tails():
+    # Under H0 the placebo p-value with B = 19 draws is uniform on {1/20, ..., 20/20}:
+    # P(p <= 0.1) = 2/20 and P(p >= 0.9) = 3/20 exactly, mean (B + 2) / (2 (B + 1)) = 0.525.
+    # A placebo stuck at p = 1 (or at 1/20) fails one of the tails.
+    reps, b = 40, 19
+    pvals = np.array([
+        _clustered(effect=0.0, seed=100 + r, n_days=700)[1].placebo(n_draws=b, seed=r).pvalue
+        for r in range(reps)
+    ])
+    assert set(np.round(pvals * (b + 1), 9)) <= set(range(1, b + 2))
+    low, high = np.sum(pvals <= 0.1 + 1e-12), np.sum(pvals >= 0.9 - 1e-12)
+    assert stats.binomtest(int(low), reps, 2 / 20).pvalue > 1e-3, low
+    assert stats.binomtest(int(high), reps, 3 / 20).pvalue > 1e-3, high
+    sd = np.sqrt(((b + 1) ** 2 - 1) / 12) / (b + 1)
+    assert abs(pvals.mean() - 0.525) < 4 * sd / np.sqrt(reps), pvals.mean()
 
 
 def test_placebo_and_sur_errors_are_clear():
-    _rets, res = _clustered()
+    _mkt, res = _clustered()
     with pytest.raises(StudyConfigError, match="statistic"):
         res.placebo(statistic="median")
     with pytest.raises(StudyConfigError, match="placebo dates"):
@@ -76,7 +137,7 @@ def test_placebo_and_sur_errors_are_clear():
 
 
 def test_tests_by_exchange_adds_the_exchange_column():
-    _rets, res = _clustered()
+    _mkt, res = _clustered()
     by_ex = res.tests(by="exchange")
     assert "exchange" in by_ex.columns
     assert by_ex["test"].iloc[0] == "kolari_pynnonen_bmp"

@@ -179,6 +179,14 @@ def test_difference_on_one_calendar_by_hand(prices_dir):
     assert diff["stat"] == pytest.approx(t, rel=1e-10)
     assert diff["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), d_est.size - 1), rel=1e-8)
     assert out.loc["rival", "n_listings"] == 3 and out.loc["other", "tickers"] == "NTES"
+    # each group's portfolio CAR and its Brown-Warner se = sd(P_est, ddof 1) sqrt(L)
+    p_riv = np.nanmean(p.ar_est[[rows[t] for t in rivals]], axis=0)
+    p_riv = p_riv[np.isfinite(p_riv)]
+    assert out.loc["rival", "portfolio_car"] == pytest.approx(
+        np.nanmean(p.ar_event[[rows[t] for t in rivals]], axis=0).sum(), rel=1e-10)
+    assert out.loc["rival", "se"] == pytest.approx(np.std(p_riv, ddof=1) * np.sqrt(3), rel=1e-10)
+    assert out.loc["rival", "n_est"] == p_riv.size
+    assert diff["se"] == pytest.approx(np.std(d_est, ddof=1) * np.sqrt(3), rel=1e-10)
 
 
 def test_group_without_listings_is_a_row(prices_dir):

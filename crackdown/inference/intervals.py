@@ -158,8 +158,11 @@ def bootstrap_interval(
     ``(1 ± level)/2`` quantiles (linear interpolation, R's type 7) of the resampled means.
 
     The numbers depend on the random stream, so they cannot match R's ``boot`` draw for draw:
-    only structural properties can be compared (with 3 events and 1000 draws the 2.5% and 97.5%
-    quantiles are, with overwhelming probability, the minimum and maximum of the events).
+    only structural properties can be compared. With 3 events and 1000 draws a resample equals
+    one event three times with probability 1/27 per event (about 37 draws each), so the 2.5% and
+    97.5% quantiles are usually the minimum and maximum of the events, but for a given seed not
+    always (roughly a 2-5% chance); ``tests/test_inference_intervals.py`` rebuilds the draw from
+    the seed instead.
     """
     x, et = _paths(paths, event_time)
     if n_boot < 1:
