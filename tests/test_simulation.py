@@ -61,15 +61,25 @@ def test_dgp_correlation_effect_and_event_variance():
     ar_est = np.stack([s.ar_est for s in samples])  # (S, N, T)
     z = ar_est / ar_est.std(axis=2, keepdims=True)
     corr = np.einsum("snt,smt->snm", z, z) / z.shape[2]
+    # tolerances: 4 Monte Carlo standard errors over the 400 independent samples (plus the
+    # known O(1/T) bias of a sample correlation, (1 - rho^2) rho / (2T) < 0.001 here)
+    def within(per_sample: np.ndarray, expected: float, bias: float = 0.0) -> bool:
+        se = per_sample.std(ddof=1) / np.sqrt(per_sample.size)
+        return abs(per_sample.mean() - expected) <= 4 * se + bias
+
     off = corr[:, ~np.eye(5, dtype=bool)]
-    assert off.mean() == pytest.approx(0.3, abs=0.02)  # equicorrelated residuals
+    assert within(off.mean(axis=1), 0.3, bias=0.001)  # equicorrelated residuals
     ar_event = np.stack([s.ar_event for s in samples])  # (S, N, 3)
-    mean_by_day = ar_event.mean(axis=(0, 1))
-    assert mean_by_day[1] == pytest.approx(0.02, abs=0.003)  # effect on day 0 only
-    np.testing.assert_allclose(mean_by_day[[0, 2]], 0.0, atol=0.003)
-    # event-window residual variance / estimation variance ~ variance_ratio (x forecast factor)
-    ratio = (ar_event[:, :, [0, 2]] ** 2).mean() / (ar_est**2).mean() * (200 - 2) / 200
-    assert ratio == pytest.approx(4.0, rel=0.1)
+    day_means = ar_event.mean(axis=1)  # (S, 3)
+    assert within(day_means[:, 1], 0.02)  # effect on day 0 only
+    assert within(day_means[:, 0], 0.0) and within(day_means[:, 2], 0.0)
+    # event-window residual variance / estimation variance ~ variance_ratio (x forecast factor
+    # 1 + 1/T + ..., about 1.01 with T = 200)
+    num = (ar_event[:, :, [0, 2]] ** 2).mean(axis=(1, 2))
+    den = (ar_est**2).mean(axis=(1, 2)) * 200 / (200 - 2)
+    ratio = num.mean() / den.mean()  # ratio of means; delta-method se from the samples
+    se = (num - ratio * den).std(ddof=1) / den.mean() / np.sqrt(len(num))
+    assert abs(ratio - 4.0 * 1.01) <= 4 * se
 
 
 def test_rejection_rate_bookkeeping_with_known_callables():
