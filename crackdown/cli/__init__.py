@@ -18,6 +18,15 @@ from crackdown.errors import CrackdownError
 EXIT_USER_ERROR = 2
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's usage errors in the project's format: one line, the command named, exit 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)",
+              file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command registered."""
     from crackdown.cli import (
@@ -31,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         tickers_cmd,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="crackdown",
         description="Event studies of China's 2020-2023 tech crackdown.",
     )

@@ -30,6 +30,7 @@ from crackdown.cli.common import (
     add_timing_policy_option,
     print_frame,
     split_list,
+    split_tickers,
 )
 from crackdown.errors import StudyConfigError
 
@@ -40,7 +41,8 @@ WHAT = ("ar", "tests", "fit", "outcomes")
 _DATE_EVENT = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?$")
 _WINDOW = re.compile(r"^\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*$")
 # argparse (Python < 3.13) takes "-250:-11" for an option; also accept LO:HI forms as values
-_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+\s*:\s*[+-]?\d+$")
+# (any "-<digit or .>...:..." token is a window value, so "-1.5:1" reaches parse_window's message)
+_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+\s*:.*$")
 
 
 def parse_window(text: str, option: str) -> tuple[int, int]:
@@ -53,6 +55,12 @@ def parse_window(text: str, option: str) -> tuple[int, int]:
     lo, hi = int(match.group(1)), int(match.group(2))
     if hi < lo:
         raise StudyConfigError(f"{option} {text} ends before it starts; write LO:HI with LO <= HI")
+    from crackdown.estimation.inputs import MAX_WINDOW_OFFSET
+
+    if max(abs(lo), abs(hi)) > MAX_WINDOW_OFFSET:
+        raise StudyConfigError(
+            f"{option} {text} reaches beyond {MAX_WINDOW_OFFSET} sessions (about ten years) from "
+            "day 0; use offsets within that range")
     return lo, hi
 
 
@@ -173,7 +181,12 @@ def run(args: argparse.Namespace) -> int:
 
     estimation = parse_window(args.estimation, "--estimation")
     window = parse_window(args.window, "--window")
-    tickers = split_list(args.tickers, "--tickers") if args.tickers is not None else None
+    if args.placebo and args.what != "tests":
+        raise StudyConfigError(f"--placebo {args.placebo} needs --what tests (the placebo is a "
+                               "test); add --what tests or drop --placebo")
+    if args.placebo < 0:
+        raise StudyConfigError(f"--placebo {args.placebo}: give a number of draws >= 0")
+    tickers = split_tickers(args.tickers, "--tickers") if args.tickers is not None else None
     events = _event_frame(args)
     with warnings.catch_warnings():
         # tickers without prices become 'no_price_data' outcomes, printed as notes below
@@ -195,6 +208,12 @@ def run(args: argparse.Namespace) -> int:
             history="all" if args.what == "tests" and args.placebo > 0 else None,
         )
     results = study.fit()
+    if args.what != "outcomes" and not results.outcomes["included"].any():
+        why = "; ".join(f"{r.ticker}: {r.status}" + (f" ({r.detail})" if r.detail else "")
+                        for r in results.outcomes.itertuples(index=False))
+        raise StudyConfigError(
+            f"no listing of {', '.join(dict.fromkeys(results.outcomes['event_id']))} has "
+            f"abnormal returns: {why}; see --what outcomes, or try --fallback market-adjusted")
     for row in results.outcomes.itertuples(index=False):
         if row.status != "used":
             print(f"crackdown study: note: {row.event_id} {row.ticker}: {row.status}: {row.detail}",
@@ -202,10 +221,13 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "ar":
         frame = results.ar
     elif args.what == "tests":
-        if args.placebo < 0:
-            raise StudyConfigError(f"--placebo {args.placebo}: give a number of draws >= 0")
         frame = results.tests()
         clustered = results.clustered_tests(placebo_draws=args.placebo, seed=args.seed)
+        for row in clustered.itertuples(index=False):
+            note = str(getattr(row, "convention", "") or "")
+            if note.startswith("not computed"):  # said on stderr, not only in a table cell
+                print(f"crackdown study: note: {row.event_id} {row.test}: {note}",
+                      file=sys.stderr)
         if len(clustered):
             frame = pd.concat([frame, clustered], ignore_index=True)
     elif args.what == "fit":

@@ -15,11 +15,17 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import CrackdownError, StudyConfigError
+from crackdown.timeline.tickers import check_tickers
 
 #: Default "world" market of the international market model, per listing exchange: the news
 #: of the other market that the listing has not priced yet (see
 #: :func:`crackdown.estimation.layout.world_market_on_grid`).
 WORLD_MARKETS: dict[str, str] = {"XHKG": "SPY", "XNYS": "HK_NONTECH_EW"}
+
+
+#: Largest |offset| of a window, in sessions (about ten years of trading days): longer windows
+#: are refused rather than overflowing the calendar arithmetic.
+MAX_WINDOW_OFFSET = 2500
 
 
 def check_window(value, name: str) -> tuple[int, int]:
@@ -34,6 +40,10 @@ def check_window(value, name: str) -> tuple[int, int]:
         raise StudyConfigError(
             f"{name} {lo}:{hi} ends before it starts; write it as LO:HI with LO <= HI"
         )
+    if max(abs(int(lo)), abs(int(hi))) > MAX_WINDOW_OFFSET:
+        raise StudyConfigError(
+            f"{name} {lo}:{hi} reaches beyond {MAX_WINDOW_OFFSET} sessions (about ten years) "
+            "from day 0; use offsets within that range")
     return int(lo), int(hi)
 
 
@@ -146,8 +156,11 @@ def study_inputs(
         settings["other_event_days"] = others[["ticker", "day0"]].reset_index(drop=True)
     rows = []
     explicit = tickers is not None
+    tickers = check_tickers(tickers, "tickers=") if explicit else None  # the one ticker check
     for ev in events_df.itertuples(index=False):
         ev_tickers = list(tickers) if explicit else _event_tickers(ev)
+        if ev_tickers and not explicit:  # a hand-made events frame: the same check
+            ev_tickers = check_tickers(ev_tickers, f"event {ev.event_id}: tickers")
         if not ev_tickers:
             raise StudyConfigError(f"event {ev.event_id} lists no tickers; pass tickers=...")
         time = getattr(ev, "time_beijing", None) or None
