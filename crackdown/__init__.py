@@ -8,6 +8,7 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
         events                      load and validate events.csv
         calendars                   exchange sessions, day 0 of an announcement instant
         universe                    listings: calendar, company, role, pair, benchmark
+        tickers                     the one ticker check (pattern, normalisation, duplicates)
         information_time            session closes in Beijing time; NY day t ~ HK next session
         clusters                    events sharing a day 0 and a listing; confounded windows
     marketdata/                 2. prices in, returns on each exchange calendar out
@@ -35,7 +36,8 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
                                    multiple_testing (cluster FDR, step-down FWER),
                                    spillovers (targets vs rivals, portfolio of differences),
                                    model_choice (the same events under every model)
-    output/                     6. plots/ (one module per figure family), reports (papermill)
+    output/                     6. plots/ (one module per figure family), reports (papermill),
+                                   report_io (atomic folders, signals), report_index (index.html)
     cli/                        7. the ``crackdown`` command
 
 Inference sits before estimation because it is pure statistics on arrays: the results object
@@ -74,6 +76,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "session_closes": ("crackdown.timeline.information_time", "session_closes"),
     "information_day": ("crackdown.timeline.information_time", "information_day"),
     "event_clusters": ("crackdown.timeline.clusters", "event_clusters"),
+    "TickerError": ("crackdown.timeline.tickers", "TickerError"),
+    "check_ticker": ("crackdown.timeline.tickers", "check_ticker"),
+    "check_tickers": ("crackdown.timeline.tickers", "check_tickers"),
     # 2. market data
     "load_prices": ("crackdown.marketdata.prices", "load_prices"),
     "fetch_prices": ("crackdown.marketdata.prices", "fetch_prices"),
@@ -82,6 +87,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "compute_returns": ("crackdown.marketdata.returns", "compute_returns"),
     "returns_matrix": ("crackdown.marketdata.returns", "returns_matrix"),
     "quality_report": ("crackdown.marketdata.quality", "quality_report"),
+    "suspect_price_mask": ("crackdown.marketdata.returns", "suspect_price_mask"),
+    "CacheWriteError": ("crackdown.marketdata.cache", "CacheWriteError"),
+    "CacheWriteWarning": ("crackdown.marketdata.cache", "CacheWriteWarning"),
     "HK_NONTECH_EW": ("crackdown.marketdata.benchmarks", "HK_NONTECH_EW"),
     "benchmark_returns": ("crackdown.marketdata.benchmarks", "benchmark_returns"),
     "benchmark_constituents": ("crackdown.marketdata.benchmarks", "benchmark_constituents"),
@@ -89,6 +97,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "EventStudy": ("crackdown.estimation.study", "EventStudy"),
     "EventStudyResults": ("crackdown.estimation.results", "EventStudyResults"),
     "EventPanel": ("crackdown.estimation.panel", "EventPanel"),
+    "OUTCOME_STATUSES": ("crackdown.estimation.study", "OUTCOME_STATUSES"),
+    "FLAGGED_STATUSES": ("crackdown.estimation.study", "FLAGGED_STATUSES"),
     "MODELS": ("crackdown.estimation.models", "MODELS"),
     "WORLD_MARKETS": ("crackdown.estimation.inputs", "WORLD_MARKETS"),
     "cross_section": ("crackdown.estimation.cross_section", "cross_section"),
@@ -137,18 +147,23 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "record_headline": ("crackdown.output.reports", "record_headline"),
     "rounded": ("crackdown.output.reports", "rounded"),
     "run_report": ("crackdown.output.reports", "run_report"),
+    "ReportInterrupted": ("crackdown.output.reports", "ReportInterrupted"),
 }
 
 __all__ = [
     "BASKET_MIN_SHARE",
     "CAR_BELOW_MINUS_100",
+    "FLAGGED_STATUSES",
     "HEADLINE_TEST",
     "HK_NONTECH_EW",
     "KEY_EVENTS",
     "MODELS",
     "MODEL_SET",
+    "OUTCOME_STATUSES",
     "SPILLOVER_COLUMNS",
     "WORLD_MARKETS",
+    "CacheWriteError",
+    "CacheWriteWarning",
     "CampaignResults",
     "CrackdownError",
     "CrossSectionResults",
@@ -156,6 +171,8 @@ __all__ = [
     "EventPanel",
     "EventStudy",
     "EventStudyResults",
+    "ReportInterrupted",
+    "TickerError",
     "__version__",
     "basket_cumulative",
     "basket_summary",
@@ -165,6 +182,8 @@ __all__ = [
     "caar_path",
     "campaign_headline",
     "campaign_multiple_testing",
+    "check_ticker",
+    "check_tickers",
     "compute_returns",
     "config",
     "cross_listing_pairs",
@@ -215,6 +234,7 @@ __all__ = [
     "sessions",
     "spillover_groups",
     "spillovers",
+    "suspect_price_mask",
 ]
 
 

@@ -66,10 +66,12 @@ def test_cli_clean_estimation_flag(prices_dir, capsys):
     assert clean["n_obs"] == len(sample) < 240
     np.testing.assert_allclose([clean["alpha"], clean["beta"]], fit.params, rtol=1e-9)
     assert clean["sigma"] == pytest.approx(np.sqrt(fit.scale), rel=1e-9)
-    # the full window has 240 days: a minimum of 241 makes BABA an insufficient estimation
-    assert main([*base, "--min-estimation-obs", "241"]) == 0
-    captured = capsys.readouterr()
-    assert "insufficient_estimation" in captured.err and "BABA" in captured.err
+    # the full window has 240 days: a minimum of 241 makes BABA an insufficient estimation,
+    # and a study with no computable listing exits 2 with one line saying why
+    assert main([*base, "--min-estimation-obs", "241"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "BABA: insufficient_estimation (240 usable estimation days" in err[0]
+    assert "(minimum 241)" in err[0] and err[0].startswith("crackdown study: error:")
 
 
 def test_other_event_days_validation():

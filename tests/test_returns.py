@@ -134,8 +134,13 @@ def test_blank_price_is_a_gap_and_bad_input_is_rejected():
         compute_returns(long, "pct")
     with pytest.raises(PriceDataError, match="lacks column"):
         compute_returns(long.drop(columns="price"))
-    with pytest.raises(PriceDataError, match="not > 0"):
-        compute_returns(_synthetic(["2021-01-04", "2021-01-05"], [1.0, -1.0]))
+    # a non-positive price is a missing price that is reported (issue #16), never a return
+    with pytest.warns(UserWarning,
+                      match=r"invalid prices .* treated as missing: TESTX: 2021-01-05 -1\.0"):
+        bad = compute_returns(_synthetic(["2021-01-04", "2021-01-05", "2021-01-06"],
+                                         [1.0, -1.0, 2.0]))
+    assert bad["ret"].isna().all() and bad["missing_price"].tolist() == [True, False]
+    assert bad.attrs["invalid_prices"] == {"TESTX": ["2021-01-05 -1.0"]}
 
 
 def test_session_returns_log_and_matrix(prices_dir):

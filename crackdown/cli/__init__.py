@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from crackdown import __version__
@@ -21,7 +22,7 @@ EXIT_USER_ERROR = 2
 class _OneLineParser(argparse.ArgumentParser):
     """argparse's usage errors in the project's format: one line, the command named, exit 2."""
 
-    def error(self, message: str):  # noqa: D102 - argparse API
+    def error(self, message: str):
         print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)",
               file=sys.stderr)
         raise SystemExit(EXIT_USER_ERROR)
@@ -53,8 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings the commands let through, as one line on stderr (no source line, no path)."""
+    print(f"crackdown: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning
+    try:
+        return _run(argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -50,6 +50,19 @@ def split_list(text: str | None, option: str) -> list[str]:
     return items
 
 
+def split_tickers(text: str | None, option: str = "--tickers") -> list[str]:
+    """Parse a comma-separated ticker option (``None`` -> ``[]``) with the one ticker check.
+
+    Items are stripped and upper-cased (``baba,9988.hk`` -> ``BABA, 9988.HK``); an empty item, a
+    malformed symbol (e.g. ``../../X``) or a ticker given twice is a
+    :class:`~crackdown.timeline.tickers.TickerError` naming ``option``
+    (:func:`crackdown.timeline.tickers.parse_tickers_option`).
+    """
+    from crackdown.timeline.tickers import parse_tickers_option
+
+    return parse_tickers_option(text, option)
+
+
 def print_frame(frame: pd.DataFrame, fmt: str, *, float_digits: int = 6) -> None:
     """Print a DataFrame to stdout as an aligned table, CSV or JSON records."""
     if fmt == "csv":

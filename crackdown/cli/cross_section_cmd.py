@@ -25,6 +25,7 @@ from crackdown.cli.common import (
     add_timing_policy_option,
     print_frame,
     split_list,
+    split_tickers,
 )
 from crackdown.errors import StudyConfigError
 
@@ -78,7 +79,7 @@ def _listings(args: argparse.Namespace) -> list[str]:
     if args.tickers is not None:
         if args.role is not None:
             raise StudyConfigError("give --tickers or --role, not both")
-        return split_list(args.tickers, "--tickers")
+        return split_tickers(args.tickers, "--tickers")
     universe = load_universe()
     roles = split_list(args.role, "--role") if args.role is not None else list(TECH_ROLES)
     unknown = sorted(set(roles) - set(universe["role"]))

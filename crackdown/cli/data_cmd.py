@@ -15,7 +15,7 @@ import warnings
 import pandas as pd
 
 from crackdown import config
-from crackdown.cli.common import add_prices_dir_option, print_frame, split_list
+from crackdown.cli.common import add_prices_dir_option, print_frame, split_tickers
 from crackdown.errors import PriceDataError
 
 
@@ -67,7 +67,7 @@ def register(subparsers) -> None:
 def run_fetch(args: argparse.Namespace) -> int:
     from crackdown.marketdata.prices import fetch_prices
 
-    tickers = split_list(args.tickers, "--tickers")
+    tickers = split_tickers(args.tickers, "--tickers")
     summary = fetch_prices(tickers, args.start, args.end, cache_dir=args.cache_dir,
                            force=args.force, progress=len(tickers) > 1 and sys.stderr.isatty())
     failed = summary.loc[summary["status"] == "failed"]
@@ -84,12 +84,29 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _folder_ticker_names(names: list[str], folder) -> tuple[list[str], dict[str, str]]:
+    """Folder file names as tickers (upper-cased, deduplicated) and the skipped names, why."""
+    from crackdown.timeline.tickers import ticker_problem
+
+    tickers: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        problem = ticker_problem(name, normalize=True)
+        if problem is not None:
+            skipped[name] = (f"{folder}/{name}.csv skipped: {problem}; rename it to "
+                             f"<TICKER>.csv or pass --tickers")
+        elif name.upper() not in tickers:
+            tickers.append(name.upper())
+    return tickers, skipped
+
+
 def run_check(args: argparse.Namespace) -> int:
     from crackdown.marketdata.prices import folder_tickers, load_prices
     from crackdown.marketdata.quality import LIST_COLUMNS, format_report, quality_report
 
+    skipped: dict[str, str] = {}
     if args.tickers is not None:
-        tickers = split_list(args.tickers, "--tickers")
+        tickers = split_tickers(args.tickers, "--tickers")
     else:
         folder = config.prices_dir(args.prices_dir)
         if folder is None or not folder.is_dir():
@@ -97,21 +114,29 @@ def run_check(args: argparse.Namespace) -> int:
                 "no --tickers and no prices folder to list; pass --tickers T1,T2 or "
                 "--prices-dir DIR (or set CRACKDOWN_PRICES_DIR)"
             )
-        tickers = folder_tickers(folder)
+        try:
+            names = folder_tickers(folder)
+        except OSError as exc:
+            raise PriceDataError(f"prices folder {folder} cannot be listed "
+                                 f"({exc.strerror or exc}); fix its permissions or pass "
+                                 f"--prices-dir DIR") from None
+        tickers, skipped = _folder_ticker_names(names, folder)
         if not tickers:
             raise PriceDataError(f"no <TICKER>.csv files in {folder}; pass --tickers")
     if not args.large_move > 0:
         raise PriceDataError(f"--large-move {args.large_move} must be > 0, e.g. 0.25")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # tickers without prices are rows of the report; a cache-write warning still shows
+        warnings.simplefilter("ignore", UserWarning)
         prices = load_prices(tickers, args.start, args.end, prices_dir=args.prices_dir,
                              cache_dir=args.cache_dir, offline=True if args.offline else None,
                              on_missing="report")
-    missing = prices.attrs.get("missing", {})
+    missing = dict(prices.attrs.get("missing", {}))
     if len(missing) == len(tickers):
         first = next(iter(missing.values()))
         raise PriceDataError(f"no prices for any of {', '.join(tickers)}; first: {first}")
     report = quality_report(prices, large_move=args.large_move, start=args.start, end=args.end)
+    missing.update(skipped)  # folder files whose names are not tickers: listed, not dropped
     if missing:
         # tickers without prices in the range stay in the report, with the reason
         extra = pd.DataFrame({"ticker": list(missing),
@@ -124,6 +149,7 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         columns = ["ticker", "exchange", "source", "price_column", "first_date", "last_date",
                    "n_rows", "n_missing_sessions", "missing_sessions", "n_extra_dates",
+                   "n_invalid_prices", "n_suspect_prices",
                    "n_zero_volume", "n_placeholder", "n_flat", "n_large_moves", "large_moves",
                    "status"]
         print_frame(format_report(report, max_items=3)[columns], "table")

@@ -11,6 +11,15 @@ Examples
 Each run writes ``OUTPUT/<notebook>/<label>/`` (executed notebook, HTML, PNGs, headline.json,
 status.json) and refreshes ``OUTPUT/index.html``; see :mod:`crackdown.output.reports`. A failing notebook
 does not stop the others: failures are listed at the end (one line each) and the exit code is 1.
+
+Each report is built in a hidden folder and renamed into place when complete (a failed or
+interrupted run never leaves a half-written report). Ctrl-C (SIGINT) or SIGTERM stops the batch:
+the kernels are killed, the finished reports stay in the index, one line says so and the exit
+code is 130 (SIGINT) or 143 (SIGTERM). ``--output`` that is a file, lies under a file or is not
+writable, a full disk, and ``--timeout`` <= 0 are one-line errors (exit 2).
+
+Trust boundary: the notebooks are programs, executed with your rights; ``--notebooks-dir`` runs
+whatever notebooks that folder holds, so point it only at notebooks you trust.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import sys
 
 from crackdown.cli.common import add_events_file_option, add_prices_dir_option, split_list
 from crackdown.errors import StudyConfigError
+from crackdown.output.report_io import ReportInterrupted, check_timeout, handle_signals
 
 
 def register(subparsers) -> None:
@@ -33,7 +43,10 @@ def register(subparsers) -> None:
             "Execute notebooks/NAME.ipynb with papermill, once per event when its parameters "
             "cell defines event_id (otherwise once), convert each executed notebook to HTML, "
             "extract its figures as PNG and write OUTPUT/index.html with every report's "
-            "headline numbers."
+            "headline numbers. Each report is renamed into place only when complete; Ctrl-C or "
+            "SIGTERM stops the batch (exit 130/143) and keeps the finished reports. Trust "
+            "boundary: a notebook is a program, run with your rights; --notebooks-dir executes "
+            "whatever notebooks that folder holds, so use only notebooks you trust."
         ),
     )
     parser.add_argument("--events", metavar="all|ID,ID,...", default=None,
@@ -49,9 +62,10 @@ def register(subparsers) -> None:
     add_prices_dir_option(parser)
     add_events_file_option(parser)
     parser.add_argument("--notebooks-dir", metavar="DIR", default=None,
-                        help="folder holding the notebooks (default: notebooks/ of the checkout)")
+                        help="folder holding the notebooks (default: notebooks/ of the checkout); "
+                        "its notebooks are executed as code: use only a folder you trust")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
-                        help="per-cell execution timeout (default: none)")
+                        help="per-cell execution timeout in seconds, > 0 (default: none)")
     parser.add_argument("--no-input", action="store_true",
                         help="hide code cells in the HTML reports")
     parser.add_argument("-p", "--parameter", metavar="KEY=VALUE", action="append", default=[],
@@ -88,11 +102,26 @@ def _notebook_names(text: str, folder) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the batch; SIGINT/SIGTERM end it with one line and exit 130/143."""
+    done: list = []
+    try:
+        with handle_signals():
+            return _run(args, done)
+    except ReportInterrupted as exc:
+        finished = len(done) + len(exc.finished)
+        where = f"index: {exc.index}" if exc.index else "index not rewritten"
+        print(f"crackdown: interrupted ({exc.signal_name}); {finished} report(s) finished and "
+              f"kept, unfinished ones removed; {where}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run(args: argparse.Namespace, outcomes: list) -> int:
     from crackdown.output import reports
 
     jobs = args.jobs if args.jobs is not None else max(1, min(4, os.cpu_count() or 1))
     if jobs < 1:
         raise StudyConfigError(f"--jobs {args.jobs}: must be at least 1")
+    check_timeout(args.timeout, "--timeout")
     extra_parameters = _parse_parameters(args.parameter)
     names = _notebook_names(args.notebook, args.notebooks_dir)
     paths = [reports.resolve_notebook(name, args.notebooks_dir) for name in names]
@@ -111,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if not event_ids:
             raise StudyConfigError("the events table has no events to report on")
 
-    outcomes, failures, index = [], [], None
+    failures, index = [], None
     for path, is_per_event in zip(paths, per_event):
         result = reports.run_report(
             path,

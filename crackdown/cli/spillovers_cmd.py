@@ -21,6 +21,7 @@ from crackdown.cli.common import (
     add_timing_policy_option,
     print_frame,
     split_list,
+    split_tickers,
 )
 
 #: Columns of the ``table`` format (csv/json print every column of SPILLOVER_COLUMNS).
@@ -72,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     for event_id in ids:
         get_event(event_id, table)  # unknown id: one line naming it and close matches
     events = table.loc[table["event_id"].isin(ids)]
-    rivals = split_list(args.rivals, "--rivals") if args.rivals is not None else None
-    others = split_list(args.others, "--others") if args.others is not None else None
+    rivals = split_tickers(args.rivals, "--rivals") if args.rivals is not None else None
+    others = split_tickers(args.others, "--others") if args.others is not None else None
     out = spillovers(events, window, rivals=rivals, others=others,
                      include_partners=not args.no_partners, model=args.model,
                      estimation=estimation, fallback=args.fallback, prices_dir=args.prices_dir,

@@ -213,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
                         for r in results.outcomes.itertuples(index=False))
         raise StudyConfigError(
             f"no listing of {', '.join(dict.fromkeys(results.outcomes['event_id']))} has "
-            f"abnormal returns: {why}; see --what outcomes, or try --fallback market-adjusted")
+            f"abnormal returns: {why}; see --what outcomes"
+            + (", or try --fallback market-adjusted"
+               if (results.outcomes["status"] == "insufficient_estimation").any() else ""))
     for row in results.outcomes.itertuples(index=False):
         if row.status != "used":
             print(f"crackdown study: note: {row.event_id} {row.ticker}: {row.status}: {row.detail}",

@@ -6,6 +6,11 @@ offsets ``L``, the stock's return, its benchmark's (also one session earlier and
 the thin-trading betas of :mod:`crackdown.estimation.thin_trading`), the other market's return
 (the international market model), factors and the risk-free rate. Nothing is filled: a missing
 value is NaN and the fit masks it.
+
+Degenerate designs (:func:`own_regressors`, :func:`drop_constant_returns`,
+:func:`flag_perfect_fits`) are found on these arrays: a regressor that is the studied ticker
+itself, a return that never varies on the usable estimation days, a fit that reproduces the
+returns exactly. :meth:`crackdown.estimation.study.EventStudy.fit` excludes them with the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from crackdown.errors import StudyConfigError
 
 #: Benchmark shifts gathered for the thin-trading models (sessions relative to the day).
 BENCHMARK_SHIFTS = (-1, 1)
+#: A fit whose residual variance is below this fraction of the return variance reproduces the
+#: returns exactly (a regressor is the stock itself): relative residual sd below 1e-7.
+PERFECT_FIT = 1e-14
 
 
 @dataclass
@@ -303,3 +311,78 @@ def world_market_on_grid(returns: pd.DataFrame, column: str, exchange: str,
     out[: min(pos[0], len(grid))] = np.nan
     out[min(pos[-1] + 1, len(grid)):] = np.nan
     return out
+
+
+# --------------------------------------------------------------------------- degenerate designs
+def own_regressors(spec, keys: pd.DataFrame) -> list[str]:
+    """Per row of ``keys``: ``"benchmark SPY"`` when a regressor of ``spec`` is the row's own
+    ticker (``"world market X"`` for the international model), else ``""``."""
+    tick = keys["ticker"].astype(str).to_numpy()
+    out = np.full(len(keys), "", dtype=object)
+    for col, what, needed in (("benchmark", "benchmark", spec.needs_benchmark),
+                              ("world", "world market", spec.needs_world)):
+        if needed and col in keys.columns:
+            same = keys[col].astype(str).to_numpy() == tick
+            out[same] = [f"{o + ' and ' if o else ''}{what} {t}"
+                         for o, t in zip(out[same], tick[same])]
+    return list(out)
+
+
+def _usable_returns(study, spec, lay: Layout, rows: np.ndarray) -> np.ndarray:
+    """The stock's estimation-window returns on the days ``spec`` can use (NaN elsewhere)."""
+    _, xe, _, _ = study._design(spec, lay, rows)
+    y = lay.y_est[rows]
+    use = np.isfinite(y) & np.isfinite(xe).all(axis=2) & lay.clean_mask[rows]
+    return np.where(use, y, np.nan)
+
+
+def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np.ndarray,
+                          detail: list[str]) -> np.ndarray:
+    """Rows of ``rows`` whose return varies; the others get ``insufficient_estimation``.
+
+    A return that is the same on all of at least two usable estimation days (a price that
+    never moves) has zero variance: every standardized test would divide by zero and the
+    model's fit is undefined. ``status`` and ``detail`` are updated in place.
+    """
+    if spec is None or len(rows) == 0:
+        return rows
+    y = _usable_returns(study, spec, lay, rows)
+    n_use = np.isfinite(y).sum(axis=1)
+    filled_hi = np.where(np.isfinite(y), y, -np.inf).max(axis=1)
+    filled_lo = np.where(np.isfinite(y), y, np.inf).min(axis=1)
+    constant = (n_use >= 2) & (filled_hi == filled_lo)
+    for j in np.flatnonzero(constant):
+        status[rows[j]] = "insufficient_estimation"
+        detail[rows[j]] = (
+            f"zero return variance in the estimation window: the return is "
+            f"{float(filled_hi[j]):.6g} on all {n_use[j]} usable days (a price that never moves: "
+            "not trading, or a stale series); its tests would be undefined; excluded"
+        )
+    return rows[~constant]
+
+
+def flag_perfect_fits(study, spec, lay: Layout, rows: np.ndarray, fit, status: np.ndarray,
+                      detail: list[str]) -> None:
+    """Mark fits whose residual variance is rounding error as ``degenerate_design``.
+
+    ``sigma2 <= PERFECT_FIT * Var(r)`` over the usable estimation days (Var with ddof 1): the
+    regressors reproduce the stock's returns (its own returns under another name). Sets
+    ``fit.ok`` to False for them (excluded) and updates ``status`` and ``detail`` in place.
+    """
+    if len(rows) == 0:
+        return
+    y = _usable_returns(study, spec, lay, rows)
+    n_use = np.isfinite(y).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_y = np.nanvar(np.where(n_use[:, None] > 1, y, 0.0), axis=1, ddof=1)
+        perfect = fit.ok & (n_use > 1) & np.isfinite(fit.sigma2) & (
+            fit.sigma2 <= PERFECT_FIT * var_y)
+    for j in np.flatnonzero(perfect):
+        fit.ok[j] = False
+        status[rows[j]] = "degenerate_design"
+        detail[rows[j]] = (
+            f"model {spec.name} reproduces the returns exactly in the estimation window "
+            f"(residual variance {float(fit.sigma2[j]):.3g}, return variance "
+            f"{float(var_y[j]):.3g}): is a regressor the stock itself under another name? Its "
+            "tests would be rounding noise; excluded"
+        )

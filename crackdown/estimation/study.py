@@ -16,6 +16,16 @@ Conventions
   with ``clean_estimation=True``, the day is outside the event windows of the same ticker's
   other events). A firm-event needs at least ``min_estimation_obs`` such days; fewer available
   days than the window length are fine when the minimum is reached.
+* A model that estimates nothing (``market-adjusted``) needs no estimation window: a
+  firm-event with fewer than ``min_estimation_obs`` estimation days (a listing days before the
+  event, DIDI in July 2021) still gets its abnormal returns, status ``short_estimation``
+  (flagged), and no estimation-window variance (``sigma2`` NaN, no residuals), so the tests
+  that standardize by it leave it out.
+* Degenerate designs are excluded with the reason: a benchmark or world market that is the
+  studied ticker itself (SPY against SPY; ``degenerate_design``), a fit whose residual variance
+  is below :data:`PERFECT_FIT` times the return variance (the same returns under another name;
+  ``degenerate_design``), a stock whose return never varies on its usable estimation days
+  (a constant price; ``insufficient_estimation``).
 * Nothing is filled: a missing return is a masked day, and every firm-event gets an outcome
   (see :data:`OUTCOME_STATUSES`).
 """
@@ -29,7 +39,14 @@ import pandas as pd
 
 from crackdown.errors import CrackdownError, PriceDataError, StudyConfigError
 from crackdown.estimation.inputs import WORLD_MARKETS, check_windows, resolve_benchmarks
-from crackdown.estimation.layout import Layout, build_layout
+from crackdown.estimation.layout import (
+    PERFECT_FIT,
+    Layout,
+    build_layout,
+    drop_constant_returns,
+    flag_perfect_fits,
+    own_regressors,
+)
 from crackdown.estimation.models import (
     FACTOR_COLUMNS,
     MODELS,
@@ -44,11 +61,20 @@ OUTCOME_STATUSES: dict[str, str] = {
     "fallback": "too few estimation days for the model: the fallback model was used (flagged)",
     "missing_event_window": "computed, but some event-window days have no return (flagged); "
     "or excluded when every event-window day is missing",
-    "insufficient_estimation": "fewer than min_estimation_obs estimation days; excluded",
+    "short_estimation": "the model estimates nothing (market-adjusted): abnormal returns "
+    "computed with fewer than min_estimation_obs estimation days; no estimation-window "
+    "variance, so left out of the tests that need one (flagged)",
+    "insufficient_estimation": "fewer than min_estimation_obs estimation days, or no return "
+    "variance in the estimation window (a price that never moves); excluded",
+    "degenerate_design": "the benchmark (or world market) is the studied ticker itself, or the "
+    "model reproduces its returns exactly: abnormal returns would be rounding noise; excluded",
     "listed_after_event": "the ticker's first return is after day 0; excluded",
     "no_price_data": "no returns for the ticker at all; excluded",
 }
-INCLUDED_STATUSES = ("used", "fallback", "missing_event_window")
+INCLUDED_STATUSES = ("used", "short_estimation", "fallback", "missing_event_window")
+#: Statuses of included firm-events that are flagged.
+FLAGGED_STATUSES = ("short_estimation", "fallback", "missing_event_window")
+
 SESSION_GRIDS = ("exchange", "data")
 RETURN_KINDS = ("simple", "log")
 
@@ -547,6 +573,16 @@ class EventStudy:
                     f"first return of {t} on {pd.Timestamp(lay.first_valid[i]):%Y-%m-%d}, after "
                     f"day 0 {pd.Timestamp(day0[i]):%Y-%m-%d}"
                 )
+        own = own_regressors(self.spec, fe)
+        for i in np.flatnonzero((status == "used") & (np.array(own, dtype=object) != "")):
+            status[i] = "degenerate_design"
+            detail[i] = (
+                f"the {own[i]} is the studied ticker {tickers[i]} itself: its abnormal "
+                "returns are "
+                "identically zero and its tests would be rounding noise; excluded (study it "
+                "against another benchmark, e.g. benchmark=/--benchmark, or with "
+                "model='constant-mean')"
+            )
         pending = np.flatnonzero(status == "used")
         short = pending[n_est[pending] < self.min_estimation_obs]
         t_len = self.estimation[1] - self.estimation[0] + 1
@@ -556,6 +592,13 @@ class EventStudy:
             )
             status[i] = "insufficient_estimation"
             detail[i] = msg
+            if not self.spec.estimated:  # nothing to estimate: the ARs need no window
+                status[i] = "short_estimation"
+                detail[i] = (f"{msg}: {self.model} estimates nothing, so its abnormal returns "
+                             "are computed; no estimation-window variance: left out of "
+                             "standardized tests")
+        if not self.spec.estimated:
+            short = short[:0]
         fb_rows = np.array([], dtype=int)
         if self.fallback_spec is not None and len(short):
             n_fb = _n_est(self.fallback_spec, short)
@@ -566,7 +609,9 @@ class EventStudy:
                 status[i] = "fallback"
                 model_used[i] = self.fallback
                 detail[i] = f"{detail[i]}; used fallback model {self.fallback}"
-        main_rows = np.flatnonzero(status == "used")
+        main_rows = np.flatnonzero(np.isin(status, ("used", "short_estimation")))
+        main_rows = drop_constant_returns(self, self.spec, lay, main_rows, status, detail)
+        fb_rows = drop_constant_returns(self, self.fallback_spec, lay, fb_rows, status, detail)
         self._check_factor_coverage(self.spec, lay, main_rows)
         if self.fallback_spec is not None:
             self._check_factor_coverage(self.fallback_spec, lay, fb_rows)
@@ -578,7 +623,11 @@ class EventStudy:
             y_e, xe, y_v, xv = self._design(spec, lay, rows)
             steps = _steps_ahead(self, lay, rows, y_e, xe) if spec.method == "garch" else None
             fit = fit_normal_model(spec, y_e, xe, lay.clean_mask[rows], y_v, xv, steps)
-            for j in np.flatnonzero(~fit.ok):
+            no_var = np.flatnonzero(status[rows] == "short_estimation")
+            fit.ar_est[no_var] = np.nan  # fewer than min_estimation_obs days: no variance
+            fit.sigma2[no_var] = np.nan
+            flag_perfect_fits(self, spec, lay, rows, fit, status, detail)
+            for j in np.flatnonzero(~fit.ok & (status[rows] != "degenerate_design")):
                 i = rows[j]
                 why = ("collinear regressors in the estimation window"
                        if fit.fail_reason is None or not fit.fail_reason[j] else
@@ -626,7 +675,7 @@ class EventStudy:
             ok_rows = rows[fit.ok]
             all_missing = ~np.isfinite(ar_event_all[ok_rows]).any(axis=1)
             included[ok_rows[~all_missing]] = True
-        flagged = np.array([s in ("fallback", "missing_event_window") for s in status])
+        flagged = np.isin(status, FLAGGED_STATUSES)
         outcomes = pd.DataFrame(
             {
                 "event_id": fe["event_id"].to_numpy(),
@@ -674,4 +723,5 @@ def _factor_hint(spec: ModelSpec, factors: pd.DataFrame | None) -> str:
     return (f"; the {spec.name} factors loaded run to {last:%Y-%m-%d}, so events after that "
             "date cannot use this model")
 
-__all__ = ["FACTOR_COLUMNS", "MODELS", "OUTCOME_STATUSES", "WORLD_MARKETS", "EventStudy"]
+__all__ = ["FACTOR_COLUMNS", "FLAGGED_STATUSES", "MODELS", "OUTCOME_STATUSES", "PERFECT_FIT",
+           "WORLD_MARKETS", "EventStudy"]

@@ -1,26 +1,64 @@
 """Price CSV files in the yfinance layout: parse, read, pick the return column, find in a folder.
 
-Layout: a ``Date`` column (``YYYY-MM-DD``; a time/zone suffix such as
-``2021-07-06 00:00:00-04:00`` is cut to the date) and any of ``Open, High, Low, Close,
-Adj Close, Volume, Dividends, Stock Splits``; yfinance's three-row multi-index header
-(``Price`` / ``Ticker`` / ``Date`` rows) is accepted too. The price used for returns is
-``Adj Close`` when the file has that column, else ``Close``.
+Layout: a ``Date`` column and any of ``Open, High, Low, Close, Adj Close, Volume, Dividends,
+Stock Splits``; yfinance's three-row multi-index header (``Price`` / ``Ticker`` / ``Date`` rows)
+is accepted too. The price used for returns is ``Adj Close`` when the file has that column, else
+``Close``.
+
+Dates
+-----
+A cell is ``YYYY-MM-DD``, optionally followed by a time of day (``HH:MM[:SS[.f]]``, after a
+space or ``T``) and a UTC offset (``Z``, ``+HH:MM``, ``-HHMM``). Anything else after the date is
+an error naming the file and line. The date of a row is the **exchange's local calendar date**:
+
+* no offset: the date as written (a naive stamp is exchange-local);
+* an offset and a time of exactly midnight (``2021-07-06 00:00:00-04:00``, yfinance's daily
+  stamp: the exchange-local midnight of the session; also ``2021-07-06 00:00:00+00:00`` from
+  tools that label a date with UTC midnight): the date as written. A midnight stamp labels a
+  calendar day; converting it would move a New York session to the previous evening;
+* an offset and another time (``2021-04-11 16:00:00+00:00``, a Hong Kong midnight written in
+  UTC): the instant is converted to the exchange's time zone
+  (:func:`crackdown.timeline.calendars.get_calendar` of the ticker's exchange,
+  :func:`crackdown.timeline.universe.exchange_for_ticker`), then its date is taken
+  (2021-04-12 for a Hong Kong listing).
+
+Dates that are not sessions of the exchange are kept here; the returns leave them out and
+report them (:mod:`crackdown.marketdata.returns`, :mod:`crackdown.marketdata.quality`).
+
+Invalid values
+--------------
+A price cell (``Open, High, Low, Close, Adj Close``) that is not finite or not > 0, or a
+``Volume`` that is not finite or < 0, is not a price anyone traded at. It is kept in the frame
+as read (this module changes no value), reported in one :class:`UserWarning` naming the file,
+lines, dates and values, and treated as a **missing price** by the returns
+(:func:`crackdown.marketdata.returns.align_to_calendar`), which list it in their own column of
+the quality report. A file whose return column has no valid price at all is an error.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from crackdown.errors import PriceDataError
+from crackdown.errors import CrackdownError, PriceDataError
+from crackdown.timeline.calendars import get_calendar
+from crackdown.timeline.universe import exchange_for_ticker
 
 CANONICAL_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends",
                      "Stock Splits")
 _COLUMN_ALIASES = {c.lower().replace(" ", "").replace("_", ""): c for c in CANONICAL_COLUMNS}
+#: Columns whose values must be finite and > 0 (Volume: finite and >= 0).
+PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close")
+#: ``YYYY-MM-DD``, optionally a time of day and a UTC offset (groups: date, time, offset).
+_STAMP = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$"
+)
 
 
 _WHAT_TO_DO = (
@@ -43,7 +81,101 @@ def _canonical_name(name: object) -> str:
     return _COLUMN_ALIASES.get(text.lower().replace(" ", "").replace("_", ""), text)
 
 
-def parse_price_csv(text: str, source: str) -> pd.DataFrame:
+def _ticker_of(source: str) -> str:
+    name = Path(str(source)).name
+    return name[:-4] if name.lower().endswith(".csv") else ""
+
+
+def _zone_of(ticker: str):
+    """Time zone of the ticker's exchange, or None when the exchange cannot be told."""
+    if not ticker:
+        return None
+    try:
+        return get_calendar(exchange_for_ticker(ticker)).tz
+    except CrackdownError:
+        return None
+
+
+def _parse_dates(cells: pd.Series, source: str, first_line: int, ticker: str) -> np.ndarray:
+    """Exchange-local calendar dates of the ``Date`` cells (see the module docstring)."""
+    text = cells.astype(str).str.strip().reset_index(drop=True)
+    parts = text.str.extract(_STAMP)
+    dates = pd.to_datetime(parts[0], format="%Y-%m-%d", errors="coerce")
+    has_time = parts[1].notna()
+    aware = parts[2].notna()
+    valid_time = pd.Series(True, index=text.index)
+    if has_time.any():  # the time (and offset) must be a real one: 2021-04-12 25:00 is not
+        naive = has_time & ~aware
+        if naive.any():
+            valid_time[naive] = pd.to_datetime(text[naive], format="ISO8601",
+                                               errors="coerce").notna()
+        if aware.any():
+            stamps = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+            valid_time[aware] = stamps.notna()
+    bad = dates.isna() | ~valid_time
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PriceDataError(
+            f"{source} line {i + first_line}: date {text.iloc[i]!r} is not YYYY-MM-DD (a time "
+            f"and a UTC offset may follow, e.g. 2021-07-06 00:00:00-04:00); fix the row"
+        )
+    midnight = parts[1].fillna("").str.fullmatch(r"00:00(?::00(?:\.0+)?)?")
+    convert = (aware & ~midnight).to_numpy()
+    out = dates.to_numpy(dtype="datetime64[ns]")
+    if convert.any():
+        zone = _zone_of(ticker)
+        if zone is None:
+            i = int(np.flatnonzero(convert)[0])
+            raise PriceDataError(
+                f"{source} line {i + first_line}: stamp {text.iloc[i]!r} has a time of day and a "
+                f"UTC offset, but the exchange of {ticker or 'this file'!r} is unknown, so its "
+                "local date cannot be told; name the file <TICKER>.csv or write the exchange-local "
+                "date YYYY-MM-DD"
+            )
+        local = pd.to_datetime(text[convert], format="ISO8601", utc=True).dt.tz_convert(zone)
+        out[convert] = local.dt.tz_localize(None).dt.normalize().to_numpy(dtype="datetime64[ns]")
+    return out
+
+
+def _report_invalid(frame: pd.DataFrame, source: str,
+                    first_line: int) -> list[tuple[int, str, str, float]]:
+    """Warn about non-finite or non-positive prices and bad volumes (file order, lines)."""
+    found: list[tuple[int, str, str, float]] = []
+    for col in (*PRICE_COLUMNS, "Volume"):
+        if col not in frame.columns:
+            continue
+        values = frame[col].to_numpy(dtype=float)
+        present = ~np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(values) & ((values >= 0) if col == "Volume" else (values > 0))
+        for i in np.flatnonzero(present & ~ok):
+            found.append((int(i) + first_line, col, f"{frame.index[i]:%Y-%m-%d}",
+                          float(values[i])))
+    if not found:
+        return found
+    found.sort()
+    column = "Adj Close" if "Adj Close" in frame.columns else "Close"
+    prices = frame[column].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        if not (np.isfinite(prices) & (prices > 0)).any():
+            line, col, when, value = next(f for f in found if f[1] == column)
+            raise PriceDataError(
+                f"{source} line {line}: {col} on {when} is {value!r}; prices must be > 0 and "
+                "finite, and the file has no valid price (fix the rows, or leave a cell blank "
+                "for a missing price)"
+            )
+    shown = ", ".join(f"line {ln} {c} {d} = {v!r}" for ln, c, d, v in found[:5])
+    more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
+    warnings.warn(
+        f"{source}: {len(found)} invalid value(s) (prices must be finite and > 0, volumes "
+        f"finite and >= 0): {shown}{more}; invalid prices are treated as missing; fix the rows "
+        "or leave the cells blank (see `crackdown data check`)",
+        stacklevel=3,
+    )
+    return found
+
+
+def parse_price_csv(text: str, source: str, *, ticker: str | None = None) -> pd.DataFrame:
     """Parse price CSV text in the yfinance layout.
 
     Parameters
@@ -52,19 +184,32 @@ def parse_price_csv(text: str, source: str) -> pd.DataFrame:
         File contents.
     source
         File name used in error messages.
+    ticker
+        Symbol whose exchange's time zone converts stamps with a time of day and a UTC offset
+        (see the module docstring); default: the file name's stem when ``source`` ends in
+        ``.csv`` (``<TICKER>.csv``).
 
     Returns
     -------
     pandas.DataFrame
         Index ``Date`` (datetime64[ns], naive, sorted, unique); float columns among
         ``Open, High, Low, Close, Adj Close, Volume, Dividends, Stock Splits`` (others kept as
-        they are). Blank cells are NaN.
+        they are). Blank cells are NaN. Invalid values (non-finite or <= 0 prices, negative
+        volumes) are kept as read and reported in a warning; ``attrs["invalid_cells"]`` lists
+        them as ``(line, column, YYYY-MM-DD, value)``.
+
+    Warns
+    -----
+    UserWarning
+        Invalid values, naming the file, lines, dates and values (the returns treat such prices
+        as missing).
 
     Raises
     ------
     PriceDataError
-        No date column, no ``Close``/``Adj Close``, an unparsable date or number (naming the
-        line, counting the header as line 1), a duplicated date, a price <= 0, or no rows.
+        No date column, no ``Close``/``Adj Close``, an unparsable date, time, offset or number
+        (naming the line, counting the header as line 1), text after a date, a duplicated date,
+        a return column without a single valid price, or no rows.
     """
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
@@ -99,16 +244,9 @@ def parse_price_csv(text: str, source: str) -> pd.DataFrame:
         )
     if raw.empty:
         raise PriceDataError(f"{source}: the file has a header but no rows")
-    date_text = raw[date_col].astype(str).str.strip().str.slice(0, 10)
-    dates = pd.to_datetime(date_text, format="%Y-%m-%d", errors="coerce")
-    bad = dates.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise PriceDataError(
-            f"{source} line {i + first_line}: date {raw[date_col].iloc[i]!r} is not YYYY-MM-DD"
-        )
-    out = pd.DataFrame(index=pd.DatetimeIndex(dates.to_numpy(), name="Date").astype(
-        "datetime64[ns]"))
+    dates = _parse_dates(raw[date_col], source, first_line,
+                         _ticker_of(source) if ticker is None else ticker)
+    out = pd.DataFrame(index=pd.DatetimeIndex(dates, name="Date").astype("datetime64[ns]"))
     for col in raw.columns[1:]:
         if col not in CANONICAL_COLUMNS:
             out[col] = raw[col].to_numpy()
@@ -123,6 +261,7 @@ def parse_price_csv(text: str, source: str) -> pd.DataFrame:
                 f"a number"
             )
         out[col] = values.to_numpy(dtype=float)
+    out.attrs["invalid_cells"] = _report_invalid(out, source, first_line)
     dup = out.index.duplicated(keep=False)
     if dup.any():
         dates_dup = sorted({d.strftime("%Y-%m-%d") for d in out.index[dup]})
@@ -131,16 +270,25 @@ def parse_price_csv(text: str, source: str) -> pd.DataFrame:
         )
     if not out.index.is_monotonic_increasing:
         out = out.sort_index()
-    for col in ("Adj Close", "Close"):
-        if col in out.columns:
-            nonpos = out[col] <= 0
-            if nonpos.any():
-                when = out.index[nonpos.to_numpy()][0].strftime("%Y-%m-%d")
-                raise PriceDataError(
-                    f"{source}: {col} on {when} is {float(out.loc[nonpos, col].iloc[0])!r}; prices must "
-                    f"be > 0 (fix the row or leave the cell blank = missing)"
-                )
     return out
+
+
+def decode_error_message(path: str | os.PathLike[str], exc: UnicodeDecodeError) -> str:
+    """One line naming the file, line and byte that is not UTF-8, and the fix."""
+    path = Path(path)
+    position, data = exc.start, exc.object
+    try:
+        data = path.read_bytes()
+        data.decode("utf-8")  # a BOM is valid UTF-8: positions stay those of the file
+    except UnicodeDecodeError as full:
+        position = full.start
+    except OSError:
+        pass
+    line = bytes(data[:position]).count(b"\n") + 1 if isinstance(data, bytes | bytearray) else "?"
+    byte = data[position] if isinstance(data, bytes | bytearray) and position < len(data) else 0
+    return (f"{path} line {line}: byte 0x{byte:02x} is not UTF-8 (the file is in another "
+            f"encoding, e.g. Latin-1 or Windows-1252); save it as UTF-8 (e.g. "
+            f"`iconv -f latin1 -t utf-8`) and retry")
 
 
 def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -148,6 +296,8 @@ def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PriceDataError(decode_error_message(path, exc)) from None
     except OSError as exc:
         raise PriceDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return parse_price_csv(text, str(path))

@@ -42,9 +42,13 @@ from crackdown import config
 from crackdown.errors import PriceDataError
 from crackdown.marketdata.cache import (
     CacheCorruptError,
+    CacheWriteError,
+    CacheWriteWarning,
     _cache_covers,
     atomic_write_bytes,
     cache_paths,
+    check_cache_writable,
+    decode_error_message,
     frame_to_csv_bytes,
     read_cache,
     write_cache,
@@ -61,6 +65,7 @@ from crackdown.marketdata.price_files import (
     read_price_csv,
 )
 from crackdown.marketdata.yahoo import download_yfinance, normalize_yfinance_frame
+from crackdown.timeline.tickers import check_tickers
 
 LONG_COLUMNS = ("date", "ticker", "price", "price_column", "volume", "source",
                 "flat_zero_volume")
@@ -85,25 +90,20 @@ def _to_timestamp(value: object, option: str) -> pd.Timestamp | None:
     return stamp.normalize()
 
 
-def normalize_tickers(tickers: str | Iterable[str]) -> list[str]:
+def normalize_tickers(tickers: str | Iterable[str], source: str = "tickers") -> list[str]:
     """Return tickers stripped, upper-cased and de-duplicated (order kept).
+
+    The one ticker check, :func:`crackdown.timeline.tickers.check_tickers` with
+    ``duplicates="drop"``: every name must be a Yahoo symbol (``BABA``, ``9988.HK``, ``^HSI``),
+    so it is also a safe file name in the price folder and the cache.
 
     Raises
     ------
-    PriceDataError
-        No ticker, or an empty ticker name.
+    TickerError
+        No ticker, an empty or malformed name (the message names ``source`` and the value; it is
+        a :class:`PriceDataError`).
     """
-    items = [tickers] if isinstance(tickers, str) else list(tickers)
-    result: list[str] = []
-    for item in items:
-        name = str(item).strip().upper()
-        if not name:
-            raise PriceDataError(f"empty ticker in {items!r}; pass symbols such as BABA,9988.HK")
-        if name not in result:
-            result.append(name)
-    if not result:
-        raise PriceDataError("no tickers given; pass symbols such as BABA,9988.HK")
-    return result
+    return check_tickers(tickers, source, duplicates="drop")
 
 
 def is_offline(offline: bool | None = None) -> bool:
@@ -156,6 +156,14 @@ def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> pd.DataFrame:
     )
 
 
+def _read_folder_csv(path: Path) -> pd.DataFrame:
+    """:func:`read_price_csv`, with undecodable bytes reported as file, line and fix."""
+    try:
+        return read_price_csv(path)
+    except UnicodeDecodeError as exc:
+        raise PriceDataError(decode_error_message(path, exc)) from None
+
+
 def _resolve_folder(prices_dir: str | os.PathLike[str] | None) -> Path | None:
     folder = config.prices_dir(prices_dir)
     if folder is None:
@@ -197,13 +205,14 @@ def load_ticker(
     if folder is not None:
         path = folder_file(folder, ticker)
         if path is not None:
-            full = read_price_csv(path)
+            full = _read_folder_csv(path)
             frame = _slice(full, start_ts, end_ts)
             if frame.empty:
                 raise PriceDataError(
                     f"{path} covers {_fmt(full.index.min(), '')}..{_fmt(full.index.max(), '')}, "
-                    f"no rows in the requested range {span} for {ticker}; change --start/--end "
-                    f"or add the missing rows to the file"
+                    f"no rows in the requested range {span} for {ticker} (the dates a study's "
+                    f"estimation and event windows need, or fetch's --start/--end); choose "
+                    f"events or dates inside the file's coverage or add the missing rows"
                 )
             return frame, "folder"
     problem = ""
@@ -236,8 +245,12 @@ def load_ticker(
         if problem:
             raise PriceDataError(f"{exc} Also: {problem}") from None
         raise
-    write_cache(ticker, frame, requested_start=start_ts, requested_end=end_ts,
-                cache_dir=cache_dir)
+    try:
+        write_cache(ticker, frame, requested_start=start_ts, requested_end=end_ts,
+                    cache_dir=cache_dir)
+    except CacheWriteError as exc:  # the download is good: use it, say it was not kept
+        warnings.warn(f"{ticker}: downloaded but not cached: {exc}; the download is used for "
+                      f"this run only", CacheWriteWarning, stacklevel=3)
     return _slice(frame, start_ts, end_ts), "yfinance"
 
 
@@ -269,7 +282,8 @@ def load_prices(
     progress
         Show a tqdm progress bar over tickers.
     on_missing
-        ``"raise"`` (default): the first ticker without prices raises :class:`PriceDataError`.
+        ``"raise"`` (default): tickers without prices raise one :class:`PriceDataError`
+        naming every one of them.
         ``"report"``: such tickers are left out, each with a warning, and listed in
         ``result.attrs["missing"]`` (``{ticker: message}``).
 
@@ -304,12 +318,18 @@ def load_prices(
             frame, source = load_ticker(ticker, start, end, prices_dir=prices_dir,
                                         cache_dir=cache_dir, offline=offline)
         except PriceDataError as exc:
-            if on_missing == "raise":
-                raise
             missing[ticker] = str(exc)
+            if on_missing == "raise":
+                continue  # raised below, naming every ticker without prices
             warnings.warn(str(exc), stacklevel=2)
             continue
         parts.append(_to_long(frame, ticker, source))
+    if on_missing == "raise" and missing:
+        if len(missing) == 1:
+            raise PriceDataError(next(iter(missing.values())))
+        raise PriceDataError(
+            f"no prices for {len(missing)} tickers ({', '.join(missing)}): "
+            + "; ".join(f"{t}: {m}" for t, m in missing.items()))
     if parts:
         result = pd.concat(parts, ignore_index=True)
     else:
@@ -345,7 +365,10 @@ def fetch_prices(
     """Fill the cache from yfinance (the offline folder is not consulted).
 
     A ticker whose verified cache entry already covers ``[start, end]`` is skipped unless
-    ``force``; a corrupt entry is replaced. Failures do not stop the other tickers.
+    ``force``; a corrupt entry is replaced. Failures do not stop the other tickers, except that a
+    cache folder that cannot be written (a file, read-only, full disk:
+    :class:`~crackdown.marketdata.cache.CacheWriteError`) fails every ticker still to download,
+    with its reason, without downloading.
 
     Returns
     -------
@@ -363,6 +386,8 @@ def fetch_prices(
 
         iterator = tqdm(names, desc="fetch", unit="ticker")
     rows = []
+    unwritable: CacheWriteError | None = None
+    writable = False
     for ticker in iterator:
         path = cache_paths(ticker, cache_dir)[0]
         row = {"ticker": ticker, "status": "failed", "rows": 0, "first_date": "",
@@ -376,9 +401,21 @@ def fetch_prices(
             if cached is not None and not force and _cache_covers(cached[1], start_ts, end_ts):
                 frame, row["status"] = _slice(cached[0], start_ts, end_ts), "cached"
             else:
+                if unwritable is None and not writable:
+                    try:  # before the first download: a cache that cannot be written fails
+                        check_cache_writable(cache_dir)  # every ticker, downloading nothing
+                        writable = True
+                    except CacheWriteError as exc:
+                        unwritable = exc
+                if unwritable is not None:
+                    raise unwritable
                 frame = download_yfinance(ticker, start_ts, end_ts)
-                write_cache(ticker, frame, requested_start=start_ts, requested_end=end_ts,
-                            cache_dir=cache_dir)
+                try:
+                    write_cache(ticker, frame, requested_start=start_ts, requested_end=end_ts,
+                                cache_dir=cache_dir)
+                except CacheWriteError as exc:
+                    unwritable = exc
+                    raise
                 row["status"] = "downloaded"
             row["rows"] = len(frame)
             if len(frame):
@@ -396,6 +433,8 @@ __all__ = [
     "OFFLINE_ENV",
     "SOURCES",
     "CacheCorruptError",
+    "CacheWriteError",
+    "CacheWriteWarning",
     "atomic_write_bytes",
     "cache_paths",
     "download_yfinance",

@@ -11,6 +11,11 @@ Checks per ticker (all on the ticker's own exchange calendar, :mod:`crackdown.ti
   ``n_outside_calendar`` counts priced dates beyond the calendars' range
   (:data:`crackdown.timeline.calendars.CALENDAR_START` .. ``CALENDAR_END``), which cannot be
   checked.
+* **invalid prices**: a price that is not finite (``inf``) or not > 0; **suspect prices**: a
+  price outside :data:`crackdown.marketdata.returns.PRICE_BOUNDS` or 100 times above or below
+  the median of its neighbourhood (:func:`crackdown.marketdata.returns.suspect_price_mask`).
+  Both are listed with their value (``"2021-04-12 inf"``) and are missing prices for the
+  returns (also counted in ``missing_sessions`` when they fall on a session).
 * **zero-volume days**: ``volume == 0`` (e.g. Hong Kong half days in yfinance data, where
   O=H=L=C and the close is still valid). Listed, not treated as missing.
 * **flat days**: the price equals the previous priced session's price exactly (return 0).
@@ -26,14 +31,19 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import PriceDataError
-from crackdown.marketdata.returns import _check_long, align_to_calendar, session_returns
+from crackdown.marketdata.returns import (
+    _check_long,
+    align_to_calendar,
+    price_items,
+    session_returns,
+)
 from crackdown.timeline.calendars import sessions
 
 DEFAULT_LARGE_MOVE = 0.25
 
 #: Report columns that hold lists of ``YYYY-MM-DD`` strings (or of large moves).
-LIST_COLUMNS = ("missing_sessions", "extra_dates", "zero_volume_dates", "placeholder_dates",
-                "flat_dates", "large_moves")
+LIST_COLUMNS = ("missing_sessions", "extra_dates", "invalid_prices", "suspect_prices",
+                "zero_volume_dates", "placeholder_dates", "flat_dates", "large_moves")
 
 REPORT_COLUMNS = (
     "ticker",
@@ -49,6 +59,10 @@ REPORT_COLUMNS = (
     "n_extra_dates",
     "extra_dates",
     "n_outside_calendar",
+    "n_invalid_prices",
+    "invalid_prices",
+    "n_suspect_prices",
+    "suspect_prices",
     "n_zero_volume",
     "zero_volume_dates",
     "n_placeholder",
@@ -100,7 +114,9 @@ def quality_report(
         moves as ``"YYYY-MM-DD +39.72%"``); ``n_*`` are their lengths; ``n_sessions`` counts
         the exchange sessions from the first to the last priced date. ``status`` is ``"ok"``
         or a ``;``-separated summary of findings that affect returns (missing sessions, extra
-        dates, uncovered range, placeholder rows). ``placeholder_dates``: full sessions whose
+        dates, uncovered range, placeholder rows, invalid or suspect prices).
+        ``invalid_prices`` / ``suspect_prices``: ``"YYYY-MM-DD value"`` items.
+        ``placeholder_dates``: full sessions whose
         row has Volume 0 and O=H=L=C (Yahoo placeholders, suspensions), which the returns
         treat as missing prices (:mod:`crackdown.marketdata.returns`); they are also counted
         in ``missing_sessions``. Half-day sessions with Volume 0 are real prices and are not
@@ -139,6 +155,11 @@ def quality_report(
             if end_ts is not None and end_ts > last:
                 after = len(sessions(aligned.exchange, last + pd.Timedelta(days=1), end_ts))
         findings = []
+        if len(aligned.invalid_prices):
+            findings.append(f"{len(aligned.invalid_prices)} invalid price(s) (not finite or "
+                            "<= 0) treated as missing")
+        if len(aligned.suspect_prices):
+            findings.append(f"{len(aligned.suspect_prices)} suspect price(s) treated as missing")
         if len(aligned.placeholder_dates):
             findings.append(f"{len(aligned.placeholder_dates)} placeholder row(s) treated as "
                             "missing")
@@ -170,6 +191,10 @@ def quality_report(
                 "n_extra_dates": len(aligned.non_session_dates),
                 "n_outside_calendar": len(aligned.outside_calendar_dates),
                 "extra_dates": _dates(aligned.non_session_dates),
+                "n_invalid_prices": len(aligned.invalid_prices),
+                "invalid_prices": price_items(aligned.invalid_prices),
+                "n_suspect_prices": len(aligned.suspect_prices),
+                "suspect_prices": price_items(aligned.suspect_prices),
                 "n_zero_volume": len(zero_vol),
                 "zero_volume_dates": _dates(zero_vol),
                 "n_placeholder": len(aligned.placeholder_dates),

@@ -31,6 +31,19 @@ Conventions
   :func:`crackdown.marketdata.quality.quality_report`. It is never a zero return. Index
   symbols (``^HSI``) are exempt: Yahoo often has no intraday range or volume for an index, and
   such a row still carries the real close (^HSI 2020-03-23: -4.9%).
+* An **invalid price** -- not finite (``inf``) or not > 0 -- is a missing price (a gap), listed
+  in ``result.attrs["invalid_prices"]`` and reported by
+  :func:`crackdown.marketdata.quality.quality_report`; the file reader names its file and line
+  (:mod:`crackdown.marketdata.price_files`). It never enters a return.
+* A **suspect price** is a missing price too (listed in ``result.attrs["suspect_prices"]``): a
+  finite positive price outside :data:`PRICE_BOUNDS` (no listed share or index trades below
+  1e-6 or above 1e9 in its currency: ``1e308`` and ``1e-300`` are data errors), or a spike
+  :data:`SUSPECT_FACTOR` (100) times above or below the median of its neighbourhood, the
+  :math:`2 \\cdot` :data:`SUSPECT_NEIGHBOURS` + 1 valid prices centred on it (at least three):
+  :math:`|\\ln P_t - \\operatorname{median}_{|j| \\le 5} \\ln P_{t+j}| > \\ln 100`. A decimal-point
+  slip (1850 for 18.50) is caught; a lasting level change (a real crash, an unadjusted split)
+  moves the median with it and is not; up to five consecutive bad prices are caught. A
+  genuine 100-fold move that reverses within five sessions is not seen in listed equities.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from crackdown.errors import PriceDataError
 from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, early_closes, sessions
@@ -48,6 +62,12 @@ from crackdown.timeline.universe import exchange_for_ticker
 RETURN_COLUMNS = ("date", "ticker", "exchange", "ret", "n_sessions", "gap_before",
                   "missing_price")
 KINDS = ("simple", "log")
+#: A price outside these bounds is suspect (treated as missing, reported).
+PRICE_BOUNDS = (1e-6, 1e9)
+#: A price this many times above or below the median of its neighbourhood is suspect.
+SUSPECT_FACTOR = 100.0
+#: Valid prices on each side of a price in its neighbourhood.
+SUSPECT_NEIGHBOURS = 5
 
 
 @dataclass
@@ -69,6 +89,9 @@ class TickerOnCalendar:
         ``CALENDAR_END`` (cannot be checked; left out).
     placeholder_dates
         Full sessions whose row is a placeholder (Volume 0, O=H=L=C): their price is NaN here.
+    invalid_prices, suspect_prices
+        Prices that are not finite or not > 0, and suspect prices (:func:`suspect_price_mask`),
+        indexed by date, as read: their price is NaN here.
     """
 
     ticker: str
@@ -79,6 +102,45 @@ class TickerOnCalendar:
     outside_calendar_dates: pd.DatetimeIndex
     placeholder_dates: pd.DatetimeIndex = field(
         default_factory=lambda: pd.DatetimeIndex([], dtype="datetime64[ns]"))
+    invalid_prices: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    suspect_prices: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+
+
+def suspect_price_mask(price: np.ndarray) -> np.ndarray:
+    """Which finite positive prices are suspect (see the module docstring).
+
+    Parameters
+    ----------
+    price
+        Prices in date order; NaN, non-finite and non-positive entries are skipped (never
+        suspect, never neighbours).
+
+    Returns
+    -------
+    ndarray of bool
+        ``True`` where the price is outside :data:`PRICE_BOUNDS`, or where
+        :math:`|\\ln P_t - m_t| > \\ln` :data:`SUSPECT_FACTOR`, :math:`m_t` the median of the log
+        prices of the window of :data:`SUSPECT_NEIGHBOURS` valid prices on each side of
+        :math:`t` and :math:`t` itself, when that window holds at least three prices.
+    """
+    v = np.asarray(price, dtype=float)
+    out = np.zeros(v.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(v) & (v > 0)
+    if not ok.any():
+        return out
+    good = v[ok]
+    flag = (good < PRICE_BOUNDS[0]) | (good > PRICE_BOUNDS[1])
+    k = SUSPECT_NEIGHBOURS
+    pad = np.full(k, np.nan)
+    window = sliding_window_view(np.concatenate([pad, np.log(good), pad]), 2 * k + 1)
+    enough = np.isfinite(window).sum(axis=1) >= 3
+    if enough.any():
+        med = np.nanmedian(window[enough], axis=1)
+        spike = np.abs(np.log(good[enough]) - med) > np.log(SUSPECT_FACTOR)
+        flag[np.flatnonzero(enough)[spike]] = True
+    out[np.flatnonzero(ok)[flag]] = True
+    return out
 
 
 def _check_long(prices_long: pd.DataFrame) -> None:
@@ -101,10 +163,13 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
         That ticker's rows of the long price frame (columns ``date``, ``price``; optional
         ``flat_zero_volume``, whose rows on full sessions become missing prices).
 
+    Invalid (non-finite, <= 0) and suspect prices (:func:`suspect_price_mask`) become missing
+    prices, listed in ``invalid_prices`` / ``suspect_prices``.
+
     Raises
     ------
     PriceDataError
-        Duplicated dates or a price <= 0.
+        Duplicated dates.
     """
     exchange = exchange_for_ticker(ticker)
     dates = pd.DatetimeIndex(pd.to_datetime(rows["date"])).astype("datetime64[ns]")
@@ -112,10 +177,19 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
         dup = sorted({f"{d:%Y-%m-%d}" for d in dates[dates.duplicated()]})
         raise PriceDataError(f"{ticker}: duplicated date(s) {', '.join(dup[:5])} in the prices")
     price = pd.Series(rows["price"].to_numpy(dtype=float), index=dates).sort_index()
-    nonpos = price <= 0
-    if nonpos.any():
-        when = price.index[nonpos.to_numpy()][0]
-        raise PriceDataError(f"{ticker}: price {float(price[when])!r} on {when:%Y-%m-%d} is not > 0")
+    values = price.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        invalid_mask = ~np.isnan(values) & ~(np.isfinite(values) & (values > 0))
+    suspect_mask = suspect_price_mask(values)
+    invalid, suspect = price[invalid_mask], price[suspect_mask]
+    price = price.where(~(invalid_mask | suspect_mask))
+    aligned = _on_sessions(ticker, exchange, rows, dates, price)
+    aligned.invalid_prices, aligned.suspect_prices = invalid, suspect
+    return aligned
+
+
+def _on_sessions(ticker: str, exchange: str, rows: pd.DataFrame, dates: pd.DatetimeIndex,
+                 price: pd.Series) -> TickerOnCalendar:
     inside = (price.index >= CALENDAR_START) & (price.index <= CALENDAR_END)
     outside = price.index[~inside]
     price = price[inside]
@@ -149,6 +223,11 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
         outside_calendar_dates=pd.DatetimeIndex(outside).astype("datetime64[ns]"),
         placeholder_dates=pd.DatetimeIndex(placeholders).astype("datetime64[ns]"),
     )
+
+
+def price_items(found: pd.Series) -> list[str]:
+    """``["YYYY-MM-DD value", ...]`` of a date-indexed series of prices (``repr`` values)."""
+    return [f"{d:%Y-%m-%d} {float(v)!r}" for d, v in found.items()]
 
 
 def session_returns(
@@ -216,13 +295,15 @@ def compute_returns(
         ``missing_price`` (bool: this session has no price). Ordered by ticker (input order)
         then date. ``attrs``: ``kind``, ``span_gaps``, ``non_session_dates``,
         ``outside_calendar_dates`` and ``placeholder_dates`` (``{ticker: [YYYY-MM-DD, ...]}``,
-        only tickers with some).
+        only tickers with some), ``invalid_prices`` and ``suspect_prices``
+        (``{ticker: ["YYYY-MM-DD value", ...]}``, :func:`price_items`).
 
     Warns
     -----
     UserWarning
         When some priced dates are not sessions (they are left out; see
-        :func:`crackdown.marketdata.quality.quality_report`).
+        :func:`crackdown.marketdata.quality.quality_report`), and when invalid or suspect prices
+        were treated as missing (naming ticker, dates and values).
     """
     if kind not in KINDS:
         raise PriceDataError(f"returns kind {kind!r}; use 'simple' or 'log'")
@@ -231,9 +312,14 @@ def compute_returns(
     non_session: dict[str, list[str]] = {}
     outside: dict[str, list[str]] = {}
     placeholder: dict[str, list[str]] = {}
+    bad_prices: dict[str, dict[str, list[str]]] = {"invalid": {}, "suspect": {}}
     for ticker in dict.fromkeys(prices_long["ticker"]):
         rows = prices_long.loc[prices_long["ticker"] == ticker]
         aligned = align_to_calendar(str(ticker), rows)
+        for what, found in (("invalid", aligned.invalid_prices),
+                            ("suspect", aligned.suspect_prices)):
+            if len(found):
+                bad_prices[what][str(ticker)] = price_items(found)
         if len(aligned.non_session_dates):
             non_session[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.non_session_dates]
         if len(aligned.outside_calendar_dates):
@@ -277,9 +363,23 @@ def compute_returns(
             f" were left out: {', '.join(f'{t} ({len(v)})' for t, v in outside.items())}",
             stacklevel=2,
         )
+    for what, found in bad_prices.items():
+        if found:
+            shown = "; ".join(f"{t}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}"
+                              for t, v in found.items())
+            why = ("not finite or not > 0" if what == "invalid" else
+                   f"outside {PRICE_BOUNDS[0]:g}..{PRICE_BOUNDS[1]:g} or {SUSPECT_FACTOR:g} times "
+                   "off the median of their neighbours")
+            warnings.warn(
+                f"{what} prices ({why}) were treated as missing: {shown}; fix the price files "
+                "or leave the cells blank (see `crackdown data check`)",
+                stacklevel=2,
+            )
     result.attrs.update({"kind": kind, "span_gaps": span_gaps, "non_session_dates": non_session,
                          "outside_calendar_dates": outside,
-                         "placeholder_dates": placeholder})
+                         "placeholder_dates": placeholder,
+                         "invalid_prices": bad_prices["invalid"],
+                         "suspect_prices": bad_prices["suspect"]})
     return result
 
 

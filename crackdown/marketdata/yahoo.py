@@ -23,6 +23,7 @@ from crackdown.marketdata.price_files import (
     _fmt,
     _range_text,
 )
+from crackdown.timeline.tickers import check_ticker
 
 
 def normalize_yfinance_frame(raw: pd.DataFrame | None, ticker: str) -> pd.DataFrame:
@@ -134,6 +135,9 @@ def download_yfinance(
 
     Raises
     ------
+    TickerError
+        ``ticker`` is not a valid upper-case Yahoo symbol
+        (:func:`crackdown.timeline.tickers.check_ticker`).
     PriceDataError
         yfinance raised, or returned an empty frame (no internet connection, unknown or delisted
         symbol, or no trading in the range); the message names the ticker, the range and what to
@@ -141,6 +145,7 @@ def download_yfinance(
     """
     import yfinance
 
+    ticker = check_ticker(ticker, "ticker", normalize=False)  # never send a malformed symbol
     span = _range_text(start, end)
     kwargs = {
         "start": _fmt(start, "1970-01-01"),

@@ -7,7 +7,8 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
   any other notebook (e.g. an overview) runs **once**.
 * Parameters injected (only those the notebook's ``parameters`` cell declares, plus any extra
   ones the caller passes): ``event_id``, ``prices_dir`` (str or None), ``events_file`` (str or
-  None), ``output_dir`` and ``report_dir`` (both the report's own folder, as str).
+  None), ``output_dir`` and ``report_dir`` (both the folder the report is built in,
+  as str; renamed to ``<label>`` when the run ends, see Transactions).
 * Output layout::
 
       OUTPUT/index.html                       links every report found under OUTPUT
@@ -32,18 +33,30 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
 * Parallelism: ``jobs`` worker processes (``spawn``), each papermill run starting its own kernel.
   A failing notebook does not stop the batch; it is marked failed in ``status.json`` and in the
   index, with a one-line error.
+* Transactions (:mod:`crackdown.output.report_io`): each report is built in a hidden folder
+  ``OUTPUT/<notebook>/.<label>.partial-*`` (``report_dir``/``output_dir`` point there while the
+  notebook runs; do not store that path) and renamed to ``<label>`` when complete, replacing the
+  previous report in one step; ``status.json`` and ``index.html`` are written atomically. A
+  full disk or an unwritable output stops the batch with a one-line error, previous reports
+  intact. SIGINT/SIGTERM stop the batch: kernels killed, unfinished folders removed, index
+  rewritten, :class:`ReportInterrupted` raised. The index lists folders without a valid status
+  as *incomplete* (:mod:`crackdown.output.report_index`).
+* **Trust boundary**: a notebook is a program. :func:`run_report` (and ``crackdown report
+  --notebooks-dir``) executes the notebook's code with the caller's rights; run only notebooks
+  you trust.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
-import html
 import json
 import math
 import multiprocessing
+import operator
 import os
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -54,6 +67,9 @@ from typing import Any
 
 from crackdown import config
 from crackdown.errors import CrackdownError, StudyConfigError
+from crackdown.output import report_io
+from crackdown.output.report_index import STATUS_FILE, write_index
+from crackdown.output.report_io import ReportInterrupted
 
 __all__ = [
     "HEADLINE_FILE",
@@ -61,6 +77,7 @@ __all__ = [
     "REPORT_DIR_ENV",
     "STATUS_FILE",
     "BatchResult",
+    "ReportInterrupted",
     "ReportOutcome",
     "is_per_event",
     "notebook_parameters",
@@ -75,9 +92,7 @@ __all__ = [
 
 REPORT_DIR_ENV = "CRACKDOWN_REPORT_DIR"
 HEADLINE_FILE = "headline.json"
-STATUS_FILE = "status.json"
 KERNEL_LOG_FILE = "kernel.log"
-INDEX_FILE = "index.html"
 KERNEL_NAME = "python3"
 
 _SAFE_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
@@ -314,6 +329,10 @@ def _kernel_manager_class(log_path: Path | None = None):
                     await super()._async_launch_kernel(kernel_cmd, **kw)
                 finally:
                     handle.close()  # the child keeps its own copy of the descriptor
+                # the kernel runs in its own session: remember its group to kill it on a signal
+                provisioner = getattr(self, "provisioner", None)
+                report_io.register_kernel(log_path.parent, getattr(provisioner, "pgid", None)
+                                          or getattr(provisioner, "pid", None))
             else:
                 await super()._async_launch_kernel(kernel_cmd, **kw)
 
@@ -342,12 +361,9 @@ def _extract_pngs(nb: Any, folder: Path, label: str) -> list[str]:
     return names
 
 
-def _clean_report_folder(folder: Path, label: str) -> None:
-    """Remove the files a previous run of this report left (only in this report's folder)."""
-    for path in folder.glob("*"):
-        if path.is_file() and (path.suffix in {".png", ".html", ".ipynb"}
-                               or path.name in {HEADLINE_FILE, STATUS_FILE, KERNEL_LOG_FILE}):
-            path.unlink()
+def _is_disk_error(exc: BaseException) -> bool:
+    """An OS error of the output folder (full disk, read-only, no permission): stops the batch."""
+    return isinstance(exc, OSError) and exc.errno in report_io.DISK_ERRNOS
 
 
 def run_one(
@@ -366,21 +382,55 @@ def run_one(
     """Execute one notebook, export HTML and PNGs, write ``status.json``; never raises for a
     failing notebook (the outcome says ``failed`` with a one-line error).
 
+    The report is built in a hidden folder beside ``<label>`` (``report_dir``/``output_dir``
+    point there while the notebook runs) and renamed to ``<label>`` when complete, replacing
+    the previous report of that label in one step. A full disk, a read-only or unwritable output
+    folder raises :class:`~crackdown.errors.CrackdownError` (the previous report is unchanged);
+    an interruption (:class:`~crackdown.output.report_io.ReportInterrupted`,
+    ``KeyboardInterrupt``) kills the kernel, removes the unfinished folder and propagates.
+
     ``execution_timeout`` is papermill's per-cell limit in seconds (None: no limit).
     """
+    started = time.perf_counter()
+    nb_path = Path(notebook_path)
+    parent = Path(output_root) / nb_path.stem
+    final = parent / label
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        folder = report_io.new_partial(parent, label)
+    except OSError as exc:
+        raise report_io.io_error(parent, exc, "create the report folder in") from None
+    try:
+        with report_io.active_run():
+            outcome = _build_report(nb_path, folder, final, label, parameters, event_id=event_id,
+                                    kernel_name=kernel_name, execution_timeout=execution_timeout,
+                                    start_timeout=start_timeout, exclude_input=exclude_input,
+                                    meta=meta, started=started)
+            try:
+                report_io.commit(folder, final)
+            except OSError as exc:
+                raise report_io.io_error(final, exc, "move the finished report to") from None
+    except BaseException:
+        with report_io.deferred_signals(drop=True):
+            report_io.kill_kernel(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return outcome
+
+
+def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
+                  parameters: Mapping[str, Any], *, event_id: str | None, kernel_name: str,
+                  execution_timeout: float | None, start_timeout: float, exclude_input: bool,
+                  meta: Mapping[str, Any] | None, started: float) -> ReportOutcome:
+    """Run the notebook into ``folder`` and write its files; ``status.json`` last."""
     import nbformat
     import papermill as pm
     from nbconvert import HTMLExporter
 
-    started = time.perf_counter()
-    nb_path = Path(notebook_path)
-    folder = Path(output_root) / nb_path.stem / label
-    folder.mkdir(parents=True, exist_ok=True)
-    _clean_report_folder(folder, label)
     executed = folder / f"{label}.ipynb"
     html_path = folder / f"{label}.html"
     outcome = ReportOutcome(notebook=nb_path.stem, label=label, event_id=event_id, status="ok",
-                            report_dir=str(folder), meta=dict(meta or {}))
+                            report_dir=str(final), meta=dict(meta or {}))
     declared = notebook_parameters(nb_path)
     offered = {"event_id": event_id, "output_dir": str(folder), "report_dir": str(folder)}
     offered.update(parameters)
@@ -388,45 +438,58 @@ def run_one(
     if event_id is None:
         injected.pop("event_id", None)
 
-    previous_env = os.environ.get(REPORT_DIR_ENV)
-    os.environ[REPORT_DIR_ENV] = str(folder)
-    errors: list[str] = []
-    try:
+    def execute() -> None:
         pm.execute_notebook(
             str(nb_path), str(executed), parameters=injected, kernel_name=kernel_name,
             progress_bar=False, cwd=str(nb_path.parent), execution_timeout=execution_timeout,
             start_timeout=start_timeout,
             kernel_manager_class=_kernel_manager_class(folder / KERNEL_LOG_FILE),
         )
-    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the batch
+
+    previous_env = os.environ.get(REPORT_DIR_ENV)
+    os.environ[REPORT_DIR_ENV] = str(folder)
+    errors: list[str] = []
+    try:
+        report_io.run_in_thread(execute, on_abort=lambda: report_io.kill_kernel(folder))
+    except Exception as exc:  # noqa: BLE001 - every notebook failure is reported
+        if _is_disk_error(exc):
+            where = str(getattr(exc, "filename", None) or executed)
+            raise report_io.io_error(where.replace(str(folder), str(final)), exc) from None
         errors.append(_one_line(exc))
     finally:
         if previous_env is None:
             os.environ.pop(REPORT_DIR_ENV, None)
         else:
             os.environ[REPORT_DIR_ENV] = previous_env
+    report_io.kill_kernel(folder)  # normally gone already; never leave one behind
 
     if executed.is_file():
         try:
             nb = nbformat.read(str(executed), as_version=4)
             outcome.figures = _extract_pngs(nb, folder, label)
             body, _ = HTMLExporter(exclude_input=exclude_input).from_notebook_node(nb)
-            html_path.write_text(body, encoding="utf-8")
+            report_io.atomic_write(html_path, body)
             outcome.html = html_path.name
             outcome.executed_notebook = executed.name
         except Exception as exc:  # noqa: BLE001
+            if _is_disk_error(exc):
+                where = str(getattr(exc, "filename", None) or folder)
+                raise report_io.io_error(where.replace(str(folder), str(final)), exc) from None
             errors.append(f"HTML export failed: {_one_line(exc)}")
     try:
         outcome.headline = read_headline(folder)
     except CrackdownError as exc:
-        errors.append(str(exc))
+        errors.append(str(exc).replace(str(folder), str(final)))
     if errors:
         outcome.status = "failed"
         outcome.error = "; ".join(errors)
     outcome.seconds = round(time.perf_counter() - started, 2)
     outcome.finished = dt.datetime.now().isoformat(timespec="seconds")
-    (folder / STATUS_FILE).write_text(json.dumps(asdict(outcome), indent=1, default=str),
-                                      encoding="utf-8")
+    status = folder / STATUS_FILE
+    try:
+        report_io.atomic_write(status, json.dumps(asdict(outcome), indent=1, default=str))
+    except OSError as exc:
+        raise report_io.io_error(final / STATUS_FILE, exc) from None
     return outcome
 
 
@@ -485,6 +548,10 @@ def run_report(
 ) -> BatchResult:
     """Run a report notebook per event (or once), in parallel, and write ``index.html``.
 
+    **Trust boundary**: the notebook is executed as code with the caller's rights (like
+    ``python notebook.py``); run only notebooks you trust (``notebook`` as a path, or a
+    ``notebooks_folder`` of someone else's, executes whatever they contain).
+
     Parameters
     ----------
     notebook
@@ -493,7 +560,8 @@ def run_report(
         Events to run a per-event notebook for (required for it; ignored/forbidden for a
         run-once notebook). The caller resolves ``all`` (see ``crackdown report``).
     output
-        Output folder (created); layout in the module docstring.
+        Output folder (created); layout in the module docstring. An existing file, a path under
+        a file or an unwritable folder raises :class:`~crackdown.errors.StudyConfigError`.
     jobs
         Worker processes (>= 1); each notebook run starts its own kernel.
     prices_dir, events_file
@@ -504,7 +572,9 @@ def run_report(
         Optional events DataFrame (``crackdown.timeline.events.load_events``); its ``date``, ``title``,
         ``category`` and ``direction`` columns are shown in the index.
     execution_timeout
-        Per-cell timeout in seconds (papermill ``execution_timeout``); None = no limit.
+        Per-cell timeout in seconds (papermill ``execution_timeout``), > 0; None = no limit.
+    start_timeout
+        Seconds to wait for a kernel to start, > 0.
     exclude_input
         Hide code cells in the HTML.
 
@@ -512,9 +582,26 @@ def run_report(
     -------
     BatchResult
         Outcomes in request order; ``exit_code`` is 1 if any run failed.
+
+    Raises
+    ------
+    ReportInterrupted
+        On SIGINT/SIGTERM (a ``KeyboardInterrupt``): the running kernels are killed, unfinished
+        folders removed and the index rewritten with the finished reports (``.finished``,
+        ``.index``); the exit code to use is ``.exit_code`` (130 / 143).
+    crackdown.errors.CrackdownError
+        When the output cannot be written (full disk, read-only): the batch stops, reports
+        already written (and the previous version of the failing one) are kept.
     """
-    if int(jobs) < 1:
+    try:
+        n_jobs = operator.index(jobs) if not isinstance(jobs, bool) else 0
+    except TypeError:
+        n_jobs = 0
+    if n_jobs < 1:
         raise StudyConfigError(f"--jobs {jobs!r}: must be a positive integer")
+    jobs = n_jobs
+    execution_timeout = report_io.check_timeout(execution_timeout, "--timeout")
+    start_timeout = report_io.check_timeout(start_timeout, "start_timeout") or 120.0
     candidate = Path(notebook)
     if candidate.suffix == ".ipynb" and candidate.is_file():
         nb_path = candidate.resolve()
@@ -533,8 +620,15 @@ def run_report(
                                    "runs once; drop --events")
         runs = [(nb_path.stem, None)]
 
-    out = Path(output).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = report_io.prepare_output(output)
+    parent = out / nb_path.stem
+    if parent.exists() and not parent.is_dir():
+        raise StudyConfigError(f"--output {out}: {parent} is a file where the folder of notebook "
+                               f"{nb_path.stem} goes; move it away or choose another --output")
+    for label, _ in runs:
+        if (parent / label).exists() and not (parent / label).is_dir():
+            raise StudyConfigError(f"--output {out}: {parent / label} is a file where the report "
+                                   f"{label} goes; move it away or choose another --output")
     base_params: dict[str, Any] = {
         "prices_dir": None if prices_dir is None else str(Path(prices_dir).expanduser().resolve()),
         "events_file": None if events_file is None else str(Path(events_file).expanduser()
@@ -548,6 +642,8 @@ def run_report(
     meta = _event_meta(events_meta)
     kwargs = {"execution_timeout": execution_timeout, "start_timeout": start_timeout,
               "exclude_input": exclude_input}
+    batch_labels = {label for label, _ in runs}
+    report_io.remove_stale(parent, batch_labels)  # left by a killed run of these reports
 
     from tqdm.auto import tqdm
 
@@ -555,36 +651,84 @@ def run_report(
     bar = tqdm(total=len(runs), desc=f"report {nb_path.stem}", unit="notebook",
                disable=not progress, file=sys.stderr)
     try:
-        if int(jobs) == 1 or len(runs) == 1:
-            for label, event_id in runs:
-                bar.set_postfix_str(label)
-                results[label] = run_one(str(nb_path), str(out), label, run_params,
-                                         event_id=event_id, meta=meta.get(label), **kwargs)
-                bar.update(1)
-        else:
-            context = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(max_workers=int(jobs), mp_context=context) as pool:
-                futures = {
-                    pool.submit(run_one, str(nb_path), str(out), label, run_params,
-                                event_id=event_id, meta=meta.get(label), **kwargs): label
-                    for label, event_id in runs
-                }
-                for future in cf.as_completed(futures):
-                    label = futures[future]
-                    try:
-                        results[label] = future.result()
-                    except Exception as exc:  # noqa: BLE001 - a crashed worker
-                        results[label] = ReportOutcome(
-                            notebook=nb_path.stem, label=label, event_id=label if per_event
-                            else None, status="failed", error=_one_line(exc),
-                            report_dir=str(out / nb_path.stem / label))
-                    bar.set_postfix_str(f"{label} {results[label].status}")
+        with report_io.handle_signals():
+            if jobs == 1 or len(runs) == 1:
+                for label, event_id in runs:
+                    bar.set_postfix_str(label)
+                    results[label] = run_one(str(nb_path), str(out), label, run_params,
+                                             event_id=event_id, meta=meta.get(label), **kwargs)
                     bar.update(1)
-    finally:
-        bar.close()
+            else:
+                _run_pool(nb_path, out, runs, run_params, meta, kwargs, jobs, results, bar,
+                          per_event)
+    except BaseException as exc:
+        with report_io.deferred_signals(drop=True):
+            bar.close()
+            report_io.remove_stale(parent, batch_labels)
+            try:
+                index: Path | None = write_index(out)
+            except CrackdownError:
+                index = None
+            if isinstance(exc, ReportInterrupted):
+                exc.finished = [results[label] for label, _ in runs if label in results]
+                exc.index = index
+        raise
+    bar.close()
     outcomes = [results[label] for label, _ in runs]
-    index = write_index(out)
-    return BatchResult(outcomes=outcomes, index=index)
+    return BatchResult(outcomes=outcomes, index=write_index(out))
+
+
+def _run_pool(nb_path: Path, out: Path, runs: list[tuple[str, str | None]],
+              run_params: dict[str, Any], meta: dict[str, dict[str, Any]],
+              kwargs: dict[str, Any], jobs: int, results: dict[str, ReportOutcome], bar: Any,
+              per_event: bool) -> None:
+    """Run the reports in ``jobs`` spawned workers; on an interruption or an output error,
+    terminate the workers (each kills its kernel and removes its unfinished folder)."""
+    context = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                  initializer=report_io.worker_init)
+    try:
+        with report_io.children_ignore_sigint():  # the workers are spawned by submit()
+            futures = {
+                pool.submit(_worker_run_one, str(nb_path), str(out), label, run_params,
+                            event_id=event_id, meta=meta.get(label), **kwargs): label
+                for label, event_id in runs
+            }
+        for future in cf.as_completed(futures):
+            label = futures[future]
+            try:
+                results[label] = future.result()
+            except CrackdownError:
+                raise  # the output cannot be written: stop the batch
+            except Exception as exc:  # noqa: BLE001 - a crashed worker
+                results[label] = ReportOutcome(
+                    notebook=nb_path.stem, label=label, event_id=label if per_event
+                    else None, status="failed", error=_one_line(exc),
+                    report_dir=str(out / nb_path.stem / label))
+            bar.set_postfix_str(f"{label} {results[label].status}")
+            bar.update(1)
+    except BaseException:
+        with report_io.deferred_signals(drop=True):
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+            for worker in workers:
+                worker.join(20)
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join(5)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_run_one(*args: Any, **kwargs: Any) -> ReportOutcome:
+    """:func:`run_one` in a worker: an interruption ends the worker after its clean-up."""
+    try:
+        return run_one(*args, **kwargs)
+    except ReportInterrupted as exc:
+        os._exit(exc.exit_code)
 
 
 def _event_meta(events: Any) -> dict[str, dict[str, Any]]:
@@ -600,126 +744,6 @@ def _event_meta(events: Any) -> dict[str, dict[str, Any]]:
             item[column] = value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else value
         meta[str(row["event_id"])] = item
     return meta
-
-
-# --------------------------------------------------------------------------------------------
-# Index
-# --------------------------------------------------------------------------------------------
-
-
-def _format_value(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.3g}"
-        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
-    return str(value)
-
-
-def _load_statuses(root: Path) -> dict[str, list[dict[str, Any]]]:
-    sections: dict[str, list[dict[str, Any]]] = {}
-    for status_path in sorted(root.glob(f"*/*/{STATUS_FILE}")):
-        try:
-            status = json.loads(status_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            status = {"notebook": status_path.parent.parent.name,
-                      "label": status_path.parent.name, "status": "failed",
-                      "error": f"{status_path} is not valid JSON"}
-        status["_folder"] = status_path.parent.relative_to(root).as_posix()
-        sections.setdefault(status.get("notebook", status_path.parent.parent.name), []).append(
-            status)
-    for rows in sections.values():
-        rows.sort(key=lambda r: ((r.get("meta") or {}).get("date", ""), r.get("label", "")))
-    return sections
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em;color:#222}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.92em}
-th,td{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.failed td{background:#fdecea}.status-ok{color:#1a7f37}.status-failed{color:#b42318;font-weight:600}
-img.thumb{height:60px;border:1px solid #ccc;margin-right:4px}
-td.figures{white-space:nowrap}td.title{min-width:22em;max-width:32em}
-td.report,td.date{white-space:nowrap}
-.error{font-family:monospace;font-size:.85em;color:#b42318}
-"""
-
-
-def write_index(root: str | os.PathLike[str]) -> Path:
-    """Write ``<root>/index.html`` linking every report folder found under ``root``.
-
-    One table per notebook; one row per report with its status, event metadata (if known),
-    headline numbers (union of keys, in first-seen order) and figure thumbnails. Failed reports
-    are highlighted with their one-line error and listed again at the top.
-    """
-    root = Path(root)
-    sections = _load_statuses(root)
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>crackdown reports</title>", f"<style>{_CSS}</style></head><body>",
-        "<h1>crackdown reports</h1>",
-        f"<p>Generated {html.escape(dt.datetime.now().isoformat(timespec='seconds'))}.</p>",
-    ]
-    failed = [r for rows in sections.values() for r in rows if r.get("status") != "ok"]
-    if failed:
-        parts.append(f"<h2>Failed ({len(failed)})</h2><ul class='failures'>")
-        for row in failed:
-            parts.append(f"<li><b>{html.escape(str(row.get('notebook')))} / "
-                         f"{html.escape(str(row.get('label')))}</b>: "
-                         f"<span class='error'>{html.escape(str(row.get('error', '')))}</span></li>")
-        parts.append("</ul>")
-    if not sections:
-        parts.append("<p>No reports found.</p>")
-    for notebook, rows in sections.items():
-        meta_cols = [c for c in ("date", "title", "category", "direction")
-                     if any(c in (r.get("meta") or {}) for r in rows)]
-        keys: list[str] = []
-        for row in rows:
-            for key in row.get("headline") or {}:
-                if key not in keys:
-                    keys.append(key)
-        parts.append(f"<h2>{html.escape(notebook)} ({len(rows)} report(s))</h2>")
-        parts.append("<table><thead><tr><th>Report</th><th>Status</th>")
-        parts += [f"<th>{html.escape(c)}</th>" for c in meta_cols]
-        parts += [f"<th>{html.escape(k)}</th>" for k in keys]
-        parts.append("<th>Figures</th></tr></thead><tbody>")
-        for row in rows:
-            folder = row["_folder"]
-            label = html.escape(str(row.get("label")))
-            ok = row.get("status") == "ok"
-            link = (f"<a href='{html.escape(folder)}/{html.escape(row['html'])}'>{label}</a>"
-                    if row.get("html") else label)
-            status = ("<span class='status-ok'>ok</span>" if ok else
-                      "<span class='status-failed'>FAILED</span><div class='error'>"
-                      f"{html.escape(str(row.get('error', '')))}</div>")
-            parts.append(f"<tr class='{'ok' if ok else 'failed'}'><td class='report'>{link}</td>"
-                         f"<td>{status}</td>")
-            meta = row.get("meta") or {}
-            parts += [f"<td class='{c}'>{html.escape(_format_value(meta.get(c)))}</td>"
-                      for c in meta_cols]
-            headline = row.get("headline") or {}
-            for key in keys:
-                value = headline.get(key)
-                cls = " class='num'" if isinstance(value, (int, float)) else ""
-                text = _format_value(value) if key in headline else ""
-                parts.append(f"<td{cls}>{html.escape(text)}</td>")
-            thumbs = "".join(
-                f"<a href='{html.escape(folder)}/{html.escape(name)}'><img class='thumb' "
-                f"src='{html.escape(folder)}/{html.escape(name)}' alt='{html.escape(name)}'></a>"
-                for name in row.get("figures") or [])
-            parts.append(f"<td class='figures'>{thumbs}</td></tr>")
-        parts.append("</tbody></table>")
-    parts.append("</body></html>")
-    path = root / INDEX_FILE
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
 
 
 def rounded(frame, digits: int = 3):

@@ -5,6 +5,8 @@
   Beijing announcement instant to day 0 on an exchange.
 * :mod:`~crackdown.timeline.universe` says where each listing trades (its calendar), its
   company, role, cross-listing pair and benchmark (``universe.csv``).
+* :mod:`~crackdown.timeline.tickers` is the one ticker check (pattern, normalisation,
+  duplicates) used wherever tickers enter.
 
 Imports only :mod:`crackdown.errors` and :mod:`crackdown.config`.
 """

@@ -24,7 +24,9 @@ Conventions
 * ``category`` ``market_confound`` marks non-regulatory market events researchers must control
   for (the SEC's HFCAA rules and lists, the PCAOB determination): they are studied like the
   others but are not crackdown actions (derived column ``crackdown_action`` is False).
-* ``tickers`` is a ``;``-separated list of Yahoo Finance symbols (``BABA;9988.HK``).
+* ``tickers`` is a ``;``-separated list of Yahoo Finance symbols (``BABA;9988.HK``), each
+  listed once, checked by :mod:`crackdown.timeline.tickers` (the one ticker check; a lower-case
+  symbol is an error that suggests the upper-case one).
 * ``category`` is one of :data:`CATEGORIES`, ``direction`` one of :data:`DIRECTIONS`,
   ``confidence`` one of :data:`CONFIDENCE`.
 
@@ -53,6 +55,7 @@ import pandera.pandas as pa
 
 from crackdown import config
 from crackdown.errors import EventsFileError, StudyConfigError
+from crackdown.timeline.tickers import TICKER_PATTERN, ticker_problem
 
 __all__ = [
     "CATEGORIES",
@@ -114,9 +117,8 @@ COLUMNS: tuple[str, ...] = (
 EVENT_ID_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 #: 24-hour ``HH:MM``.
 TIME_PATTERN = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
-#: A Yahoo Finance symbol: optional leading ``^`` (indices), upper-case letters and digits,
-#: parts joined by ``.``, ``-`` or ``=`` (``BABA``, ``9988.HK``, ``^HSI``, ``BRK-B``, ``CNY=X``).
-TICKER_PATTERN = re.compile(r"\^?[A-Z0-9]+(?:[.\-=][A-Z0-9]+)*")
+# TICKER_PATTERN (a Yahoo Finance symbol) lives in crackdown.timeline.tickers, the one ticker
+# check; it is re-exported here.
 _DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # Columns that may not be empty (after stripping blanks).
@@ -149,11 +151,16 @@ def _ticker_problem(text: str) -> str | None:
     """Return a description of what is wrong with a ``tickers`` cell, or ``None`` if valid."""
     if text.strip() == "":
         return "no ticker given"
+    seen: set[str] = set()
     for item in _split_tickers(text):
         if item == "":
             return "empty item between ';' separators"
-        if TICKER_PATTERN.fullmatch(item) is None:
-            return f"{item!r} is not a Yahoo symbol"
+        problem = ticker_problem(item)
+        if problem is not None:
+            return problem
+        if item in seen:
+            return f"{item!r} is listed twice; list each ticker once"
+        seen.add(item)
     return None
 
 
@@ -170,8 +177,8 @@ _HINTS: dict[str, str] = {
     "category": "use one of: " + ", ".join(CATEGORIES),
     "direction": "use one of: " + ", ".join(DIRECTIONS),
     "confidence": "use one of: " + ", ".join(CONFIDENCE),
-    "tickers": "give at least one Yahoo symbol, ';'-separated, upper case, no spaces "
-    "(e.g. BABA;9988.HK or ^HSI)",
+    "tickers": "give at least one Yahoo symbol, ';'-separated, upper case, no spaces, each "
+    "once (e.g. BABA;9988.HK or ^HSI)",
     "source": "give the URL (or seed reference) of the source that dates the event",
     "title": "give a short title of the action",
     "time_source": "say where the time comes from (URL or wire; add 'approximate' for a "
