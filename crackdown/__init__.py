@@ -37,7 +37,8 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
                                    spillovers (targets vs rivals, portfolio of differences),
                                    model_choice (the same events under every model)
     output/                     6. plots/ (one module per figure family), reports (papermill),
-                                   report_io (atomic folders, signals), report_index (index.html)
+                                   report_io (atomic folders, signals), report_index (index.html),
+                                   tables (one formatting convention per table)
     cli/                        7. the ``crackdown`` command
 
 Inference sits before estimation because it is pure statistics on arrays: the results object
@@ -146,6 +147,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "save_figure": ("crackdown.output.plots", "save_figure"),
     "record_headline": ("crackdown.output.reports", "record_headline"),
     "rounded": ("crackdown.output.reports", "rounded"),
+    "format_table": ("crackdown.output.tables", "format_table"),
+    "format_pvalue": ("crackdown.output.tables", "format_pvalue"),
+    "shorten": ("crackdown.output.tables", "shorten"),
+    "output_folder": ("crackdown.config", "output_folder"),
     "run_report": ("crackdown.output.reports", "run_report"),
     "ReportInterrupted": ("crackdown.output.reports", "ReportInterrupted"),
 }
@@ -198,6 +203,8 @@ __all__ = [
     "firm_cumulative",
     "firm_event_characteristics",
     "fit_cross_section",
+    "format_pvalue",
+    "format_table",
     "get_event",
     "inference",
     "information_day",
@@ -207,6 +214,7 @@ __all__ = [
     "load_prices",
     "load_universe",
     "model_sensitivity",
+    "output_folder",
     "platform_basket",
     "plot_alignment_size",
     "plot_benchmark_sensitivity",
@@ -232,6 +240,7 @@ __all__ = [
     "sector_relative",
     "session_closes",
     "sessions",
+    "shorten",
     "spillover_groups",
     "spillovers",
     "suspect_price_mask",

@@ -10,6 +10,14 @@ Resolution rules (first match wins)
   the per-user cache folder of :mod:`platformdirs`.
 * Events table: explicit argument > ``CRACKDOWN_EVENTS_FILE`` > ``<repo>/events.csv`` from a
   checkout > the copy bundled in the wheel.
+* Notebook output (:func:`output_folder`): the notebook's ``output_dir`` parameter > the report
+  folder under ``crackdown report`` (``CRACKDOWN_REPORT_DIR``) > none: a run by hand writes
+  nothing.
+* Other project files a plain (non-editable) install needs (:data:`BUNDLED_FILES`, the report
+  notebooks): ``<repo>/<path>`` from a checkout > ``crackdown/_bundled/<path>`` in the wheel
+  (:func:`project_file`, :func:`project_notebooks_dir`). The wheel ships them through
+  ``[tool.hatch.build.targets.wheel.force-include]`` of ``pyproject.toml`` under the same
+  relative path; ``tests/test_install.py`` checks that table and installs the wheel.
 """
 
 from __future__ import annotations
@@ -17,7 +25,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from crackdown.errors import StudyConfigError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: Where a wheel keeps the project files of :data:`BUNDLED_FILES` and the notebooks.
+BUNDLED_DIR = PACKAGE_DIR / "_bundled"
+#: Files of the checkout (relative paths) that the wheel ships under :data:`BUNDLED_DIR`; the
+#: notebooks read only these (:func:`project_file` refuses any other path).
+BUNDLED_FILES = ("benchmarks/results/size_power.csv", "events.csv")
+#: Folder of the report notebooks, relative to the checkout and to :data:`BUNDLED_DIR`.
+NOTEBOOKS_FOLDER = "notebooks"
+#: Set by ``crackdown report`` for each notebook kernel: the folder of the report being built.
+REPORT_DIR_ENV = "CRACKDOWN_REPORT_DIR"
 
 
 def repo_root() -> Path | None:
@@ -91,7 +110,49 @@ def events_file(explicit: str | os.PathLike[str] | None = None) -> Path:
     root = repo_root()
     if root is not None:
         return root / "events.csv"
-    return PACKAGE_DIR / "_bundled" / "events.csv"
+    return BUNDLED_DIR / "events.csv"
+
+
+def project_file(relative: str) -> Path | None:
+    """Return a project file that works the same from a checkout and from a plain install.
+
+    Parameters
+    ----------
+    relative
+        Path relative to the checkout, one of :data:`BUNDLED_FILES`, e.g.
+        ``"benchmarks/results/size_power.csv"``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``<repo>/<relative>`` when running from a checkout, else the copy the wheel ships in
+        ``crackdown/_bundled/<relative>``; ``None`` when that file does not exist.
+
+    Raises
+    ------
+    StudyConfigError
+        ``relative`` is not in :data:`BUNDLED_FILES`: a file the wheel does not ship would be
+        found in a checkout and missing after ``pip install``, so it is refused everywhere.
+    """
+    if relative not in BUNDLED_FILES:
+        raise StudyConfigError(
+            f"project_file({relative!r}): not a file the package ships; bundled files are "
+            f"{', '.join(BUNDLED_FILES)} (add it to crackdown.config.BUNDLED_FILES and to the "
+            "wheel's force-include table in pyproject.toml)"
+        )
+    root = repo_root()
+    path = (root if root is not None else BUNDLED_DIR) / relative
+    return path if path.is_file() else None
+
+
+def project_notebooks_dir() -> Path | None:
+    """Return ``<repo>/notebooks`` from a checkout, else the notebooks the wheel ships.
+
+    ``None`` when that folder does not exist (an install that ships no notebooks).
+    """
+    root = repo_root()
+    path = (root if root is not None else BUNDLED_DIR) / NOTEBOOKS_FOLDER
+    return path if path.is_dir() else None
 
 
 def holdout_dir() -> Path | None:
@@ -101,3 +162,36 @@ def holdout_dir() -> Path | None:
         return None
     path = shared / "data" / "eventstudy_holdout"
     return path if path.is_dir() else None
+
+
+def output_folder(output_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return the folder a notebook writes its tables and figures to, or ``None``: write nothing.
+
+    Parameters
+    ----------
+    output_dir
+        The notebook's ``output_dir`` parameter; ``None`` or ``""`` when not set.
+
+    Returns
+    -------
+    pathlib.Path or None
+        First match wins: ``output_dir`` when set > the report folder when running under
+        ``crackdown report`` (:data:`REPORT_DIR_ENV`, set for every kernel) > ``None`` for an
+        interactive run (JupyterLab), which must write no file. A returned folder exists
+        (created with its parents).
+
+    Raises
+    ------
+    StudyConfigError
+        The folder cannot be created (a file of that name, no permission, read-only disk).
+    """
+    chosen = output_dir if output_dir not in (None, "") else os.environ.get(REPORT_DIR_ENV)
+    if not chosen:
+        return None
+    path = Path(chosen).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudyConfigError(f"output_dir {str(path)!r}: cannot create the folder "
+                               f"({exc.strerror or exc}); pass a writable folder") from None
+    return path

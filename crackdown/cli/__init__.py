@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         cross_section_cmd,
         data_cmd,
         events_cmd,
+        notebooks_cmd,
         report_cmd,
         spillovers_cmd,
         study_cmd,
@@ -48,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crackdown {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (events_cmd, data_cmd, study_cmd, campaign_cmd, report_cmd, tickers_cmd,
-                   spillovers_cmd, cross_section_cmd):
+    for module in (events_cmd, data_cmd, study_cmd, campaign_cmd, report_cmd, notebooks_cmd,
+                   tickers_cmd, spillovers_cmd, cross_section_cmd):
         module.register(sub)
     return parser
 

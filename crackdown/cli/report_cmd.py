@@ -7,9 +7,12 @@ Examples
 ``crackdown report --notebook crackdown_overview``    a run-once notebook (no event_id parameter)
 ``crackdown report --notebook all``                   every notebook: per event, then the others
 ``crackdown report --jobs 4 --output build/reports``  4 notebooks at a time
+``crackdown report --show-input``                     HTML with the code cells (hidden by default)
 
-Each run writes ``OUTPUT/<notebook>/<label>/`` (executed notebook, HTML, PNGs, headline.json,
-status.json) and refreshes ``OUTPUT/index.html``; see :mod:`crackdown.output.reports`. A failing notebook
+Each run writes ``OUTPUT/<notebook>/<event>/`` (per-event notebook) or ``OUTPUT/<notebook>/``
+(run-once notebook): executed notebook, HTML (code cells hidden unless ``--show-input``), PNGs,
+headline.json, status.json; and it refreshes ``OUTPUT/index.html`` (sortable tables); see
+:mod:`crackdown.output.reports`. A failing notebook
 does not stop the others: failures are listed at the end (one line each) and the exit code is 1.
 
 Each report is built in a hidden folder and renamed into place when complete (a failed or
@@ -66,8 +69,13 @@ def register(subparsers) -> None:
                         "its notebooks are executed as code: use only a folder you trust")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                         help="per-cell execution timeout in seconds, > 0 (default: none)")
-    parser.add_argument("--no-input", action="store_true",
-                        help="hide code cells in the HTML reports")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--show-input", dest="show_input", action="store_true", default=False,
+                       help="show the code cells (and In/Out prompts) in the HTML reports; by "
+                       "default they are hidden: the reports are for readers, the code is in "
+                       "the executed .ipynb beside each report")
+    shown.add_argument("--no-input", dest="show_input", action="store_false",
+                       help="hide the code cells (the default; kept for older scripts)")
     parser.add_argument("-p", "--parameter", metavar="KEY=VALUE", action="append", default=[],
                         help="extra notebook parameter (VALUE parsed as JSON, else a string); "
                         "repeatable")
@@ -152,7 +160,7 @@ def _run(args: argparse.Namespace, outcomes: list) -> int:
             parameters=extra_parameters,
             events_meta=events_meta if is_per_event else None,
             execution_timeout=args.timeout,
-            exclude_input=args.no_input,
+            exclude_input=not args.show_input,
             progress=not args.no_progress,
         )
         outcomes += list(result.outcomes)

@@ -7,12 +7,31 @@ Contract (other people's scripts depend on it; keep it exact)::
         (--model also takes ff3-asia, ff5-asia, carhart-asia, international,
         scholes-williams, dimson, garch: crackdown.estimation.models)
         [--estimation LO:HI] [--window LO:HI] [--prices-dir DIR] [--events-file FILE]
-        [--fallback MODEL] [--format table|csv|json] [--what ar|tests|fit|outcomes]
+        [--fallback MODEL] [--format table|csv|json]
+        [--what ar|car|bhar|tests|fit|outcomes] [--verbose]
 
 ``EVENT`` is an ``event_id`` of the events table or a Beijing date ``YYYY-MM-DD`` /
 ``YYYY-MM-DDTHH:MM`` (then ``--tickers`` is required). ``--format csv --what ar`` prints one row
 per firm and event-window day starting with the columns
 ``event_id, ticker, exchange, day0, rel_day, date, ar, car``.
+``--format csv --what car`` prints one row per firm-event with the columns
+``event_id, ticker, exchange, day0, model, lo, hi, car, se, t, df, pvalue, n_days, flagged``
+(:meth:`~crackdown.estimation.results.EventStudyResults.car` over the whole ``--window``:
+``CAR = sum AR_t``, ``se = sqrt(Var(CAR))`` from the forecast-error variance, ``t = CAR/se``,
+two-sided ``pvalue`` from Student t with ``df`` = the fit's residual degrees of freedom).
+``--format csv --what bhar`` prints one row per firm-event with the columns
+``event_id, ticker, exchange, day0, model, lo, hi, bhr, bhr_normal, bhar``
+(:meth:`~crackdown.estimation.results.EventStudyResults.bhar`: ``bhr = prod(1 + r_t) - 1``,
+``bhr_normal = prod(1 + q_t) - 1`` with ``q_t = r_t - AR_t`` the model's normal return,
+``bhar = bhr - bhr_normal``; log returns compound as ``exp(sum r) - 1``).
+
+The table format (the default) is for reading in a 100-column terminal: columns that are the
+same on every row (``event_id``, ``model``, the window) move to a header line, each ``--what``
+shows its main columns (:data:`TABLE_COLUMNS`), long text is shortened at word boundaries and
+a table still too wide is split into blocks that repeat the first column
+(:func:`crackdown.cli.common.fit_table`). ``--verbose`` prints every column in full, and
+``--format csv|json`` always carries every column and every character (e.g. the ``convention``
+text of each test).
 """
 
 from __future__ import annotations
@@ -25,6 +44,7 @@ import warnings
 import pandas as pd
 
 from crackdown.cli.common import (
+    TABLE_WIDTH,
     add_events_file_option,
     add_prices_dir_option,
     add_timing_policy_option,
@@ -37,7 +57,30 @@ from crackdown.errors import StudyConfigError
 CLI_MODELS = ("constant-mean", "market-adjusted", "market", "ff3", "carhart", "ff5",
               "ff3-asia", "ff5-asia", "carhart-asia", "international", "scholes-williams",
               "dimson", "garch")
-WHAT = ("ar", "tests", "fit", "outcomes")
+WHAT = ("ar", "car", "bhar", "tests", "fit", "outcomes")
+
+#: Columns of the table format per ``--what`` (without ``--verbose``), in order; ``fit`` also
+#: shows the model's other loadings (``b_<regressor>`` beyond alpha and beta). csv/json and
+#: ``--verbose`` print every column.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ar": ("ticker", "exchange", "rel_day", "date", "ar", "car", "ret", "normal_ret", "flagged"),
+    "car": ("ticker", "exchange", "day0", "car", "se", "t", "df", "pvalue", "n_days", "flagged"),
+    "bhar": ("ticker", "exchange", "day0", "bhr", "bhr_normal", "bhar"),
+    "tests": ("test", "estimate", "statistic", "pvalue", "df", "n", "robust_to"),
+    "fit": ("ticker", "exchange", "benchmark", "alpha", "beta", "sigma", "n_obs", "r2",
+            "est_start", "est_end"),
+    "outcomes": ("ticker", "exchange", "day0", "status", "n_estimation_obs", "timing",
+                 "confounded_by", "detail"),
+}
+
+#: Significant digits of the table format (csv carries 10, json 8 or more).
+TABLE_DIGITS = 4
+
+#: Columns printed once above the table (table format) when every row has the same value.
+HEADER_COLUMNS = ("event_id", "model", "window_lo", "window_hi", "lo", "hi")
+
+#: ``b_<regressor>`` columns of ``--what fit`` already shown as ``alpha`` / ``beta``.
+_FIT_DUPLICATES = ("b_const", "b_market", "b_mkt_rf")
 _DATE_EVENT = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?$")
 _WINDOW = re.compile(r"^\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*$")
 # argparse (Python < 3.13) takes "-250:-11" for an option; also accept LO:HI forms as values
@@ -97,8 +140,13 @@ def register(subparsers) -> None:
                         help="model for listings with too few estimation days (flagged)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.add_argument("--what", choices=WHAT, default="ar",
-                        help="ar (default): abnormal returns; tests: test statistics; fit: "
-                        "model fits; outcomes: what happened to each listing")
+                        help="ar (default): abnormal returns per day; car: CAR per listing over "
+                        "--window with se, t, p; bhar: buy-and-hold abnormal return per "
+                        "listing; tests: test statistics; fit: model fits; outcomes: what "
+                        "happened to each listing")
+    parser.add_argument("--verbose", action="store_true",
+                        help="table format: every column in full (e.g. each test's convention "
+                        "text), however wide; csv/json always carry everything")
     parser.add_argument("--min-estimation-obs", metavar="N", type=int, default=100,
                         help="minimum usable estimation days (default 100)")
     parser.add_argument("--clean-estimation", action="store_true",
@@ -222,19 +270,72 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     if args.what == "ar":
         frame = results.ar
+    elif args.what == "car":
+        frame = results.car()
+    elif args.what == "bhar":
+        frame = results.bhar()
     elif args.what == "tests":
         frame = results.tests()
         clustered = results.clustered_tests(placebo_draws=args.placebo, seed=args.seed)
-        for row in clustered.itertuples(index=False):
-            note = str(getattr(row, "convention", "") or "")
-            if note.startswith("not computed"):  # said on stderr, not only in a table cell
-                print(f"crackdown study: note: {row.event_id} {row.test}: {note}",
-                      file=sys.stderr)
         if len(clustered):
             frame = pd.concat([frame, clustered], ignore_index=True)
+        for row in frame.itertuples(index=False):
+            note = str(getattr(row, "convention", "") or "")
+            if note.startswith("not computed"):  # said on stderr, not only in a table cell
+                where = getattr(row, "exchange", None)
+                where = f" ({where})" if isinstance(where, str) and where not in ("", "all") else ""
+                print(f"crackdown study: note: {row.event_id} {row.test}{where}: {note}",
+                      file=sys.stderr)
     elif args.what == "fit":
         frame = results.fits
     else:
         frame = results.outcomes
-    print_frame(_stringify_dates(frame), args.format)
+    frame = _stringify_dates(frame)
+    if args.format != "table" or args.verbose:
+        print_frame(frame, args.format)
+        return 0
+    header, shown = table_view(frame, args.what)
+    if header:
+        print(header)
+    print_frame(shown, "table", width=TABLE_WIDTH, float_digits=TABLE_DIGITS)
+    hidden = [c for c in frame.columns if c not in shown.columns and c not in HEADER_COLUMNS]
+    if hidden:
+        print(f"({len(hidden)} more column(s) and the full text: --verbose or --format csv|json)")
     return 0
+
+
+def table_view(frame: pd.DataFrame, what: str) -> tuple[str, pd.DataFrame]:
+    """The table format of ``--what``: a header line and the columns to show.
+
+    Columns of :data:`HEADER_COLUMNS` with one value on every row move to the header line
+    (``event_id: ...; model: ...; window: LO..HI``); the others shown are
+    :data:`TABLE_COLUMNS` ``[what]`` (plus a ``fit``'s own loadings) that have a value on some
+    row (an all-empty ``detail`` is left out). In ``tests``, a row
+    computed per exchange (``sur_caar``) names it in the ``test`` cell: ``sur_caar (XHKG)``.
+    """
+    parts = []
+    constant = {c for c in HEADER_COLUMNS
+                if c in frame.columns and len(frame) and frame[c].nunique(dropna=False) == 1}
+    for lo, hi in (("window_lo", "window_hi"), ("lo", "hi")):
+        if not {lo, hi} <= constant:  # a window moves to the header whole or not at all
+            constant -= {lo, hi}
+    if "event_id" in constant:
+        parts.append(f"event_id: {frame['event_id'].iloc[0]}")
+    if "model" in constant:
+        parts.append(f"model: {frame['model'].iloc[0]}")
+    for lo, hi in (("window_lo", "window_hi"), ("lo", "hi")):
+        if lo in constant:
+            parts.append(f"window: {int(frame[lo].iloc[0])}..{int(frame[hi].iloc[0])}")
+    columns = list(TABLE_COLUMNS[what])
+    if what == "fit":
+        columns[5:5] = [c for c in frame.columns
+                        if str(c).startswith("b_") and c not in _FIT_DUPLICATES]
+    keep = [c for c in HEADER_COLUMNS if c in frame.columns and c not in constant]
+    columns = [c for c in [*columns[:1], *keep, *columns[1:]] if c in frame.columns
+               and not frame[c].map(lambda v: v == "" or bool(pd.isna(v))).all()]
+    shown = frame.loc[:, columns].copy()
+    if what == "tests" and "exchange" in frame.columns:
+        per_exchange = frame["exchange"].map(lambda x: isinstance(x, str) and x not in ("", "all"))
+        shown.loc[per_exchange, "test"] = (shown.loc[per_exchange, "test"] + " ("
+                                           + frame.loc[per_exchange, "exchange"] + ")")
+    return "; ".join(parts) if parts else "", shown

@@ -12,14 +12,20 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
 * Output layout::
 
       OUTPUT/index.html                       links every report found under OUTPUT
-      OUTPUT/<notebook>/<label>/<label>.ipynb executed notebook (kept, also when it failed)
-      OUTPUT/<notebook>/<label>/<label>.html  nbconvert HTMLExporter, images embedded
-      OUTPUT/<notebook>/<label>/<label>-cellNN-K.png  every image/png output, extracted
-      OUTPUT/<notebook>/<label>/headline.json written by record_headline() in the notebook
-      OUTPUT/<notebook>/<label>/status.json   outcome of the run (read by the index)
-      OUTPUT/<notebook>/<label>/kernel.log    the kernel process's own stdout/stderr
+      OUTPUT/<folder>/<label>.ipynb           executed notebook (kept, also when it failed)
+      OUTPUT/<folder>/<label>.html            nbconvert HTMLExporter, images embedded, code
+                                              cells hidden unless exclude_input=False
+      OUTPUT/<folder>/<label>-cellNN-K.png    every image/png output, extracted
+      OUTPUT/<folder>/headline.json           written by record_headline() in the notebook
+      OUTPUT/<folder>/status.json             outcome of the run (read by the index)
+      OUTPUT/<folder>/kernel.log              the kernel process's own stdout/stderr
 
-  ``<label>`` is the event id (per-event notebooks) or the notebook name (run-once notebooks).
+  ``<folder>`` is ``<notebook>/<event id>`` for a per-event notebook (``<label>`` = the event
+  id) and ``<notebook>`` for a run-once notebook (``<label>`` = the notebook name), e.g.
+  ``reports/event_study/alibaba_antitrust_fine/alibaba_antitrust_fine.html`` and
+  ``reports/crackdown_overview/crackdown_overview.html``. Earlier versions put a run-once report
+  one level deeper (``OUTPUT/<notebook>/<notebook>/``): the index still lists such a folder
+  until the notebook is rerun, which replaces it by the new layout (update old bookmarks).
   **Figures**: PNGs are *extracted* from the executed notebook's ``image/png`` outputs, so any
   figure the notebook displays is saved, whatever the notebook does; a notebook may in addition
   save figures itself with :func:`crackdown.output.plots.save_figure` into ``output_dir``.
@@ -59,7 +65,6 @@ import re
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,7 +73,12 @@ from typing import Any
 from crackdown import config
 from crackdown.errors import CrackdownError, StudyConfigError
 from crackdown.output import report_io
-from crackdown.output.report_index import STATUS_FILE, write_index
+from crackdown.output.report_index import (
+    STATUS_FILE,
+    check_run_once_folder,
+    report_folder,
+    write_index,
+)
 from crackdown.output.report_io import ReportInterrupted
 
 __all__ = [
@@ -84,13 +94,14 @@ __all__ = [
     "notebooks_dir",
     "read_headline",
     "record_headline",
+    "report_folder",
     "resolve_notebook",
     "run_one",
     "run_report",
     "write_index",
 ]
 
-REPORT_DIR_ENV = "CRACKDOWN_REPORT_DIR"
+REPORT_DIR_ENV = config.REPORT_DIR_ENV  # "CRACKDOWN_REPORT_DIR"
 HEADLINE_FILE = "headline.json"
 KERNEL_LOG_FILE = "kernel.log"
 KERNEL_NAME = "python3"
@@ -139,13 +150,15 @@ def record_headline(values: Mapping[str, Any], *, report_dir: str | os.PathLike[
         infinities are stored as ``null`` (shown as "n/a").
     report_dir
         Folder of the report; default the ``CRACKDOWN_REPORT_DIR`` environment variable that
-        ``crackdown report`` sets for the kernel.
+        ``crackdown report`` sets for the kernel (set it, or pass ``report_dir``, to record the
+        headline of a run by hand).
 
     Returns
     -------
     pathlib.Path or None
-        The file written, or ``None`` (with a warning) when the notebook runs outside
-        ``crackdown report`` and no ``report_dir`` is given, so interactive use keeps working.
+        The file written, or ``None`` when the notebook runs outside ``crackdown report`` and
+        no ``report_dir`` is given: an interactive run is quiet and writes nothing (the values
+        are still validated, so a bad value fails in JupyterLab as it would in a batch).
     """
     if not isinstance(values, Mapping):
         raise StudyConfigError(f"record_headline: expected a dict of label -> number, got "
@@ -157,11 +170,6 @@ def record_headline(values: Mapping[str, Any], *, report_dir: str | os.PathLike[
         clean[key] = _json_value(key, value)
     folder = report_dir if report_dir is not None else os.environ.get(REPORT_DIR_ENV)
     if not folder:
-        warnings.warn(
-            f"record_headline: not running under `crackdown report` ({REPORT_DIR_ENV} unset and "
-            f"no report_dir given); headline not written: {clean}",
-            stacklevel=2,
-        )
         return None
     path = Path(folder) / HEADLINE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,21 +201,22 @@ def read_headline(report_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def notebooks_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Return the folder of report notebooks: ``explicit`` or ``<repo checkout>/notebooks``."""
+    """Return the folder of report notebooks: ``explicit`` > ``<repo checkout>/notebooks`` >
+    the notebooks shipped in the wheel (:func:`crackdown.config.project_notebooks_dir`)."""
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_dir():
             raise StudyConfigError(f"notebooks folder {path} does not exist; pass an existing "
                                    "folder with --notebooks-dir")
         return path
-    root = config.repo_root()
-    if root is None or not (root / "notebooks").is_dir():
+    folder = config.project_notebooks_dir()
+    if folder is None:
         raise StudyConfigError(
-            "crackdown report needs the notebooks/ folder of a repository checkout, and this "
-            f"crackdown is installed from {config.PACKAGE_DIR} without one; run it from a git "
-            "checkout or pass --notebooks-dir DIR"
+            f"no report notebooks: the crackdown installed at {config.PACKAGE_DIR} has no "
+            "notebooks/ folder (neither a checkout nor a complete wheel); reinstall crackdown "
+            "or pass --notebooks-dir DIR"
         )
-    return root / "notebooks"
+    return folder
 
 
 def resolve_notebook(name: str, folder: str | os.PathLike[str] | None = None) -> Path:
@@ -361,6 +370,29 @@ def _extract_pngs(nb: Any, folder: Path, label: str) -> list[str]:
     return names
 
 
+#: nbconvert's lab template without the scripts it loads from a CDN: require.js (for widgets,
+#: which the reports have none of) and MathJax (the notebooks use no LaTeX, and it would read
+#: two "US$" in one cell as math); a report then opens offline with no failed request
+_REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+"""
+
+
+def _html_exporter(exclude_input: bool) -> Any:
+    """nbconvert's HTMLExporter (lab template, no CDN scripts); ``exclude_input`` hides the
+    code cells and the In/Out prompts (a report for readers: markdown, tables, figures and
+    error tracebacks stay)."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name="lab", template_file="crackdown_report.html.j2",
+        extra_loaders=[DictLoader({"crackdown_report.html.j2": _REPORT_TEMPLATE})],
+        exclude_input=exclude_input, exclude_input_prompt=exclude_input,
+        exclude_output_prompt=exclude_input)
+
+
 def _is_disk_error(exc: BaseException) -> bool:
     """An OS error of the output folder (full disk, read-only, no permission): stops the batch."""
     return isinstance(exc, OSError) and exc.errno in report_io.DISK_ERRNOS
@@ -376,7 +408,7 @@ def run_one(
     kernel_name: str = KERNEL_NAME,
     execution_timeout: float | None = None,
     start_timeout: float = 120.0,
-    exclude_input: bool = False,
+    exclude_input: bool = True,
     meta: Mapping[str, Any] | None = None,
 ) -> ReportOutcome:
     """Execute one notebook, export HTML and PNGs, write ``status.json``; never raises for a
@@ -389,12 +421,15 @@ def run_one(
     an interruption (:class:`~crackdown.output.report_io.ReportInterrupted`,
     ``KeyboardInterrupt``) kills the kernel, removes the unfinished folder and propagates.
 
-    ``execution_timeout`` is papermill's per-cell limit in seconds (None: no limit).
+    ``execution_timeout`` is papermill's per-cell limit in seconds (None: no limit). The
+    report folder is ``<output_root>/<notebook>/<label>`` for a per-event run (``event_id``
+    given) and ``<output_root>/<label>`` for a run-once notebook (``event_id`` None; ``label``
+    is then normally the notebook name), see :func:`report_folder`.
     """
     started = time.perf_counter()
     nb_path = Path(notebook_path)
-    parent = Path(output_root) / nb_path.stem
-    final = parent / label
+    final = report_folder(output_root, nb_path.stem, label, per_event=event_id is not None)
+    parent = final.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         folder = report_io.new_partial(parent, label)
@@ -425,7 +460,6 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
     """Run the notebook into ``folder`` and write its files; ``status.json`` last."""
     import nbformat
     import papermill as pm
-    from nbconvert import HTMLExporter
 
     executed = folder / f"{label}.ipynb"
     html_path = folder / f"{label}.html"
@@ -467,7 +501,8 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
         try:
             nb = nbformat.read(str(executed), as_version=4)
             outcome.figures = _extract_pngs(nb, folder, label)
-            body, _ = HTMLExporter(exclude_input=exclude_input).from_notebook_node(nb)
+            body, _ = _html_exporter(exclude_input).from_notebook_node(
+                nb, resources={"metadata": {"name": label}})  # the page title
             report_io.atomic_write(html_path, body)
             outcome.html = html_path.name
             outcome.executed_notebook = executed.name
@@ -543,7 +578,7 @@ def run_report(
     events_meta: Any = None,
     execution_timeout: float | None = None,
     start_timeout: float = 120.0,
-    exclude_input: bool = False,
+    exclude_input: bool = True,
     progress: bool = True,
 ) -> BatchResult:
     """Run a report notebook per event (or once), in parallel, and write ``index.html``.
@@ -576,7 +611,8 @@ def run_report(
     start_timeout
         Seconds to wait for a kernel to start, > 0.
     exclude_input
-        Hide code cells in the HTML.
+        Hide the code cells (and In/Out prompts) in the HTML (default); False shows them
+        (``crackdown report --show-input``).
 
     Returns
     -------
@@ -621,7 +657,7 @@ def run_report(
         runs = [(nb_path.stem, None)]
 
     out = report_io.prepare_output(output)
-    parent = out / nb_path.stem
+    parent = out / nb_path.stem if per_event else out
     if parent.exists() and not parent.is_dir():
         raise StudyConfigError(f"--output {out}: {parent} is a file where the folder of notebook "
                                f"{nb_path.stem} goes; move it away or choose another --output")
@@ -629,6 +665,8 @@ def run_report(
         if (parent / label).exists() and not (parent / label).is_dir():
             raise StudyConfigError(f"--output {out}: {parent / label} is a file where the report "
                                    f"{label} goes; move it away or choose another --output")
+    if not per_event:
+        check_run_once_folder(out / nb_path.stem)
     base_params: dict[str, Any] = {
         "prices_dir": None if prices_dir is None else str(Path(prices_dir).expanduser().resolve()),
         "events_file": None if events_file is None else str(Path(events_file).expanduser()
@@ -704,7 +742,8 @@ def _run_pool(nb_path: Path, out: Path, runs: list[tuple[str, str | None]],
                 results[label] = ReportOutcome(
                     notebook=nb_path.stem, label=label, event_id=label if per_event
                     else None, status="failed", error=_one_line(exc),
-                    report_dir=str(out / nb_path.stem / label))
+                    report_dir=str(report_folder(out, nb_path.stem, label,
+                                                 per_event=per_event)))
             bar.set_postfix_str(f"{label} {results[label].status}")
             bar.update(1)
     except BaseException:

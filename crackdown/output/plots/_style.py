@@ -123,6 +123,90 @@ def _add_note(fig: Figure, text: str) -> None:
     note.set_gid("crackdown-note")
 
 
+class _SessionDateLocator(mpl.dates.AutoDateLocator):
+    """:class:`~matplotlib.dates.AutoDateLocator` that never ticks inside a day.
+
+    Prices are daily, so on a span of a few days the ticks are the days themselves
+    (:class:`~matplotlib.dates.DayLocator`) instead of 06:00, 12:00, 18:00 of every day.
+    """
+
+    def get_locator(self, dmin, dmax):
+        if abs((dmax - dmin).total_seconds()) < self.minticks * 86400:
+            locator = mpl.dates.DayLocator(tz=self.tz)
+            locator.set_axis(self.axis)
+            return locator
+        return super().get_locator(dmin, dmax)
+
+
+def _date_axis(ax: mpl.axes.Axes, axis: str = "x", *, minticks: int = 3,
+               maxticks: int = 7) -> None:
+    """Put a date locator and formatter on a date axis (never a MaxNLocator on dates).
+
+    An :class:`~matplotlib.dates.AutoDateLocator` (one tick a day at most, :class:`_SessionDateLocator`)
+    picks ticks on whole days, months or years for the span shown and
+    :class:`~matplotlib.dates.ConciseDateFormatter` writes each tick once with the coarser unit
+    in the offset text, so two ticks never carry the same label (a generic ``MaxNLocator`` puts
+    several ticks inside one day and prints the day twice).
+    """
+    locator = _SessionDateLocator(minticks=minticks, maxticks=maxticks)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(locator)
+    target.set_major_formatter(mpl.dates.ConciseDateFormatter(
+        locator, formats=list(DATE_TICK_FORMATS), zero_formats=list(DATE_TICK_FORMATS),
+        offset_formats=["", "", "%Y", "%Y", "%Y", "%Y"]))
+
+
+#: Tick formats of date axes by tick level (years, months, days, ...): every label names its
+#: date down to the tick level (``"May\n2021"``, ``"03 Nov"``), so no two ticks of a
+#: multi-year or multi-month axis read the same; days carry the year in the offset text.
+DATE_TICK_FORMATS = ("%Y", "%b\n%Y", "%d %b", "%d %b %H:%M", "%d %b %H:%M", "%d %b %H:%M:%S")
+
+
+#: Candidate label offsets (points) and alignments, tried in order until a label overlaps none.
+LABEL_OFFSETS: tuple[tuple[int, int, str], ...] = (
+    (6, 6, "left"), (6, -12, "left"), (-6, 6, "right"), (-6, -12, "right"),
+    (6, 18, "left"), (6, -24, "left"), (-6, 18, "right"), (-6, -24, "right"),
+    (0, 28, "center"), (0, -34, "center"), (14, 0, "left"), (-14, 0, "right"),
+)
+
+
+def _label_points(fig: Figure, ax: mpl.axes.Axes, points: Sequence[tuple[str, float, float]],
+                  *, fontsize: float = 8.0) -> list[str]:
+    """Label points without overlap: greedy placement on the labels' bounding boxes.
+
+    The figure is laid out first (constrained layout) and the labels are kept out of the layout,
+    so the boxes measured here are the boxes drawn. Points are labelled in the order given (pass
+    the most important first); each label takes the first offset of :data:`LABEL_OFFSETS` whose
+    bounding box overlaps no label placed before it and stays inside the figure. A label that
+    fits nowhere is left out; the texts left out are returned (say so in a note).
+    """
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    frame = fig.bbox
+    placed: list[mpl.transforms.Bbox] = []
+    left_out = []
+    for text, x, y in points:
+        for dx, dy, ha in LABEL_OFFSETS:
+            far = abs(dx) + abs(dy) > 14  # a leader line shows which point a far label names
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                              fontsize=fontsize, ha=ha, va="bottom" if dy >= 0 else "top",
+                              arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "#777777",
+                                          "shrinkA": 1, "shrinkB": 3} if far else None)
+            ann.set_in_layout(False)
+            # a margin of 2 points: text extents differ by a pixel between dpis
+            box = ann.get_window_extent(renderer).padded(2 * fig.dpi / 72)
+            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
+                      and box.y1 <= frame.y1)
+            if inside and not any(box.overlaps(other) for other in placed):
+                ann.set_gid("crackdown-label")
+                placed.append(box)
+                break
+            ann.remove()
+        else:
+            left_out.append(text)
+    return left_out
+
+
 # --------------------------------------------------------------------------------------------
 # CAR path
 # --------------------------------------------------------------------------------------------

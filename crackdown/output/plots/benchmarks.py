@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from crackdown.output.plots._style import (
     _add_note,
     _direction_style,
+    _label_points,
     _percent_formatter,
     _require_columns,
     _theme,
@@ -55,38 +56,19 @@ def plot_benchmark_sensitivity(table: pd.DataFrame, *, label: int = 6,
         ax.yaxis.set_major_formatter(_percent_formatter())
         ax.set_xlabel("CAAR of Hong Kong listings, market model on ^HSI (%)")
         ax.set_ylabel("CAAR, market model on the non-tech proxy HK_NONTECH_EW (%)")
-        gap = (data["caar_clean"] - data["caar_hsi"]).abs().sort_values(ascending=False)
-        _label_points(fig, ax, [(str(data.loc[i, "event_id"]), 100 * data.loc[i, "caar_hsi"],
-                                 100 * data.loc[i, "caar_clean"]) for i in gap.index[:label]])
         if "direction" in data.columns:
             ax.legend(handles=direction_legend_handles(), loc="upper left", frameon=False)
         ax.set_title(title or f"Does the Hong Kong market proxy matter? ({len(data)} events)",
                      fontweight="bold")
-        _add_note(fig, "Dotted: the same CAAR under both proxies. A point farther from 0 "
-                  "vertically than horizontally: ^HSI, which holds the treated platforms, "
-                  "absorbed part of the move.")
+        note = ("Dotted: the same CAAR under both proxies. A point farther from 0 vertically "
+                "than horizontally: ^HSI, which holds the treated platforms, absorbed part of "
+                "the move.")
+        _add_note(fig, note)
+        gap = (data["caar_clean"] - data["caar_hsi"]).abs().sort_values(ascending=False)
+        left_out = _label_points(fig, ax, [
+            (str(data.loc[i, "event_id"]), 100 * data.loc[i, "caar_hsi"],
+             100 * data.loc[i, "caar_clean"]) for i in gap.index[:label]])
+        if left_out:  # no free place for these labels: named in the note instead
+            _add_note(fig, note + f" Not labelled (no room): {', '.join(left_out)}.")
     return fig
 
-
-#: Candidate label offsets (points) and alignments, tried in order until a label overlaps none.
-_OFFSETS = ((6, 6, "left"), (6, -12, "left"), (-6, 6, "right"), (-6, -12, "right"),
-            (6, 18, "left"), (6, -24, "left"), (-6, 18, "right"), (-6, -24, "right"))
-
-
-def _label_points(fig: Figure, ax, points: list[tuple[str, float, float]]) -> None:
-    """Annotate points, moving each label to the first offset that overlaps no earlier label."""
-    renderer = fig.canvas.get_renderer()
-    placed = []
-    for text, x, y in points:
-        for dx, dy, ha in _OFFSETS:
-            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
-                              fontsize=8, ha=ha)
-            box = ann.get_window_extent(renderer)
-            if not any(box.overlaps(other) for other in placed):
-                placed.append(box)
-                break
-            ann.remove()
-        else:  # every offset collides: keep the first one
-            ann = ax.annotate(text, (x, y), xytext=_OFFSETS[0][:2], textcoords="offset points",
-                              fontsize=8)
-            placed.append(ann.get_window_extent(renderer))

@@ -21,6 +21,7 @@ from crackdown.output.plots._style import (
     OKABE_ITO,
     _add_note,
     _band,
+    _date_axis,
     _direction_style,
     _percent_formatter,
     _pick_value,
@@ -117,6 +118,7 @@ def plot_event_timeline(
                 ax.annotate(str(row.event_id), xy=(mpl.dates.date2num(row.date), 1.0), xycoords=top, xytext=(0, 7),
                             textcoords="offset points", rotation=90, ha="center", va="bottom",
                             fontsize=7.5)
+        _date_axis(ax, maxticks=10)
         ax.set_ylabel(f"Level (first day = {rebase:g})")
         ax.set_xlabel("Date")
         fig.suptitle(title, fontsize=13, fontweight="bold")
@@ -247,6 +249,26 @@ def _event_labels(frame: pd.DataFrame, label: str | None) -> list[str]:
     return [f"{d}  {e}" for d, e in zip(dates, frame["event_id"].astype(str))]
 
 
+def _split_columns(counts: Sequence[int], ncols: int) -> list[list[int]]:
+    """Split consecutive panels (with ``counts`` rows each) into at most ``ncols`` columns.
+
+    A column is closed before the next panel when that brings its cumulative row count closer
+    to the column's share ``k * total / ncols`` than adding the panel would.
+    """
+    total, columns, current, done = sum(counts), [], [], 0
+    for i, count in enumerate(counts):
+        target = total * (len(columns) + 1) / ncols
+        if (current and len(columns) < ncols - 1
+                and abs(done - target) <= abs(done + count - target)):
+            columns.append(current)
+            current = []
+        current.append(i)
+        done += count
+    if current:
+        columns.append(current)
+    return columns
+
+
 def plot_caar_by_event(
     frame: pd.DataFrame,
     *,
@@ -255,6 +277,9 @@ def plot_caar_by_event(
     label: str | None = None,
     title: str = "Average abnormal return by announcement",
     window_label: str | None = None,
+    limit: float | None = None,
+    by_year: bool | None = None,
+    ncols: int | None = None,
 ) -> Figure:
     """CAAR of each event with its confidence interval, ordered by date, coloured by direction.
 
@@ -267,11 +292,24 @@ def plot_caar_by_event(
         Optional column with a short event label shown next to the date (default event_id).
     window_label
         Text such as ``"[-1, +1]"`` appended to the x-axis label.
+    limit
+        Symmetric x limit in per cent (``[-limit, limit]``); an estimate beyond it is drawn at
+        the edge as a hollow marker with its value written next to it (``"-97.1% (off
+        scale)"``), an interval beyond it is cut at the edge. Default: the data's range.
+    by_year
+        One panel per calendar year (a year with more than 25 events is split into equal
+        consecutive parts), each with its own x axis below and, for the first panel of a column,
+        above; default when there are more than 25 events, so a long campaign does not become
+        one figure two screens tall with its only axis at the bottom.
+    ncols
+        Columns of year panels (consecutive years, balanced by number of events); default 1 up
+        to 40 events, 2 up to 100, else 3. All panels share the x limits.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One error-bar container per direction present; events top (earliest) to bottom.
+        One axes per panel, each with one error-bar container per direction present in it;
+        events top (earliest) to bottom, down each column.
     """
     value = _pick_value(frame, value, "plot_caar_by_event")
     _require_columns(frame, ["event_id", "date", "direction", value], "plot_caar_by_event")
@@ -279,39 +317,117 @@ def plot_caar_by_event(
         dup = frame.loc[frame["event_id"].duplicated(), "event_id"].tolist()
         raise StudyConfigError(f"plot_caar_by_event: event_id(s) {dup} appear more than once; "
                                "pass one row per event")
+    if limit is not None and not limit > 0:
+        raise StudyConfigError(f"plot_caar_by_event: limit={limit!r} must be a positive number "
+                               "of per cent (e.g. 40)")
     data = frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["date", "event_id"])
     data = data.reset_index(drop=True)
     band = _band(data, value, ci)
     n = len(data)
+    centre = data[value].astype(float).to_numpy() * 100
+    lo = hi = None
+    if band is not None:
+        lo, hi = band[0].to_numpy() * 100, band[1].to_numpy() * 100
+    if by_year is None:
+        by_year = n > 25
+    years = data["date"].dt.year.to_numpy()
+    groups = [np.arange(n)]
+    if by_year and n:  # a year with more than 25 events is split into equal consecutive parts
+        groups = [part for y in pd.unique(years)
+                  for part in np.array_split(np.flatnonzero(years == y),
+                                             int(np.ceil((years == y).sum() / 25)))]
+    if ncols is None:
+        ncols = 1 if n <= 40 or len(groups) == 1 else (2 if n <= 100 else 3)
+    columns = _split_columns([len(g) for g in groups], max(1, min(int(ncols), len(groups))))
+    extremes = np.r_[centre, [] if lo is None else lo, [] if hi is None else hi]
+    extremes = np.abs(extremes[np.isfinite(extremes)])
+    xmax = limit if limit is not None else max(1.0, float(extremes.max()) if extremes.size
+                                               else 1.0) * 1.08
+    interval = ""
+    if band is not None:
+        interval = f" with {ci:.0%} CI" if "lo" not in data.columns else " with interval"
+    xlabel = f"CAAR{' ' + window_label if window_label else ''} (%){interval}"
+    labels = _event_labels(data, label)
+    rows = max(sum(len(groups[i]) for i in col) for col in columns)
+    panels_in_col = max(len(col) for col in columns)
     with _theme():
-        fig, ax = plt.subplots(figsize=(8.5, max(3.0, 1.4 + 0.34 * n)), layout="constrained")
-        ypos = np.arange(n)
-        centre = data[value].astype(float).to_numpy() * 100
-        if band is not None:
-            lo, hi = (band[0].to_numpy() * 100, band[1].to_numpy() * 100)
-        for direction, idx in data.groupby(data["direction"].astype(str), sort=False).groups.items():
-            idx = np.asarray(idx)
-            style = _direction_style(direction)
-            xerr = None
-            if band is not None:
-                xerr = np.vstack([centre[idx] - lo[idx], hi[idx] - centre[idx]])
-            ax.errorbar(centre[idx], ypos[idx], xerr=xerr, fmt=style["marker"], ms=7,
-                        color=style["color"], mec="black", mew=0.5, ecolor=style["color"],
-                        elinewidth=1.6, capsize=3, label=direction)
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(ypos, _event_labels(data, label))
-        ax.set_ylim(n - 0.5, -0.5)
-        ax.grid(axis="y", visible=False)
-        interval = ""
-        if band is not None:
-            interval = f" with {ci:.0%} CI" if "lo" not in data.columns else " with interval"
-        ax.set_xlabel(f"CAAR{' ' + window_label if window_label else ''} (%){interval}")
-        ax.xaxis.set_major_formatter(_percent_formatter(1))
-        ax.set_title(title)
-        ax.legend(title="Direction", loc="best", frameon=True, framealpha=0.9)
+        # one column: 0.34 in a row as before; several year panels: 0.24 in a row (9.5 pt
+        # labels), so 80 events in two columns fit one landscape page
+        per_row, width = (0.34, 8.5) if len(groups) == 1 else (0.24, 7.5)
+        fig = plt.figure(figsize=(width * len(columns), max(3.0, 1.2 + per_row * rows
+                                                             + 0.7 * panels_in_col)),
+                         layout="constrained")
+        subfigs = np.atleast_1d(fig.subfigures(1, len(columns), wspace=0.04))
+        handles: dict[str, object] = {}
+        for subfig, col in zip(subfigs, columns):
+            counts = [len(groups[i]) for i in col]
+            ratios = [c + 1.6 for c in counts]
+            spare = (rows + 1.6 * panels_in_col) - sum(ratios)  # same row height in every column
+            axes = subfig.subplots(len(col) + (spare > 0.5), 1, squeeze=False,
+                                   height_ratios=ratios + ([spare] if spare > 0.5 else []))[:, 0]
+            if spare > 0.5:
+                axes[-1].set_visible(False)
+                axes = axes[:-1]
+            for k, (ax, i) in enumerate(zip(axes, col)):
+                idx = groups[i]
+                ypos = np.arange(len(idx))
+                x = np.clip(centre[idx], -xmax, xmax)
+                off = np.abs(centre[idx]) > xmax
+                sub_dir = data["direction"].astype(str).to_numpy()[idx]
+                for direction in pd.unique(sub_dir):
+                    sel = np.flatnonzero(sub_dir == direction)
+                    style = _direction_style(direction)
+                    xerr = None
+                    if band is not None:
+                        lo_c = np.clip(lo[idx][sel], -xmax, xmax)
+                        hi_c = np.clip(hi[idx][sel], -xmax, xmax)
+                        xerr = np.vstack([np.maximum(x[sel] - lo_c, 0),
+                                          np.maximum(hi_c - x[sel], 0)])
+                    cont = ax.errorbar(x[sel], ypos[sel], xerr=xerr, fmt=style["marker"], ms=7,
+                                       color=style["color"], mec="black", mew=0.5,
+                                       ecolor=style["color"], elinewidth=1.6, capsize=3,
+                                       label=direction)
+                    handles.setdefault(direction, cont)
+                for j in np.flatnonzero(off):
+                    side = -1.0 if centre[idx][j] < 0 else 1.0
+                    ax.plot([side * xmax], [ypos[j]], ls="none", marker="o", ms=11, mfc="none",
+                            mec="black", mew=1.0, clip_on=False)
+                    ax.annotate(f"{centre[idx][j]:.1f}% (off scale)", (side * xmax, ypos[j]),
+                                xytext=(-side * 9, 0), textcoords="offset points",
+                                ha="left" if side < 0 else "right", va="center", fontsize=8.5,
+                                color="#D55E00", fontweight="bold")
+                ax.axvline(0, color="black", lw=0.8)
+                ax.set_yticks(ypos, [labels[t] for t in idx])
+                ax.set_ylim(len(idx) - 0.5, -0.5)
+                ax.set_xlim(-xmax, xmax)
+                ax.grid(axis="y", visible=False)
+                ax.xaxis.set_major_formatter(_percent_formatter(0 if xmax >= 10 else 1))
+                if k == 0 and len(groups) > 1:
+                    ax.tick_params(axis="x", top=True, labeltop=True)
+                if len(groups) > 1:
+                    part = "" if (years == years[idx[0]]).sum() == len(idx) else (
+                        f", {data['date'].iloc[idx[0]]:%d %b} to {data['date'].iloc[idx[-1]]:%d %b}")
+                    ax.set_title(f"{years[idx[0]]}{part} ({len(idx)} event"
+                                 f"{'s' * (len(idx) != 1)})", fontsize=11, loc="left")
+            axes[-1].set_xlabel(xlabel)
+        if len(groups) == 1:
+            ax = fig.axes[0]
+            ax.set_title(title)
+            ax.legend(title="Direction", loc="best", frameon=True, framealpha=0.9)
+        else:
+            fig.suptitle(title, fontsize=13, fontweight="bold")
+            fig.legend(list(handles.values()), [f"{d} event" for d in handles],
+                       loc="outside upper right", ncols=len(handles), frameon=False)
+        notes = []
         n_missing = int(np.isnan(centre).sum())
         if n_missing:
-            _add_note(fig, f"{n_missing} event(s) without an estimate have no marker.")
+            notes.append(f"{n_missing} event(s) without an estimate have no marker.")
+        n_off = int((np.abs(centre) > xmax).sum())
+        if n_off:
+            notes.append(f"{n_off} estimate(s) beyond ±{xmax:g}% are drawn at the edge (circled) "
+                         "with their value.")
+        if notes:
+            _add_note(fig, " ".join(notes))
     return fig
 
 

@@ -17,6 +17,8 @@ from crackdown.errors import StudyConfigError
 from crackdown.output.plots._style import (
     OKABE_ITO,
     _add_note,
+    _date_axis,
+    _label_points,
     _require_columns,
     _theme,
 )
@@ -53,6 +55,9 @@ def plot_cross_listing(
     at_day: int | None = None,
     title: str | None = None,
     ncols: int = 3,
+    label: int = 8,
+    label_min: float = 0.0,
+    figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """Compare the New York and Hong Kong listings of the same firm (e.g. BABA vs 9988.HK).
 
@@ -72,6 +77,15 @@ def plot_cross_listing(
     at_day
         Event day whose CAR is used in the scatter; default the last day common to both
         listings in each event (i.e. the full-window CAR).
+    label, label_min
+        The scatter labels at most ``label`` events, those with the largest
+        ``max(|CAR_US|, |CAR_HK|)`` first and only when that exceeds ``label_min`` per cent;
+        labels are placed so that no two overlap (greedy search over offsets on their bounding
+        boxes); a label with no free place is left out and the note says how many points are
+        unlabelled.
+    figsize
+        Figure size in inches; default 4.3 x 3.6 per panel. Set it here rather than resizing
+        the figure afterwards, which would move the labels placed for this size.
 
     Returns
     -------
@@ -96,7 +110,8 @@ def plot_cross_listing(
     ncols = max(1, min(ncols, n_panels))
     nrows = int(np.ceil(n_panels / ncols))
     with _theme():
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.6 * nrows + 0.6),
+        fig, axes = plt.subplots(nrows, ncols,
+                                 figsize=figsize or (4.3 * ncols, 3.6 * nrows + 0.6),
                                  layout="constrained", squeeze=False)
         flat = axes.ravel()
         for ax in flat[n_panels:]:
@@ -105,10 +120,10 @@ def plot_cross_listing(
             sub = frame[frame["event_id"] == event]
             for ticker in (us, hk):
                 path = sub[sub["ticker"] == ticker].sort_values("rel_day")
-                colour, ls, marker, label = styles[ticker]
+                colour, ls, marker, line_label = styles[ticker]
                 xs = pd.to_datetime(path["date"]) if x == "date" else path["rel_day"]
                 ax.plot(xs, path["car"].astype(float) * 100, color=colour, ls=ls, marker=marker,
-                        ms=3.5, lw=1.8, label=label)
+                        ms=3.5, lw=1.8, label=line_label)
                 if x == "date":
                     day0 = path.loc[path["rel_day"] == 0, "date"]
                     if not day0.empty:
@@ -119,8 +134,7 @@ def plot_cross_listing(
                 ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
             else:
                 ax.set_xlabel("Date (dotted: each listing's day 0)")
-                ax.xaxis.set_major_formatter(mpl.dates.DateFormatter("%d %b\n%Y"))
-                ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(5))
+                _date_axis(ax, maxticks=6)
             ax.axhline(0, color="black", lw=0.8)
             ax.set_ylabel("CAR (%)")
             ax.set_title(str(event), fontsize=11)
@@ -149,9 +163,6 @@ def plot_cross_listing(
                 ax.plot([-lim, lim], [-lim, lim], color="#777777", lw=1, ls="--", label="45° line")
                 ax.scatter(ex, ey, s=36, color=OKABE_ITO[2], edgecolor="black", lw=0.5, zorder=3,
                            label="event")
-                for event, px, py in pts:
-                    ax.annotate(str(event), (px, py), xytext=(4, 3), textcoords="offset points",
-                                fontsize=7.5)
                 ax.set_xlim(-lim, lim)
                 ax.set_ylim(-lim, lim)
                 ax.set_aspect("equal", adjustable="box")
@@ -161,12 +172,37 @@ def plot_cross_listing(
             ax.set_xlabel(f"{us} CAR, {day_text} (%)")
             ax.set_ylabel(f"{hk} CAR, {day_text} (%)")
             ax.set_title("New York vs Hong Kong", fontsize=11)
-            skipped = len(events) - len(pts)
-            if skipped:
-                _add_note(fig, f"{skipped} event(s) lack a CAR common to both listings and are "
-                               "not in the scatter.")
         fig.suptitle(title or f"Cross-listing: {us} (New York) vs {hk} (Hong Kong)",
                      fontsize=13, fontweight="bold")
+        if kind in {"scatter", "both"}:
+            notes = []
+            skipped = len(events) - len(pts)
+            if skipped:
+                notes.append(f"{skipped} event(s) lack a CAR common to both listings and are "
+                             "not in the scatter.")
+            ranked = sorted(pts, key=lambda p: -max(abs(p[1]), abs(p[2])))
+            chosen = [(str(e), px, py) for e, px, py in ranked[:max(0, label)]
+                      if max(abs(px), abs(py)) > label_min]
+            rule = f"|CAR| > {label_min:g}%, " if label_min > 0 else ""
+
+            def note(left_out: list[str]) -> str:
+                n_plain = len(pts) - len(chosen) + len(left_out)
+                extra = [] if not n_plain else [(
+                    f"Labelled: the {len(chosen) - len(left_out)} largest |CAR| ({rule}no "
+                    f"overlap); {n_plain} point(s) unlabelled.")]
+                return " ".join(notes + extra)
+
+            if note([]):
+                _add_note(fig, note([]))
+            left_out = _label_points(fig, ax, chosen, fontsize=7.5)
+            if note(left_out) and not note([]):
+                # the note appears only now and takes room: place the labels again below it
+                _add_note(fig, note(left_out))
+                for text in [t for t in ax.texts if t.get_gid() == "crackdown-label"]:
+                    text.remove()
+                left_out = _label_points(fig, ax, chosen, fontsize=7.5)
+            if note(left_out):
+                _add_note(fig, note(left_out))
     return fig
 
 

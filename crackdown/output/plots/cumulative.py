@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib as mpl
-import matplotlib.dates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -16,6 +14,7 @@ from crackdown.errors import StudyConfigError
 from crackdown.output.plots._style import (
     OKABE_ITO,
     _add_note,
+    _date_axis,
     _direction_style,
     _percent_formatter,
     _require_columns,
@@ -128,6 +127,7 @@ def plot_cumulative_value(
             ax.annotate(f"end {y[-1]:,.1f}", (table["date"].iloc[-1], y[-1]), xytext=(6, 4),
                         textcoords="offset points", fontsize=8.5)
             ax.set_ylabel(ylabel)
+            _date_axis(ax, minticks=5, maxticks=12)
         axes[0, 0].legend(title="Event direction", loc="best", frameon=True, framealpha=0.9)
         axes[-1, 0].set_xlabel("Announcement date")
         axes[0, 0].set_title(title)
@@ -265,8 +265,7 @@ def plot_firm_cumulative(
                     textcoords="offset points", ha="right", va="bottom", fontsize=9.5,
                     fontweight="bold", bbox=box, arrowprops=arrow, zorder=8).set_gid("end")
         ax.set_xlim(start - pd.Timedelta(days=5), finish + pd.Timedelta(days=5))
-        ax.xaxis.set_major_locator(mpl.dates.MonthLocator(bymonth=(1, 4, 7, 10)))
-        ax.xaxis.set_major_formatter(mpl.dates.DateFormatter("%b\n%Y"))
+        _date_axis(ax, minticks=6, maxticks=14)
         ax.yaxis.set_major_formatter(_percent_formatter(0))
         ax.set_xlabel("Announcement date")
         ax.set_ylabel("Cumulative abnormal return (%)")
