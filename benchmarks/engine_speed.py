@@ -13,7 +13,24 @@ synthetic data. For each size the script
    and event window);
 4. reports the peak memory of the batched engine (tracemalloc).
 
-It ends with ``speedup: X`` for the largest size. Run single-threaded::
+It prints ``engine speedup: X`` for the largest size. :func:`bandwidth` then times the engine
+at ``--bandwidth-size`` firm-events (default 100,000) against the time to stream the same
+bytes once (``y`` and the market column ``x`` of the estimation window, 16 bytes per firm-day,
+read by a numpy ``add.reduce``, in the same run) and prints ``bandwidth ratio: X``; it asserts
+that the closed-form ``k == 2`` branch of ``fit_batched_ols`` (the engine's default for the
+market model) and the general ``method="normal"`` branch give the same fit (1e-12 relative).
+
+``--end-to-end`` (:func:`end_to_end`) adds the user's whole job on the offline price snapshot
+(``$CRACKDOWN_PRICES_DIR``): ``EventStudy.from_events(...).fit()`` on every stock and ADR of
+``universe.csv`` with prices, for all events of ``events.csv`` plus pseudo events (the same
+events shifted back by whole years, ids suffixed ``@-1y``, ..., until the firm-events reach
+``--firm-events``), against the per-firm pipeline users write: load the same prices and
+returns once, then for each event and ticker map day 0 (``day_zero``), slice the returns on
+the exchange's sessions, fit ``statsmodels.OLS`` on the complete estimation days and
+``predict`` the event window. Identical event-window ARs are asserted (max |diff| < 1e-10 on
+every included firm-event), and it prints ``end-to-end speedup: X`` (both sides include
+reading the price files), the same ratio with the CSV parsing time of both sides taken out,
+and the build time per firm-event. Run single-threaded::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
         /work/venv/bin/python benchmarks/engine_speed.py
@@ -35,6 +52,7 @@ import numpy as np
 import statsmodels.api as sm
 
 from crackdown.estimation.models import fit_normal_model, model_spec
+from crackdown.estimation.ols import fit_batched_ols
 
 T_EST, L_EVENT = 240, 3
 
@@ -100,6 +118,188 @@ def run(sizes: list[int], repeats: int) -> float:
     return speedup
 
 
+# ---------------------------------------------------------------------------- bandwidth
+def _same_fit(a, b, rtol: float = 1e-12) -> float:
+    """Largest difference of two BatchedOLS, relative to each row's scale (NaN patterns equal)."""
+    worst = 0.0
+    for name in ("ok", "rank_deficient", "n_obs"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    for name in ("params", "resid", "sigma2", "xtx_inv", "ssr", "r2"):
+        u, v = getattr(a, name), getattr(b, name)
+        assert np.array_equal(np.isnan(u), np.isnan(v)), f"{name}: NaN pattern"
+        scale = np.nanmax(np.abs(v).reshape(len(v), -1), axis=1, initial=0.0)
+        if name == "r2":  # 1 - SSR/TSS: absolute (R² near 0 has no relative accuracy)
+            scale = np.ones_like(scale)
+        scale = np.where(scale > 0, scale, 1.0).reshape((-1,) + (1,) * (v.ndim - 1))
+        worst = max(worst, float(np.nanmax(np.abs(u - v) / scale, initial=0.0)))
+    assert worst < rtol, f"closed-form and general OLS differ by {worst:g} (relative)"
+    return worst
+
+
+def bandwidth(n: int, repeats: int) -> float:
+    """Engine time over the time to stream ``y`` and ``x`` once, at ``n`` firm-events."""
+    spec = model_spec("market")
+    data = synthetic(n)
+    y, X = data[0], data[1]
+    x = X[:, :, 1]  # contiguous (regressor-major layout)
+
+    def stream():
+        return np.add.reduce(y, axis=None) + np.add.reduce(x, axis=None)
+
+    stream()
+    stream_s = min(_timed(stream) for _ in range(repeats))
+    batched(spec, *data)
+    engine_s = min(_timed(lambda: batched(spec, *data)) for _ in range(repeats))
+    fit_batched_ols(y, X, data[2])
+    closed_s = min(_timed(lambda: fit_batched_ols(y, X, data[2])) for _ in range(repeats))
+    general_s = min(_timed(lambda: fit_batched_ols(y, X, data[2], method="normal"))
+                    for _ in range(repeats))
+    worst = _same_fit(fit_batched_ols(y, X, data[2], method="closed"),
+                      fit_batched_ols(y, X, data[2], method="normal"))
+    gbs = (y.nbytes + x.nbytes) / stream_s / 1e9
+    print(f"\nbandwidth at {n:,} firm-events (load average {os.getloadavg()[0]:.2f}): stream y, x "
+          f"once {stream_s:.4f} s ({gbs:.1f} GB/s, {stream_s / n * 1e6:.2f} us per firm-event)")
+    print(f"engine (fit_normal_model) {engine_s:.4f} s ({engine_s / n * 1e6:.2f} us per "
+          f"firm-event); fit_batched_ols closed form {closed_s:.4f} s, general branch "
+          f"{general_s:.4f} s (x{general_s / closed_s:.2f}); closed vs general max rel diff "
+          f"{worst:.1e}")
+    ratio = engine_s / stream_s
+    print(f"bandwidth ratio: {ratio:.2f}")
+    return ratio
+
+
+# ---------------------------------------------------------------------------- end to end
+def _pseudo_events(events, n_tickers: int, target: int):
+    """The events plus copies shifted back 1, 2, ... years until ``n_tickers`` x events >= target."""
+    import pandas as pd
+
+    frames, k = [events], 0
+    while sum(len(f) for f in frames) * n_tickers < target:
+        k += 1
+        shifted = events.copy()
+        shifted["event_id"] = shifted["event_id"].astype(str) + f"@-{k}y"
+        shifted["date"] = pd.to_datetime(shifted["date"]) - pd.DateOffset(years=k)
+        frames.append(shifted)
+    return pd.concat(frames, ignore_index=True)
+
+
+def per_firm_pipeline(events, tickers, bench: dict[str, str], estimation, window,
+                      min_obs: int):
+    """What a user writes: returns once, then day 0, slice, OLS and predict per firm-event."""
+    import pandas as pd
+
+    from crackdown.marketdata.prices import load_prices
+    from crackdown.marketdata.returns import compute_returns, returns_matrix
+    from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, day_zero, sessions
+    from crackdown.timeline.universe import exchange_for_ticker
+
+    start = pd.Timestamp(events["date"].min()) - pd.Timedelta(days=int(-estimation[0] * 7 / 5)
+                                                             + 30)
+    end = pd.Timestamp(events["date"].max()) + pd.Timedelta(days=int(window[1] * 7 / 5) + 30)
+    names = list(dict.fromkeys(list(tickers) + list(bench.values())))
+    rets = returns_matrix(compute_returns(load_prices(names, start, end)))
+    out = {}
+    for ev in events.itertuples(index=False):
+        time_ = ev.time_beijing or None
+        for ticker in tickers:
+            exchange = exchange_for_ticker(ticker)
+            d0 = day_zero(pd.Timestamp(ev.date), time_, exchange).session
+            grid = sessions(exchange, CALENDAR_START, CALENDAR_END)
+            p0 = grid.searchsorted(d0)
+            est = grid[p0 + estimation[0]:p0 + estimation[1] + 1]
+            evw = grid[p0 + window[0]:p0 + window[1] + 1]
+            y = rets[ticker].reindex(est).to_numpy()
+            x = rets[bench[exchange]].reindex(est).to_numpy()
+            use = np.isfinite(y) & np.isfinite(x)
+            if use.sum() < min_obs:
+                continue
+            fit = sm.OLS(y[use], sm.add_constant(x[use], has_constant="add")).fit()
+            x_ev = rets[bench[exchange]].reindex(evw).to_numpy()
+            y_ev = rets[ticker].reindex(evw).to_numpy()
+            pred = fit.predict(sm.add_constant(x_ev, has_constant="add"))
+            out[(str(ev.event_id), ticker)] = y_ev - pred
+    return out
+
+
+class _ParseClock:
+    """Adds up the time spent parsing price CSV files (wraps ``read_price_csv`` in place)."""
+
+    def __init__(self) -> None:
+        from crackdown.marketdata import prices
+
+        self.module, self.seconds = prices, 0.0
+        self.original = prices.read_price_csv
+
+    def __enter__(self):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return self.original(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        self.module.read_price_csv = timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.module.read_price_csv = self.original
+
+
+def end_to_end(target: int) -> float:
+    """``from_events`` + ``fit`` vs the per-firm pipeline; returns the speedup (module doc)."""
+    import glob
+
+    import crackdown as cd
+    from crackdown import config
+
+    folder = config.prices_dir()
+    if folder is None:
+        raise SystemExit("--end-to-end needs the price snapshot: set CRACKDOWN_PRICES_DIR")
+    have = {os.path.basename(p)[:-4] for p in glob.glob(str(folder / "*.csv"))}
+    uni = cd.load_universe()
+    tickers = [t for t, k in zip(uni["ticker"], uni["kind"]) if k in ("stock", "adr")
+               and t in have]
+    events = _pseudo_events(cd.load_events(), len(tickers), target)
+    bench = {"XNYS": "SPY", "XHKG": "^HSI"}
+    estimation, window, min_obs = (-250, -11), (-1, 1), 100
+    n_fe = len(events) * len(tickers)
+    print(f"\nend to end: {len(events)} events ({len(events) - len(cd.load_events())} pseudo) x "
+          f"{len(tickers)} listings = {n_fe:,} firm-events, market model, benchmark "
+          f"{bench}, load average {os.getloadavg()[0]:.2f}")
+    with _ParseClock() as clock_ours:
+        t0 = time.perf_counter()
+        study = cd.EventStudy.from_events(events, tickers=tickers, benchmark=bench,
+                                          estimation=estimation, window=window,
+                                          min_estimation_obs=min_obs)
+        build_s = time.perf_counter() - t0
+        res = study.fit()
+        ours_s = time.perf_counter() - t0
+    with _ParseClock() as clock_loop:
+        t0 = time.perf_counter()
+        ref = per_firm_pipeline(events, tickers, bench, estimation, window, min_obs)
+        loop_s = time.perf_counter() - t0
+    keys = res.panel.keys
+    got = {(e, t): res.panel.ar_event[i]
+           for i, (e, t) in enumerate(zip(keys["event_id"], keys["ticker"]))}
+    assert got, "no firm-event was included"
+    assert set(got) <= set(ref), "the study fits firm-events the per-firm pipeline cannot"
+    diff = max(float(np.nanmax(np.abs(got[k] - ref[k]))) for k in got)
+    assert all(np.array_equal(np.isnan(got[k]), np.isnan(ref[k])) for k in got)
+    assert diff < 1e-10, f"from_events and the per-firm pipeline differ by {diff:g}"
+    speedup = loop_s / ours_s
+    net = (loop_s - clock_loop.seconds) / (ours_s - clock_ours.seconds)
+    print(f"from_events {build_s:.2f} s ({build_s / n_fe * 1e6:.1f} us per firm-event; "
+          f"{(build_s - clock_ours.seconds) / n_fe * 1e6:.1f} us without the "
+          f"{clock_ours.seconds:.2f} s of CSV parsing) + fit {ours_s - build_s:.2f} s; per-firm "
+          f"pipeline {loop_s:.2f} s (CSV parsing {clock_loop.seconds:.2f} s)")
+    print(f"included {len(got):,} firm-events (the pipeline fits {len(ref):,}: the study also "
+          f"excludes degenerate designs), max|dAR| {diff:.2e}, load average "
+          f"{os.getloadavg()[0]:.2f}")
+    print(f"end-to-end speedup without CSV parsing: {net:.1f}")
+    print(f"end-to-end speedup: {speedup:.1f}")
+    return speedup
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -111,10 +311,23 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000",
                         help="comma-separated numbers of firm-events (default 1000,10000)")
     parser.add_argument("--repeats", type=int, default=5, help="batched timing: best of N")
+    parser.add_argument("--bandwidth-size", type=int, default=100_000,
+                        help="firm-events of the bandwidth ratio (default 100000; 0 = skip)")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="also time from_events + fit on the price snapshot (end_to_end)")
+    parser.add_argument("--end-to-end-only", action="store_true",
+                        help="only the end-to-end comparison")
+    parser.add_argument("--firm-events", type=int, default=20_000,
+                        help="end to end: at least this many firm-events (default 20000)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    speedup = run(sizes, args.repeats)
-    print(f"speedup: {speedup:.1f}")
+    if not args.end_to_end_only:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        speedup = run(sizes, args.repeats)
+        print(f"engine speedup: {speedup:.1f} (load average {os.getloadavg()[0]:.2f})")
+        if args.bandwidth_size > 0:
+            bandwidth(args.bandwidth_size, args.repeats)
+    if args.end_to_end or args.end_to_end_only:
+        end_to_end(args.firm_events)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def resolve_benchmarks(fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[s
     if isinstance(benchmark, str):
         return [benchmark] * len(fe)
     cache: dict[tuple[str, str], str] = {}
+    given = raw["benchmark"].to_numpy(dtype=object) if "benchmark" in raw.columns else None
     out = []
     for i, (ticker, exchange) in enumerate(zip(fe["ticker"], fe["exchange"])):
         if isinstance(benchmark, Mapping):
@@ -80,10 +81,8 @@ def resolve_benchmarks(fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[s
             continue
         if benchmark is not None:
             raise StudyConfigError(f"benchmark must be a ticker or a mapping; got {benchmark!r}")
-        if "benchmark" in raw.columns and isinstance(raw["benchmark"].iloc[i], str) and raw[
-            "benchmark"
-        ].iloc[i]:
-            out.append(raw["benchmark"].iloc[i])
+        if given is not None and isinstance(given[i], str) and given[i]:
+            out.append(given[i])
             continue
         if (ticker, exchange) not in cache:
             try:
@@ -157,6 +156,10 @@ def study_inputs(
     rows = []
     explicit = tickers is not None
     tickers = check_tickers(tickers, "tickers=") if explicit else None  # the one ticker check
+    # resolved once per ticker and once per (announcement, exchange), then broadcast: a study
+    # of E events x N listings maps E x (number of exchanges) day 0s, not E x N
+    exchange_of: dict[str, str] = {}
+    day0_of: dict[tuple, object] = {}
     for ev in events_df.itertuples(index=False):
         ev_tickers = list(tickers) if explicit else _event_tickers(ev)
         if ev_tickers and not explicit:  # a hand-made events frame: the same check
@@ -166,9 +169,15 @@ def study_inputs(
         time = getattr(ev, "time_beijing", None) or None
         timing = getattr(ev, "timing", None) or timing_of(time or "",
                                                           getattr(ev, "time_source", "") or "")
+        date = pd.Timestamp(ev.date)
         for ticker in ev_tickers:
-            exchange = exchange_for_ticker(ticker)
-            dz = day_zero(pd.Timestamp(ev.date), time, exchange, timing_policy=timing_policy)
+            exchange = exchange_of.get(ticker)
+            if exchange is None:
+                exchange = exchange_of[ticker] = exchange_for_ticker(ticker)
+            dz = day0_of.get((exchange, date, time))
+            if dz is None:
+                dz = day0_of[(exchange, date, time)] = day_zero(
+                    date, time, exchange, timing_policy=timing_policy)
             rows.append(
                 {
                     "event_id": str(ev.event_id),
@@ -198,10 +207,11 @@ def study_inputs(
             benchmark.get(t, benchmark.get(x, "")) for t, x in zip(fe["ticker"], fe["exchange"])
         ]
     else:
-        fe["benchmark"] = [
-            default_benchmark(t) or default_benchmark(x)
-            for t, x in zip(fe["ticker"], fe["exchange"])
-        ]
+        default: dict[tuple[str, str], str] = {}  # once per listing
+        for t, x in zip(fe["ticker"], fe["exchange"]):
+            if (t, x) not in default:
+                default[(t, x)] = default_benchmark(t) or default_benchmark(x)
+        fe["benchmark"] = [default[(t, x)] for t, x in zip(fe["ticker"], fe["exchange"])]
     fe["benchmark"] = _exclude_treated(fe)
     if "international" in (settings.get("model"), settings.get("fallback")):
         world = dict(WORLD_MARKETS if settings.get("world_market") is None
@@ -270,12 +280,16 @@ def _exclude_treated(fe: pd.DataFrame, column: str = "benchmark") -> list[str]:
     )
 
     treated = fe.groupby("event_id")["ticker"].agg(set).to_dict()
+    named: dict[tuple[str, str], str] = {}  # once per (event, benchmark), not per firm-event
     out = []
     for ev, b in zip(fe["event_id"], fe[column]):
-        if b and is_constructed_benchmark(b):
-            base, already = parse_benchmark_name(b)
-            b = benchmark_name(base, set(already) | treated[ev])
-        out.append(b)
+        if (ev, b) not in named:
+            name = b
+            if b and is_constructed_benchmark(b):
+                base, already = parse_benchmark_name(b)
+                name = benchmark_name(base, set(already) | treated[ev])
+            named[(ev, b)] = name
+        out.append(named[(ev, b)])
     return out
 
 

@@ -6,7 +6,9 @@ Every firm-event of a study is one row of a masked ``(N, T)`` array: ``y[n, t]``
 loop over firm-events: masked rows are zeroed (which removes them from ``X'X`` and ``X'y``
 exactly), the ``N`` k x k normal-equation systems are equilibrated and inverted as one stack
 (``method="normal"``, default), or the ``(N, T, k)`` stack is QR-factorised
-(``method="qr"``). The stack is processed in cache-sized blocks of rows.
+(``method="qr"``); two-regressor designs (the market model) are solved in closed form from
+the masked sums (``method="closed"``, chosen by the default ``"auto"``). The stack is processed
+in cache-sized blocks of rows.
 
 Conventions
 -----------
@@ -95,7 +97,7 @@ def fit_batched_ols(
     *,
     rank_tol: float = RANK_TOL,
     centered_r2: bool = True,
-    method: str = "normal",
+    method: str = "auto",
     refine: bool = False,
     block_size: int | None = 512,
 ) -> BatchedOLS:
@@ -116,8 +118,12 @@ def fit_batched_ols(
     centered_r2 : bool
         R² against the centred total sum of squares (as statsmodels for models with a constant);
         otherwise uncentred.
-    method : {"normal", "qr"}
-        ``"normal"`` (default, fastest): column-equilibrated normal equations
+    method : {"auto", "closed", "normal", "qr"}
+        ``"auto"`` (default): ``"closed"`` when ``k == 2`` (the market model) and ``refine`` is
+        False, else ``"normal"``. ``"closed"`` (``k == 2`` only): the same equilibrated normal
+        equations solved in closed form from the masked sums ``S_aa, S_ab, S_bb, S_ay, S_by``
+        of the two columns ``a, b`` (no batched ``linalg`` calls, fewer passes; see Notes).
+        ``"normal"``: column-equilibrated normal equations
         ``(D X'X D) (D^{-1} b) = D X'y`` with ``D = diag(X'X)^{-1/2}``, solved by a batched
         ``numpy.linalg.inv`` of the k x k matrices; ``X'X`` and ``X'y`` are accumulated column
         pair by column pair on contiguous ``(N, T)`` slices (optionally refined, see
@@ -141,8 +147,17 @@ def fit_batched_ols(
     Masked rows of ``y`` and ``X`` are set to zero, so they contribute nothing to ``X'X`` or
     ``X'y``. Equilibration makes the normal equations well conditioned for return data (the
     condition number of the scaled ``X'X`` is ``(1+|rho|)/(1-|rho|)`` for two regressors with
-    uncentred correlation ``rho``). Regressions with ``n_obs <= k`` or a collinear design are returned with NaN and
-    ``ok=False`` instead of raising.
+    uncentred correlation ``rho``). Regressions with ``n_obs <= k`` or a collinear design are
+    returned with NaN and ``ok=False`` instead of raising.
+
+    Closed form (``k == 2``): with ``d_j = S_jj^{-1/2}`` and the uncentred correlation
+    ``rho = S_ab d_a d_b``, the equilibrated ``X'X`` is ``[[1, rho], [rho, 1]]``, its smallest
+    eigenvalue is ``1 - |rho|`` (the rank test of ``"normal"``: deficient when
+    ``1 - |rho| <= 2 rank_tol`` or a column is zero on the used rows), its inverse is
+    ``[[1, -rho], [-rho, 1]] / ((1 - |rho|)(1 + |rho|))``, and ``(X'X)^{-1} = D A^{-1} D``,
+    ``params = (X'X)^{-1} X'y``. This is the arithmetic of ``"normal"`` without the LU and
+    eigen-decomposition calls; the two agree to rounding (about 1e-15 relative on return
+    data, ``tests/test_ols_fast_path.py``).
     """
     y = np.asarray(y, dtype=float)
     if y.ndim != 2:
@@ -156,6 +171,13 @@ def fit_batched_ols(
     k = X.shape[2]
     if X.shape[1] != t:
         raise ValueError(f"X has {X.shape[1]} rows per regression, y has {t}")
+    if method == "auto":
+        method = "closed" if k == 2 and not refine else "normal"
+    if method not in ("closed", "normal", "qr"):
+        raise ValueError(f"method must be 'auto', 'closed', 'normal' or 'qr'; got {method!r}")
+    if method == "closed" and (k != 2 or refine):
+        raise ValueError(f"method='closed' needs k == 2 regressors and refine=False; got k={k}, "
+                         f"refine={refine}")
     out = BatchedOLS(
         params=np.empty((n, k)),
         resid=np.empty((n, t)),
@@ -171,9 +193,75 @@ def fit_batched_ols(
     step = max(n, 1) if block_size is None else max(int(block_size), 1)
     for s in range(0, n, step):
         sl = slice(s, s + step)
-        _fit_block(y[sl], X[sl], None if mask is None else mask[sl], rank_tol, centered_r2,
-                   method, refine, out, sl)
+        m_sl = None if mask is None else mask[sl]
+        if method == "closed":
+            _fit_block_k2(y[sl], X[sl, :, 0], X[sl, :, 1], m_sl, rank_tol, centered_r2, out, sl)
+        else:
+            _fit_block(y[sl], X[sl], m_sl, rank_tol, centered_r2, method, refine, out, sl)
     return out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise ``sum_t a[n, t] b[n, t]`` -> (N,)."""
+    return np.einsum("nt,nt->n", a, b)
+
+
+def _fit_block_k2(y, a, b, mask, rank_tol, centered_r2, out: BatchedOLS, sl: slice) -> None:
+    """Closed-form ``k == 2`` fit of one block (see :func:`fit_batched_ols`, Notes)."""
+    use = np.isfinite(y)
+    use &= np.isfinite(a)
+    use &= np.isfinite(b)
+    if mask is not None:
+        use &= mask
+    n_obs = np.einsum("nt->n", use.view(np.uint8), dtype=np.int64)
+    ym = np.where(use, y, 0.0)
+    am = np.where(use, a, 0.0)
+    bm = np.where(use, b, 0.0)
+    saa, sab, sbb = _dot(am, am), _dot(am, bm), _dot(bm, bm)
+    say, sby, syy = _dot(am, ym), _dot(bm, ym), _dot(ym, ym)
+    zero_col = (saa <= 0) | (sbb <= 0)
+    da = 1.0 / np.sqrt(np.where(saa > 0, saa, 1.0))
+    db = 1.0 / np.sqrt(np.where(sbb > 0, sbb, 1.0))
+    rho = sab * da * db
+    abs_rho = np.abs(rho)
+    lam_min = 1.0 - abs_rho  # smallest eigenvalue of [[1, rho], [rho, 1]]
+    rank_deficient = zero_col | ~(lam_min > 2 * rank_tol)
+    ok = (~rank_deficient) & (n_obs > 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        det = np.where(ok, lam_min * (1.0 + abs_rho), np.nan)  # NaN propagates to bad rows
+        i_aa = da * da / det
+        i_bb = db * db / det
+        i_ab = -rho * da * db / det
+        p_a = i_aa * say + i_ab * sby
+        p_b = i_ab * say + i_bb * sby
+    xtx_inv = out.xtx_inv[sl]
+    xtx_inv[:, 0, 0] = i_aa
+    xtx_inv[:, 1, 1] = i_bb
+    xtx_inv[:, 0, 1] = xtx_inv[:, 1, 0] = i_ab
+    out.params[sl, 0] = p_a
+    out.params[sl, 1] = p_b
+    # residuals, computed in place in the output: exactly 0 on masked rows of ok regressions
+    # (so ssr needs no mask), NaN on every row of the others (their params are NaN)
+    resid = out.resid[sl]
+    np.multiply(bm, p_b[:, None], out=resid)
+    resid += am * p_a[:, None]
+    np.subtract(ym, resid, out=resid)
+    ssr = _dot(resid, resid)
+    resid[~use] = np.nan
+    df_resid = n_obs - 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if centered_r2:
+            ybar = np.einsum("nt->n", ym) / n_obs
+            tss = syy - n_obs * ybar**2
+        else:
+            tss = syy
+        out.sigma2[sl] = ssr / df_resid
+        out.r2[sl] = 1.0 - ssr / tss
+    out.ssr[sl] = ssr
+    out.n_obs[sl] = n_obs
+    out.df_resid[sl] = df_resid
+    out.ok[sl] = ok
+    out.rank_deficient[sl] = rank_deficient
 
 
 def _fit_block(y, X, mask, rank_tol, centered_r2, method, refine, out: BatchedOLS,
@@ -206,7 +294,7 @@ def _fit_block(y, X, mask, rank_tol, centered_r2, method, refine, out: BatchedOL
             res = ym - _combine(cm, params)
             xtr = np.stack([np.einsum("nt,nt->n", c, res) for c in cm], axis=1)
             params = params + (xtx_inv @ xtr[:, :, None])[:, :, 0]
-    else:
+    else:  # pragma: no cover - checked in fit_batched_ols
         raise ValueError(f"method must be 'normal' or 'qr'; got {method!r}")
     ok = (~rank_deficient) & (n_obs > k)
 

@@ -441,15 +441,12 @@ class EventStudy:
         )
         study.no_data_reasons = missing
         study.benchmark_info = dict(rets.attrs.get("benchmarks", {}))
-        study.day0_notes = {
-            (r.event_id, r.ticker): r.day0_note for r in fe.itertuples(index=False)
-        }
+        keys = list(zip(fe["event_id"], fe["ticker"]))
+        study.day0_notes = dict(zip(keys, fe["day0_note"]))
         study.timing_policy = timing_policy
         study.firm_event_info = {
-            (r.event_id, r.ticker): {"timing": r.timing, "day0_uncertain": bool(r.day0_uncertain),
-                                     "confounded_by": r.confounded_by}
-            for r in fe.itertuples(index=False)
-        }
+            k: {"timing": t, "day0_uncertain": bool(u), "confounded_by": c}
+            for k, t, u, c in zip(keys, fe["timing"], fe["day0_uncertain"], fe["confounded_by"])}
         return study
 
     def with_firm_events(self, firm_events: pd.DataFrame) -> EventStudy:

@@ -18,7 +18,7 @@ an error naming the file and line. The date of a row is the **exchange's local c
   calendar day; converting it would move a New York session to the previous evening;
 * an offset and another time (``2021-04-11 16:00:00+00:00``, a Hong Kong midnight written in
   UTC): the instant is converted to the exchange's time zone
-  (:func:`crackdown.timeline.calendars.get_calendar` of the ticker's exchange,
+  (:func:`crackdown.timeline.calendars.calendar_tz` of the ticker's exchange,
   :func:`crackdown.timeline.universe.exchange_for_ticker`), then its date is taken
   (2021-04-12 for a Hong Kong listing).
 
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import CrackdownError, PriceDataError
-from crackdown.timeline.calendars import get_calendar
+from crackdown.timeline.calendars import calendar_tz
 from crackdown.timeline.universe import exchange_for_ticker
 
 CANONICAL_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume", "Dividends",
@@ -91,7 +91,7 @@ def _zone_of(ticker: str):
     if not ticker:
         return None
     try:
-        return get_calendar(exchange_for_ticker(ticker)).tz
+        return calendar_tz(exchange_for_ticker(ticker))
     except CrackdownError:
         return None
 

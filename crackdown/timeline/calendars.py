@@ -94,10 +94,12 @@ __all__ = [
     "BEIJING_TZ",
     "CALENDAR_END",
     "CALENDAR_START",
+    "CALENDAR_TZ",
     "SUPPORTED_EXCHANGES",
     "TIMING_POLICIES",
     "UNKNOWN_TIME_RANGE",
     "DayZero",
+    "calendar_tz",
     "day_zero",
     "day_zero_table",
     "early_closes",
@@ -178,15 +180,95 @@ def get_calendar(exchange: str):
     return _build_calendar(SUPPORTED_EXCHANGES[_check_exchange(exchange)])
 
 
+#: Time zone of each calendar (``exchange_calendars``' ``tz``; tests check they agree), so that
+#: local times need no calendar build.
+CALENDAR_TZ: dict[str, str] = {
+    "XNYS": "America/New_York",
+    "XHKG": "Asia/Hong_Kong",
+    "XSHG": "Asia/Shanghai",
+    "XSHE": "Asia/Shanghai",
+}
+
+
+def calendar_tz(exchange: str) -> str:
+    """Time zone name of an exchange's calendar (no calendar is built)."""
+    return CALENDAR_TZ[_check_exchange(exchange)]
+
+
+def _sessions_cache_file(name: str):
+    """Disk cache of one calendar's sessions and closes, keyed by everything they depend on.
+
+    ``<cache_dir>/calendars/<name>-<key>.npz``, where the key hashes the exchange_calendars
+    version, the range and :data:`EXTRA_CLOSURES`; None when the version is unknown.
+    """
+    import hashlib
+    from importlib import metadata
+
+    from crackdown import config
+
+    try:
+        version = metadata.version("exchange_calendars")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency
+        return None
+    text = (f"{name}|{version}|{CALENDAR_START:%Y-%m-%d}|{CALENDAR_END:%Y-%m-%d}|"
+            f"{sorted(EXTRA_CLOSURES.get(name, ()))}|1")
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return config.cache_dir() / "calendars" / f"{name}-{key}.npz"
+
+
+def _read_sessions_cache(path) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            days = data["sessions"].astype("datetime64[ns]")
+            closes = data["closes"].astype("datetime64[ns]")
+    except (OSError, KeyError, ValueError):
+        return None
+    if len(days) == 0 or len(days) != len(closes) or not (
+            np.all(days[1:] > days[:-1]) and np.all(closes[1:] > closes[:-1])):
+        return None  # a damaged file: rebuild
+    return days, closes
+
+
+def _write_sessions_cache(path, days: np.ndarray, closes: np.ndarray) -> None:
+    """Atomic write (temporary file, then rename); a cache that cannot be written is skipped."""
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, sessions=days, closes=closes)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
 @cache
 def _closes_utc(exchange: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """Sessions (naive) and their closes as naive-UTC ``datetime64[ns]`` (sorted)."""
-    cal = get_calendar(exchange)
-    closes = cal.closes.dt.tz_convert("UTC").dt.tz_localize(None)
-    return (
-        pd.DatetimeIndex(cal.sessions, freq=None).as_unit("ns"),
-        closes.to_numpy(dtype="datetime64[ns]"),
-    )
+    """Sessions (naive) and their closes as naive-UTC ``datetime64[ns]`` (sorted).
+
+    Built from the exchange_calendars calendar once per machine and kept on disk
+    (:func:`_sessions_cache_file`; building XNYS and XHKG costs about 0.25 s per process), then
+    once per process in memory.
+    """
+    name = SUPPORTED_EXCHANGES[exchange]
+    path = _sessions_cache_file(name)
+    hit = None if path is None else _read_sessions_cache(path)
+    if hit is None:
+        cal = get_calendar(exchange)
+        closes = cal.closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
+            dtype="datetime64[ns]")
+        days = pd.DatetimeIndex(cal.sessions, freq=None).as_unit("ns").to_numpy()
+        if path is not None:
+            _write_sessions_cache(path, days, closes)
+    else:
+        days, closes = hit
+    return pd.DatetimeIndex(days, freq=None).as_unit("ns"), closes
 
 
 def _session_index(exchange: str) -> pd.DatetimeIndex:
@@ -476,7 +558,7 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
             "before and after the announcement"
         )
     session = idx[pos]
-    tz = get_calendar(exchange).tz
+    tz = calendar_tz(exchange)
     close = pd.Timestamp(closes[pos]).tz_localize("UTC")
     where = (
         f"{exchange} day 0 {session:%Y-%m-%d}: first close after the announcement is "

@@ -19,6 +19,7 @@ day 0, on its own exchange) contains the day 0 of another event naming the same 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, day_zero, sessions
@@ -42,17 +43,23 @@ def listing_day0s(events: pd.DataFrame, *, timing_policy: str = "span") -> pd.Da
     from crackdown.timeline.universe import exchange_for_ticker
 
     rows, cache = [], {}
+    exchange_of: dict[str, str | None] = {}  # once per ticker (None: no calendar)
     for ev in events.itertuples(index=False):
         tickers = getattr(ev, "ticker_list", None)
         if not isinstance(tickers, (list, tuple)):
             tickers = [t.strip() for t in str(getattr(ev, "tickers", "")).split(";") if t.strip()]
         time = getattr(ev, "time_beijing", None) or None
+        date = pd.Timestamp(ev.date)
         for ticker in tickers:
-            try:
-                exchange = exchange_for_ticker(ticker)
-            except CrackdownError:
+            if ticker not in exchange_of:
+                try:
+                    exchange_of[ticker] = exchange_for_ticker(ticker)
+                except CrackdownError:
+                    exchange_of[ticker] = None
+            exchange = exchange_of[ticker]
+            if exchange is None:
                 continue
-            key = (pd.Timestamp(ev.date), time, exchange)
+            key = (date, time, exchange)
             if key not in cache:
                 cache[key] = day_zero(key[0], time, exchange, timing_policy=timing_policy).session
             rows.append((str(ev.event_id), ticker, exchange, cache[key]))
@@ -141,18 +148,28 @@ def confounders(firm_events: pd.DataFrame, others: pd.DataFrame,
     """
     lo, hi = window
     out = [""] * len(firm_events)
+    if len(firm_events) == 0 or len(others) == 0:
+        return out
     grids: dict[str, pd.DatetimeIndex] = {}
-    by_listing = {k: g for k, g in others.groupby(["ticker", "exchange"], sort=False)}
-    for i, row in enumerate(firm_events.itertuples(index=False)):
-        other = by_listing.get((row.ticker, row.exchange))
-        if other is None or not row.exchange:
+    by_listing = others.groupby(["ticker", "exchange"], sort=False).indices
+    other_ids = others["event_id"].to_numpy()
+    other_day0 = pd.DatetimeIndex(others["day0"]).as_unit("ns")
+    keys = firm_events.groupby(["ticker", "exchange"], sort=False).indices
+    fe_ids = firm_events["event_id"].to_numpy()
+    fe_day0 = pd.DatetimeIndex(firm_events["day0"]).as_unit("ns")
+    # one listing at a time: (m firm-events) x (k other events) comparisons on its grid
+    for (ticker, exchange), rows in keys.items():
+        mine = by_listing.get((ticker, exchange))
+        if mine is None or not exchange:
             continue
-        if row.exchange not in grids:
-            grids[row.exchange] = sessions(row.exchange, CALENDAR_START, CALENDAR_END)
-        grid = grids[row.exchange]
-        p0 = grid.searchsorted(pd.Timestamp(row.day0))
-        pos = grid.searchsorted(pd.DatetimeIndex(other["day0"]))
-        hit = (pos >= p0 + lo) & (pos <= p0 + hi) & (other["event_id"].to_numpy() != row.event_id)
-        out[i] = ";".join(dict.fromkeys(other["event_id"].to_numpy()[hit]))
+        if exchange not in grids:
+            grids[exchange] = sessions(exchange, CALENDAR_START, CALENDAR_END)
+        grid = grids[exchange]
+        p0 = grid.searchsorted(fe_day0[rows])
+        pos = grid.searchsorted(other_day0[mine])
+        ids = other_ids[mine]
+        hit = ((pos[None, :] >= p0[:, None] + lo) & (pos[None, :] <= p0[:, None] + hi)
+               & (ids[None, :] != fe_ids[rows][:, None]))
+        for j in np.flatnonzero(hit.any(axis=1)):
+            out[rows[j]] = ";".join(dict.fromkeys(ids[hit[j]]))
     return out
-

@@ -120,13 +120,24 @@ def load_universe() -> pd.DataFrame:
     return _read_universe().copy()
 
 
+@lru_cache(maxsize=1)
+def _row_positions() -> dict[str, int]:
+    """Ticker -> position of its first row in the table (an index built once per process)."""
+    positions: dict[str, int] = {}
+    for pos, ticker in enumerate(_read_universe()["ticker"]):
+        positions.setdefault(ticker, pos)
+    return positions
+
+
 def universe_row(ticker: str) -> pd.Series | None:
-    """Return the universe row of ``ticker`` (exact Yahoo symbol), or ``None`` if not listed."""
-    frame = _read_universe()
-    hit = frame.loc[frame["ticker"] == ticker]
-    if hit.empty:
+    """Return the universe row of ``ticker`` (exact Yahoo symbol), or ``None`` if not listed.
+
+    A dict lookup of the row's position (built once), not a boolean scan of the table.
+    """
+    pos = _row_positions().get(ticker) if isinstance(ticker, str) else None
+    if pos is None:
         return None
-    return hit.iloc[0].copy()
+    return _read_universe().iloc[pos].copy()
 
 
 def cross_listing_pairs() -> pd.DataFrame:
