@@ -19,8 +19,10 @@ import warnings
 
 from crackdown.cli.common import (
     add_events_file_option,
+    add_model_options,
     add_prices_dir_option,
     add_timing_policy_option,
+    parse_window,
     print_frame,
 )
 
@@ -34,7 +36,6 @@ CAMPAIGN_COLUMNS = ("event_id", "date", "category", "direction", "anticipated", 
 def register(subparsers) -> None:
     """Add the ``campaign`` sub-command."""
     from crackdown.analyses.multiple_testing import STATISTICS
-    from crackdown.cli.study_cmd import _NEGATIVE_VALUE, CLI_MODELS
     from crackdown.inference.headline import HEADLINE_TEST
 
     parser = subparsers.add_parser(
@@ -44,12 +45,7 @@ def register(subparsers) -> None:
         "event with the headline test's p-value, the Benjamini-Hochberg q-value over event "
         "clusters and the Westfall-Young step-down family-wise adjusted p-value.",
     )
-    parser._negative_number_matcher = _NEGATIVE_VALUE  # accept "--window -1:1"
-    parser.add_argument("--model", choices=CLI_MODELS, default="market")
-    parser.add_argument("--window", metavar="LO:HI", default="-1:1")
-    parser.add_argument("--estimation", metavar="LO:HI", default="-250:-11")
-    parser.add_argument("--fallback", choices=CLI_MODELS, default="market-adjusted",
-                        help="model for listings with too little history (flagged)")
+    add_model_options(parser)
     parser.add_argument("--test", choices=tuple(STATISTICS), default=HEADLINE_TEST,
                         help=f"per-event test (default: the headline test, {HEADLINE_TEST})")
     parser.add_argument("--draws", type=int, default=199, metavar="N",
@@ -66,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the campaign and print the table."""
     from crackdown.analyses.campaign import run_campaign
     from crackdown.analyses.multiple_testing import campaign_multiple_testing
-    from crackdown.cli.study_cmd import parse_window
     from crackdown.timeline.events import load_events
 
     window = parse_window(args.window, "--window")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -23,6 +24,49 @@ ELLIPSIS = "\u2026"
 
 #: Separator between table columns.
 COLUMN_GAP = "  "
+
+
+#: Normal-return models the commands accept (:data:`crackdown.estimation.models.MODELS`
+#: without the user factor set, which needs a DataFrame).
+CLI_MODELS = ("constant-mean", "market-adjusted", "market", "ff3", "carhart", "ff5",
+              "ff3-asia", "ff5-asia", "carhart-asia", "international", "scholes-williams",
+              "dimson", "garch")
+_WINDOW = re.compile(r"^\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*$")
+# argparse (Python < 3.13) takes "-250:-11" for an option; also accept LO:HI forms as values
+# (any "-<digit or .>...:..." token is a window value, so "-1.5:1" reaches parse_window's message)
+_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+\s*:.*$")
+
+
+def parse_window(text: str, option: str) -> tuple[int, int]:
+    """Parse ``LO:HI`` (e.g. ``-250:-11``) into a pair of ints, naming ``option`` on error."""
+    match = _WINDOW.match(text or "")
+    if not match:
+        raise StudyConfigError(
+            f"{option} {text!r} is not LO:HI with integer day offsets; e.g. {option}=-250:-11"
+        )
+    lo, hi = int(match.group(1)), int(match.group(2))
+    if hi < lo:
+        raise StudyConfigError(f"{option} {text} ends before it starts; write LO:HI with LO <= HI")
+    from crackdown.estimation.inputs import MAX_WINDOW_OFFSET
+
+    if max(abs(lo), abs(hi)) > MAX_WINDOW_OFFSET:
+        raise StudyConfigError(
+            f"{option} {text} reaches beyond {MAX_WINDOW_OFFSET} sessions (about ten years) from "
+            "day 0; use offsets within that range")
+    return lo, hi
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--window``, ``--estimation`` and ``--fallback`` of the study commands.
+
+    Also lets argparse read ``--window -1:1`` / ``--estimation -250:-11`` as values.
+    """
+    parser._negative_number_matcher = _NEGATIVE_VALUE  # accept "--window -1:1"
+    parser.add_argument("--model", choices=CLI_MODELS, default="market")
+    parser.add_argument("--window", metavar="LO:HI", default="-1:1")
+    parser.add_argument("--estimation", metavar="LO:HI", default="-250:-11")
+    parser.add_argument("--fallback", choices=CLI_MODELS, default="market-adjusted",
+                        help="model for listings with too little history (flagged)")
 
 
 def add_prices_dir_option(parser: argparse.ArgumentParser) -> None:

@@ -21,8 +21,10 @@ import warnings
 
 from crackdown.cli.common import (
     add_events_file_option,
+    add_model_options,
     add_prices_dir_option,
     add_timing_policy_option,
+    parse_window,
     print_frame,
     split_list,
     split_tickers,
@@ -38,7 +40,6 @@ COEFFICIENT_COLUMNS = ("term", "coef", "se", "t", "p", "ci_low", "ci_high", "nob
 
 def register(subparsers) -> None:
     """Add the ``cross-section`` sub-command."""
-    from crackdown.cli.study_cmd import _NEGATIVE_VALUE, CLI_MODELS
 
     parser = subparsers.add_parser(
         "cross-section",
@@ -47,7 +48,6 @@ def register(subparsers) -> None:
         "characteristics (target, hk_listing, role, sector, beta, volatility, listing age, log "
         "dollar volume) with Cameron-Gelbach-Miller clustered standard errors.",
     )
-    parser._negative_number_matcher = _NEGATIVE_VALUE  # accept "--window -1:1"
     parser.add_argument("formula", nargs="?", default=DEFAULT_FORMULA,
                         help=f"statsmodels formula (default: {DEFAULT_FORMULA!r})")
     parser.add_argument("--events", default="all", metavar="all|ID,ID",
@@ -58,11 +58,7 @@ def register(subparsers) -> None:
                         help="listings to study at every event (default: the --role listings)")
     parser.add_argument("--role", default=None, metavar="R,R",
                         help="universe roles of the listings (default: the tech roles)")
-    parser.add_argument("--window", metavar="LO:HI", default="-1:1")
-    parser.add_argument("--estimation", metavar="LO:HI", default="-250:-11")
-    parser.add_argument("--model", choices=CLI_MODELS, default="market")
-    parser.add_argument("--fallback", choices=CLI_MODELS, default="market-adjusted",
-                        help="model for listings with too little history (flagged)")
+    add_model_options(parser)
     parser.add_argument("--cluster", default="event_cluster",
                         help="cluster column(s), comma-separated (two-way), or 'none'")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -92,7 +88,6 @@ def _listings(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Fit the regression and print it."""
-    from crackdown.cli.study_cmd import parse_window
     from crackdown.estimation.study import EventStudy
     from crackdown.timeline.events import get_event, load_events
 

@@ -62,10 +62,12 @@ import argparse
 import pandas as pd
 
 from crackdown.cli.common import (
+    _NEGATIVE_VALUE,
     TABLE_WIDTH,
     add_events_file_option,
     add_prices_dir_option,
     add_timing_policy_option,
+    parse_window,
     print_frame,
     split_list,
     split_tickers,
@@ -165,7 +167,6 @@ def register(subparsers) -> None:
     parser.add_argument("--cache-dir", metavar="DIR", default=None,
                         help="with --coverage: cache root consulted for tickers absent from "
                         "the folder (as in crackdown tickers)")
-    from crackdown.cli.study_cmd import _NEGATIVE_VALUE
 
     parser._negative_number_matcher = _NEGATIVE_VALUE  # accept "--estimation -250:-11"
     parser.set_defaults(func=run)
@@ -417,7 +418,6 @@ def _run_coverage(args: argparse.Namespace, events: pd.DataFrame) -> int:
     import sys
 
     from crackdown import config
-    from crackdown.cli.study_cmd import parse_window
 
     if args.day0 or args.exchanges is not None:
         raise StudyConfigError("--coverage prints each listing's day 0 itself; drop --day0 and "

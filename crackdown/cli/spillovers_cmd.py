@@ -17,8 +17,10 @@ import argparse
 
 from crackdown.cli.common import (
     add_events_file_option,
+    add_model_options,
     add_prices_dir_option,
     add_timing_policy_option,
+    parse_window,
     print_frame,
     split_list,
     split_tickers,
@@ -31,7 +33,6 @@ TABLE_COLUMNS = ("event_id", "group", "n_listings", "n_firms", "caar", "bhar", "
 
 def register(subparsers) -> None:
     """Add the ``spillovers`` sub-command."""
-    from crackdown.cli.study_cmd import _NEGATIVE_VALUE, CLI_MODELS
 
     parser = subparsers.add_parser(
         "spillovers",
@@ -40,14 +41,9 @@ def register(subparsers) -> None:
         "industry) and other tech listings; print CAAR, BHAR and the headline test per group "
         "and the portfolio-of-differences test of target minus rival.",
     )
-    parser._negative_number_matcher = _NEGATIVE_VALUE  # accept "--window -1:1"
     parser.add_argument("event", metavar="EVENT", help="event id (or several, comma-separated)")
-    parser.add_argument("--window", metavar="LO:HI", default="-1:1")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    parser.add_argument("--model", choices=CLI_MODELS, default="market")
-    parser.add_argument("--estimation", metavar="LO:HI", default="-250:-11")
-    parser.add_argument("--fallback", choices=CLI_MODELS, default="market-adjusted",
-                        help="model for listings with too little history (flagged)")
+    add_model_options(parser)
     parser.add_argument("--rivals", metavar="A,B", default=None,
                         help="rival tickers instead of the universe's same sector/industry")
     parser.add_argument("--others", metavar="A,B", default=None,
@@ -63,7 +59,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Compute the spillover table and print it."""
     from crackdown.analyses.spillovers import SPILLOVER_COLUMNS, spillovers
-    from crackdown.cli.study_cmd import parse_window
     from crackdown.timeline.events import get_event, load_events
 
     window = parse_window(args.window, "--window")

@@ -44,19 +44,19 @@ import warnings
 import pandas as pd
 
 from crackdown.cli.common import (
+    _NEGATIVE_VALUE,
+    CLI_MODELS,
     TABLE_WIDTH,
     add_events_file_option,
     add_prices_dir_option,
     add_timing_policy_option,
+    parse_window,
     print_frame,
     split_list,
     split_tickers,
 )
 from crackdown.errors import StudyConfigError
 
-CLI_MODELS = ("constant-mean", "market-adjusted", "market", "ff3", "carhart", "ff5",
-              "ff3-asia", "ff5-asia", "carhart-asia", "international", "scholes-williams",
-              "dimson", "garch")
 WHAT = ("ar", "car", "bhar", "tests", "fit", "outcomes")
 
 #: Columns of the table format per ``--what`` (without ``--verbose``), in order; ``fit`` also
@@ -82,31 +82,6 @@ HEADER_COLUMNS = ("event_id", "model", "window_lo", "window_hi", "lo", "hi")
 #: ``b_<regressor>`` columns of ``--what fit`` already shown as ``alpha`` / ``beta``.
 _FIT_DUPLICATES = ("b_const", "b_market", "b_mkt_rf")
 _DATE_EVENT = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T(\d{2}:\d{2}))?$")
-_WINDOW = re.compile(r"^\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*$")
-# argparse (Python < 3.13) takes "-250:-11" for an option; also accept LO:HI forms as values
-# (any "-<digit or .>...:..." token is a window value, so "-1.5:1" reaches parse_window's message)
-_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+\s*:.*$")
-
-
-def parse_window(text: str, option: str) -> tuple[int, int]:
-    """Parse ``LO:HI`` (e.g. ``-250:-11``) into a pair of ints, naming ``option`` on error."""
-    match = _WINDOW.match(text or "")
-    if not match:
-        raise StudyConfigError(
-            f"{option} {text!r} is not LO:HI with integer day offsets; e.g. {option}=-250:-11"
-        )
-    lo, hi = int(match.group(1)), int(match.group(2))
-    if hi < lo:
-        raise StudyConfigError(f"{option} {text} ends before it starts; write LO:HI with LO <= HI")
-    from crackdown.estimation.inputs import MAX_WINDOW_OFFSET
-
-    if max(abs(lo), abs(hi)) > MAX_WINDOW_OFFSET:
-        raise StudyConfigError(
-            f"{option} {text} reaches beyond {MAX_WINDOW_OFFSET} sessions (about ten years) from "
-            "day 0; use offsets within that range")
-    return lo, hi
-
-
 def register(subparsers) -> None:
     """Add the ``study`` sub-command."""
     parser = subparsers.add_parser(
