@@ -72,11 +72,13 @@ class FakePapermill:
         (folder / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
         reports.record_headline({"n": len(parameters["event_id"])}, report_dir=folder)
         if self.mode == "sleep":
-            (folder / "started").touch()
             kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
                                       start_new_session=True)
             report_io.register_kernel(folder, kernel.pid)  # as the kernel manager does
             self.kernel = kernel
+            # only now may the test interrupt: before registration, the "kernel" is not yet
+            # known to the run (on a loaded machine the Popen above takes long enough to race)
+            (folder / "started").touch()
             while kernel.poll() is None:  # papermill notices a dead kernel
                 time.sleep(0.05)
             raise RuntimeError("kernel died")
