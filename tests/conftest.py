@@ -39,6 +39,12 @@ def holdout_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _no_scheduler(monkeypatch):
+    """A developer's $CRACKDOWN_DASK_SCHEDULER must not send the tests' batches to a cluster."""
+    monkeypatch.delenv("CRACKDOWN_DASK_SCHEDULER", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
     """Tests never touch the network: any yfinance download must be stubbed by the test.
 

@@ -20,7 +20,7 @@ PACKAGE = Path(crackdown.__file__).resolve().parent
 
 #: Stage of each top-level part of the package: a module may import its own stage or lower ones.
 STAGES = {
-    "errors": 0, "config": 0,
+    "errors": 0, "config": 0, "cluster": 0,
     "timeline": 1,
     "marketdata": 2,
     "inference": 3,

@@ -8,6 +8,8 @@ Examples
 ``crackdown report --notebook all``                   every notebook: per event, then the others
 ``crackdown report --jobs 4 --output build/reports``  4 notebooks at a time
 ``crackdown report --show-input``                     HTML with the code cells (hidden by default)
+``crackdown report --scheduler tcp://10.0.0.5:8786``   each notebook run a task on a Dask cluster
+``crackdown report --scheduler local:4``              a local Dask cluster of 4 worker processes
 
 Each run writes ``OUTPUT/<notebook>/<event>/`` (per-event notebook) or ``OUTPUT/<notebook>/``
 (run-once notebook): executed notebook, HTML (code cells hidden unless ``--show-input``), PNGs,
@@ -21,6 +23,13 @@ the kernels are killed, the finished reports stay in the index, one line says so
 code is 130 (SIGINT) or 143 (SIGTERM). ``--output`` that is a file, lies under a file or is not
 writable, a full disk, and ``--timeout`` <= 0 are one-line errors (exit 2).
 
+``--scheduler ADDRESS`` (default ``$CRACKDOWN_DASK_SCHEDULER``) runs each notebook run as a task
+on a Dask cluster (:mod:`crackdown.output.report_cluster`): ``tcp://HOST:PORT`` of a running
+``dask scheduler``, ``local`` / ``local:N`` for a local cluster, or ``in-process`` for the local
+path (the ``--jobs`` pool, as without the option). With a Dask scheduler ``--jobs`` is ignored,
+with a one-line note on stderr: the workers decide how many notebooks run at once. A bad value
+or an unreachable scheduler is a one-line error (exit 2) before anything is written.
+
 Trust boundary: the notebooks are programs, executed with your rights; ``--notebooks-dir`` runs
 whatever notebooks that folder holds, so point it only at notebooks you trust.
 """
@@ -32,6 +41,7 @@ import json
 import os
 import sys
 
+from crackdown import cluster
 from crackdown.cli.common import add_events_file_option, add_prices_dir_option, split_list
 from crackdown.errors import StudyConfigError
 from crackdown.output.report_io import ReportInterrupted, check_timeout, handle_signals
@@ -61,7 +71,13 @@ def register(subparsers) -> None:
                         help="output folder (default: ./reports)")
     parser.add_argument("--jobs", metavar="N", type=int, default=None,
                         help="notebooks run in parallel, each in its own process and kernel "
-                        "(default: the number of CPUs, at most 4)")
+                        "(default: the number of CPUs, at most 4); ignored with --scheduler")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="run each notebook as a task on a Dask cluster: tcp://HOST:PORT of "
+                        "a running `dask scheduler` (workers must see the notebooks, prices and "
+                        "--output at the same paths), 'local' or 'local:N' (a local cluster of N "
+                        "worker processes), or 'in-process' (no Dask: the --jobs pool); default: "
+                        f"${cluster.SCHEDULER_ENV}, else no Dask")
     add_prices_dir_option(parser)
     add_events_file_option(parser)
     parser.add_argument("--notebooks-dir", metavar="DIR", default=None,
@@ -126,9 +142,13 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, outcomes: list) -> int:
     from crackdown.output import reports
 
+    scheduler = cluster.resolve_scheduler(args.scheduler)
     jobs = args.jobs if args.jobs is not None else max(1, min(4, os.cpu_count() or 1))
     if jobs < 1:
         raise StudyConfigError(f"--jobs {args.jobs}: must be at least 1")
+    if cluster.is_dask(scheduler) and args.jobs is not None:
+        print(f"crackdown: --jobs {args.jobs} ignored: the Dask workers of {scheduler} decide "
+              "how many notebooks run at once", file=sys.stderr)
     check_timeout(args.timeout, "--timeout")
     extra_parameters = _parse_parameters(args.parameter)
     names = _notebook_names(args.notebook, args.notebooks_dir)
@@ -148,6 +168,7 @@ def _run(args: argparse.Namespace, outcomes: list) -> int:
         if not event_ids:
             raise StudyConfigError("the events table has no events to report on")
 
+    cluster.check_scheduler(scheduler)  # an unreachable address fails before any output
     failures, index = [], None
     for path, is_per_event in zip(paths, per_event):
         result = reports.run_report(
@@ -162,6 +183,7 @@ def _run(args: argparse.Namespace, outcomes: list) -> int:
             execution_timeout=args.timeout,
             exclude_input=not args.show_input,
             progress=not args.no_progress,
+            scheduler=scheduler or "",
         )
         outcomes += list(result.outcomes)
         failures += list(result.failures)

@@ -36,9 +36,10 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
   ipykernel_launcher``), whatever ``python3`` kernelspec another Jupyter installation may have
   registered, so the notebooks import the same ``crackdown`` as the caller (also in a fresh CI
   venv with no kernelspec registered).
-* Parallelism: ``jobs`` worker processes (``spawn``), each papermill run starting its own kernel.
-  A failing notebook does not stop the batch; it is marked failed in ``status.json`` and in the
-  index, with a one-line error.
+* Parallelism: ``jobs`` worker processes (``spawn``), each papermill run starting its own kernel,
+  or, with ``scheduler`` (``--scheduler``, ``$CRACKDOWN_DASK_SCHEDULER``), one Dask task per run
+  on a cluster's workers (:mod:`crackdown.output.report_cluster`). A failing notebook does not
+  stop the batch; it is marked failed in ``status.json`` and in the index, with a one-line error.
 * Transactions (:mod:`crackdown.output.report_io`): each report is built in a hidden folder
   ``OUTPUT/<notebook>/.<label>.partial-*`` (``report_dir``/``output_dir`` point there while the
   notebook runs; do not store that path) and renamed to ``<label>`` when complete, replacing the
@@ -54,11 +55,10 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime as dt
+import functools
 import json
 import math
-import multiprocessing
 import operator
 import os
 import re
@@ -70,9 +70,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crackdown import config
+from crackdown import cluster, config
 from crackdown.errors import CrackdownError, StudyConfigError
-from crackdown.output import report_io
+from crackdown.output import report_cluster, report_io
 from crackdown.output.report_index import (
     STATUS_FILE,
     check_run_once_folder,
@@ -580,6 +580,7 @@ def run_report(
     start_timeout: float = 120.0,
     exclude_input: bool = True,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> BatchResult:
     """Run a report notebook per event (or once), in parallel, and write ``index.html``.
 
@@ -613,6 +614,10 @@ def run_report(
     exclude_input
         Hide the code cells (and In/Out prompts) in the HTML (default); False shows them
         (``crackdown report --show-input``).
+    scheduler
+        Run each notebook run as a task on a Dask cluster: ``local``, ``local:N`` or an address
+        (:func:`crackdown.cluster.resolve_scheduler`; None reads ``$CRACKDOWN_DASK_SCHEDULER``);
+        ``jobs`` is then ignored. None/empty/``in-process``: the local ``jobs`` path.
 
     Returns
     -------
@@ -636,6 +641,7 @@ def run_report(
     if n_jobs < 1:
         raise StudyConfigError(f"--jobs {jobs!r}: must be a positive integer")
     jobs = n_jobs
+    dask_scheduler = cluster.resolve_scheduler(scheduler)
     execution_timeout = report_io.check_timeout(execution_timeout, "--timeout")
     start_timeout = report_io.check_timeout(start_timeout, "start_timeout") or 120.0
     candidate = Path(notebook)
@@ -690,15 +696,20 @@ def run_report(
                disable=not progress, file=sys.stderr)
     try:
         with report_io.handle_signals():
-            if jobs == 1 or len(runs) == 1:
-                for label, event_id in runs:
+            calls = [(label, (str(nb_path), str(out), label, run_params),
+                      dict(event_id=event_id, meta=meta.get(label), **kwargs))
+                     for label, event_id in runs]
+            failed = functools.partial(_failed, nb_path, out, per_event)
+            if cluster.is_dask(dask_scheduler):
+                report_cluster.run_on_cluster(run_one, failed, calls, dask_scheduler, results,
+                                              bar)
+            elif jobs == 1 or len(runs) == 1:
+                for label, args, call_kwargs in calls:
                     bar.set_postfix_str(label)
-                    results[label] = run_one(str(nb_path), str(out), label, run_params,
-                                             event_id=event_id, meta=meta.get(label), **kwargs)
+                    results[label] = run_one(*args, **call_kwargs)
                     bar.update(1)
             else:
-                _run_pool(nb_path, out, runs, run_params, meta, kwargs, jobs, results, bar,
-                          per_event)
+                report_cluster.run_pool(run_one, failed, calls, jobs, results, bar)
     except BaseException as exc:
         with report_io.deferred_signals(drop=True):
             bar.close()
@@ -716,58 +727,13 @@ def run_report(
     return BatchResult(outcomes=outcomes, index=write_index(out))
 
 
-def _run_pool(nb_path: Path, out: Path, runs: list[tuple[str, str | None]],
-              run_params: dict[str, Any], meta: dict[str, dict[str, Any]],
-              kwargs: dict[str, Any], jobs: int, results: dict[str, ReportOutcome], bar: Any,
-              per_event: bool) -> None:
-    """Run the reports in ``jobs`` spawned workers; on an interruption or an output error,
-    terminate the workers (each kills its kernel and removes its unfinished folder)."""
-    context = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                  initializer=report_io.worker_init)
-    try:
-        with report_io.children_ignore_sigint():  # the workers are spawned by submit()
-            futures = {
-                pool.submit(_worker_run_one, str(nb_path), str(out), label, run_params,
-                            event_id=event_id, meta=meta.get(label), **kwargs): label
-                for label, event_id in runs
-            }
-        for future in cf.as_completed(futures):
-            label = futures[future]
-            try:
-                results[label] = future.result()
-            except CrackdownError:
-                raise  # the output cannot be written: stop the batch
-            except Exception as exc:  # noqa: BLE001 - a crashed worker
-                results[label] = ReportOutcome(
-                    notebook=nb_path.stem, label=label, event_id=label if per_event
-                    else None, status="failed", error=_one_line(exc),
-                    report_dir=str(report_folder(out, nb_path.stem, label,
-                                                 per_event=per_event)))
-            bar.set_postfix_str(f"{label} {results[label].status}")
-            bar.update(1)
-    except BaseException:
-        with report_io.deferred_signals(drop=True):
-            workers = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for worker in workers:
-                if worker.is_alive():
-                    worker.terminate()
-            for worker in workers:
-                worker.join(20)
-                if worker.is_alive():
-                    worker.kill()
-                    worker.join(5)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _worker_run_one(*args: Any, **kwargs: Any) -> ReportOutcome:
-    """:func:`run_one` in a worker: an interruption ends the worker after its clean-up."""
-    try:
-        return run_one(*args, **kwargs)
-    except ReportInterrupted as exc:
-        os._exit(exc.exit_code)
+def _failed(nb_path: Path, out: Path, per_event: bool, label: str,
+            exc: BaseException) -> ReportOutcome:
+    """The outcome of a run whose worker crashed (the pool's or the cluster's)."""
+    return ReportOutcome(notebook=nb_path.stem, label=label,
+                         event_id=label if per_event else None, status="failed",
+                         error=_one_line(exc), report_dir=str(report_folder(
+                             out, nb_path.stem, label, per_event=per_event)))
 
 
 def _event_meta(events: Any) -> dict[str, dict[str, Any]]:
