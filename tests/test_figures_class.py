@@ -140,6 +140,18 @@ def _caar_path() -> pd.DataFrame:
 
 
 #: (name, function name, thunk) - short and long date spans, sparse and crowded data.
+def _spec_curve(n_models: int, n_windows: int) -> pd.DataFrame:
+    grid = list(itertools.product([f"model_{i}" for i in range(n_models)],
+                                  [f"{-d}:{d}" for d in range(n_windows)],
+                                  ("SPY", "HK_NONTECH_EW", "^HSI")))
+    caar = RNG.normal(-0.02, 0.02, len(grid))
+    return pd.DataFrame({"event_id": "event_00", "spec_id": [f"s{i}" for i in range(len(grid))],
+                         "model": [g[0] for g in grid], "window": [g[1] for g in grid],
+                         "benchmark": [g[2] for g in grid], "returns": "simple", "caar": caar,
+                         "ci_lo": caar - 0.015, "ci_hi": caar + 0.015,
+                         "headline_p": RNG.uniform(0, 0.2, len(grid)), "status": "ok"})
+
+
 CASES = [
     ("car_path", "plot_car_path", lambda: plots.plot_car_path(_caar_path(), title="t")),
     ("timeline_3_days", "plot_event_timeline",
@@ -172,6 +184,10 @@ CASES = [
     ("benchmark_sensitivity", "plot_benchmark_sensitivity",
      lambda: plots.plot_benchmark_sensitivity(_benchmark(30), label=10)),
     ("spillovers", "plot_spillovers", lambda: plots.plot_spillovers(_spillovers(12))),
+    ("spec_curve_few", "plot_specification_curve",
+     lambda: plots.plot_specification_curve(_spec_curve(2, 1))),
+    ("spec_curve_48", "plot_specification_curve",
+     lambda: plots.plot_specification_curve(_spec_curve(4, 4), joint={"p_median": 0.01})),
 ]
 
 

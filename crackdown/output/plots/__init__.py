@@ -17,7 +17,8 @@ or saved implicitly (use :func:`save_figure`). Conventions shared by all functio
 * One module per figure family: :mod:`~crackdown.output.plots.car_path`,
   :mod:`~crackdown.output.plots.campaign`, :mod:`~crackdown.output.plots.cumulative`,
   :mod:`~crackdown.output.plots.crosslisting`, :mod:`~crackdown.output.plots.methods`,
-  :mod:`~crackdown.output.plots.benchmarks`; the
+  :mod:`~crackdown.output.plots.benchmarks`, :mod:`~crackdown.output.plots.spillovers`,
+  :mod:`~crackdown.output.plots.spec_curve` (specification curves); the
   shared style is :mod:`~crackdown.output.plots._style`.
 * Missing values are never interpolated: rows without a value are left out of a line and the
   figure carries a note saying how many were left out.
@@ -43,6 +44,7 @@ from crackdown.output.plots.cumulative import (
     plot_firm_cumulative,
 )
 from crackdown.output.plots.methods import plot_alignment_size, plot_size_power
+from crackdown.output.plots.spec_curve import plot_specification_curve
 from crackdown.output.plots.spillovers import plot_spillovers
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "plot_event_timeline",
     "plot_firm_cumulative",
     "plot_size_power",
+    "plot_specification_curve",
     "plot_spillovers",
     "save_figure",
 ]
