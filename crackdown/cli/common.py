@@ -8,10 +8,12 @@ import re
 import sys
 import unicodedata
 from collections.abc import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from crackdown.errors import StudyConfigError
+
+if TYPE_CHECKING:  # pandas is imported where a frame is printed (fast `crackdown --version`)
+    import pandas as pd
 
 #: Line budget of the table format of the commands that bound it (a 100-column terminal).
 TABLE_WIDTH = 100
@@ -132,6 +134,8 @@ def print_frame(frame: pd.DataFrame, fmt: str, *, float_digits: int = 6,
     columns split into blocks that repeat ``keys``); ``None`` prints pandas' unbounded layout.
     csv and json always carry every column and every character.
     """
+    import pandas as pd
+
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False, float_format=f"%.{max(float_digits, 10)}g")
     elif fmt == "json":
@@ -183,6 +187,8 @@ def shorten_words(text: str, width: int, *, ellipsis: str = ELLIPSIS) -> str:
 
 
 def _cell(value: object, float_digits: int) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, float):
@@ -194,6 +200,8 @@ def _cell(value: object, float_digits: int) -> str:
 
 def _render_columns(frame: pd.DataFrame, float_digits: int) -> dict[str, tuple[list[str], bool]]:
     """Column -> (cells as text, right-aligned?); numbers and booleans are right-aligned."""
+    import pandas as pd
+
     out = {}
     for col in frame.columns:
         series = frame[col]

@@ -12,8 +12,6 @@ import argparse
 import sys
 import warnings
 
-import pandas as pd
-
 from crackdown import config
 from crackdown.cli.common import add_prices_dir_option, print_frame, split_tickers
 from crackdown.errors import PriceDataError
@@ -101,6 +99,8 @@ def _folder_ticker_names(names: list[str], folder) -> tuple[list[str], dict[str,
 
 
 def run_check(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from crackdown.marketdata.prices import folder_tickers, load_prices
     from crackdown.marketdata.quality import LIST_COLUMNS, format_report, quality_report
 

@@ -58,8 +58,7 @@ line, column, value) is reported on one line and the exit code is non-zero.
 from __future__ import annotations
 
 import argparse
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from crackdown.cli.common import (
     _NEGATIVE_VALUE,
@@ -73,6 +72,9 @@ from crackdown.cli.common import (
     split_tickers,
 )
 from crackdown.errors import CrackdownError, PriceDataError, StudyConfigError
+
+if TYPE_CHECKING:  # pandas is imported inside the functions (fast CLI start-up)
+    import pandas as pd
 
 DEFAULT_EXCHANGES = ("XNYS", "XHKG")
 
@@ -199,6 +201,8 @@ def build_events_frame(
         The table clusters are computed on (default ``events``; the whole table when
         ``events`` is a category subset, so cluster ids do not depend on the filter).
     """
+    import pandas as pd
+
     from crackdown.timeline.calendars import day_zero_table
     from crackdown.timeline.clusters import event_clusters
 
@@ -241,6 +245,8 @@ def _listings(events: pd.DataFrame, tickers: list[str] | None) -> list[tuple[str
 
 def _valid_sessions(prices: pd.DataFrame) -> dict[str, pd.Series]:
     """Ticker -> price on its exchange sessions (NaN = no valid price), first..last valid."""
+    import pandas as pd
+
     from crackdown.marketdata.returns import align_to_calendar
 
     out = {}
@@ -335,6 +341,8 @@ def coverage_frame(
     """
     import warnings
 
+    import pandas as pd
+
     from crackdown.cli.tickers_cmd import coverage_table
     from crackdown.marketdata.prices import load_prices
     from crackdown.timeline.calendars import day_zero_table
@@ -382,6 +390,8 @@ def coverage_frame(
 
 def _print_coverage_table(frame: pd.DataFrame, events: pd.DataFrame, where: str) -> None:
     """Per event: a header line, then its listings (:data:`COVERAGE_TABLE_COLUMNS`)."""
+    import pandas as pd
+
     shown = frame.assign(
         needed=frame["need_start"].fillna("") + ".." + frame["need_end"].fillna(""),
         missing=frame["n_missing"],

@@ -40,8 +40,7 @@ import argparse
 import re
 import sys
 import warnings
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from crackdown.cli.common import (
     _NEGATIVE_VALUE,
@@ -56,6 +55,9 @@ from crackdown.cli.common import (
     split_tickers,
 )
 from crackdown.errors import StudyConfigError
+
+if TYPE_CHECKING:  # pandas is imported inside the functions (fast CLI start-up)
+    import pandas as pd
 
 WHAT = ("ar", "car", "bhar", "tests", "fit", "outcomes")
 
@@ -134,7 +136,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _event_frame(args: argparse.Namespace) -> pd.DataFrame:
+def _event_frame(args: argparse.Namespace, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The one-row events frame of ``EVENT`` (an id of ``table``, loaded if None, or a date)."""
+    import pandas as pd
+
     match = _DATE_EVENT.match(args.event)
     if match:
         if args.tickers is None:
@@ -156,9 +161,9 @@ def _event_frame(args: argparse.Namespace) -> pd.DataFrame:
                 "ticker_list": [[]],
             }
         )
-    from crackdown.timeline.events import get_event, load_events
+    from crackdown.timeline.events import get_event
 
-    event = get_event(args.event, load_events(args.events_file))
+    event = get_event(args.event, _all_events(args) if table is None else table)
     return pd.DataFrame([event]).reset_index(drop=True)
 
 
@@ -170,6 +175,8 @@ def _all_events(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def _stringify_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     frame = frame.copy()
     for col in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[col]):
@@ -200,6 +207,8 @@ def parse_benchmark(value: str | None) -> str | dict[str, str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study and print the requested table."""
+    import pandas as pd
+
     from crackdown.estimation.study import EventStudy
 
     estimation = parse_window(args.estimation, "--estimation")
@@ -210,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
     if args.placebo < 0:
         raise StudyConfigError(f"--placebo {args.placebo}: give a number of draws >= 0")
     tickers = split_tickers(args.tickers, "--tickers") if args.tickers is not None else None
-    events = _event_frame(args)
+    # an event id: the events table is read (and validated) once, for the event and the others
+    table = None if _DATE_EVENT.match(args.event) else _all_events(args)
+    events = _event_frame(args, table)
     with warnings.catch_warnings():
         # tickers without prices become 'no_price_data' outcomes, printed as notes below
         warnings.simplefilter("ignore", UserWarning)
@@ -226,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             fallback=args.fallback,
             min_estimation_obs=args.min_estimation_obs,
             clean_estimation=args.clean_estimation,
-            other_events=_all_events(args),  # cleaning (if asked) and confounders
+            other_events=_all_events(args) if table is None else table,  # cleaning, confounders
             timing_policy=args.timing_policy,
             history="all" if args.what == "tests" and args.placebo > 0 else None,
         )
@@ -288,6 +299,8 @@ def table_view(frame: pd.DataFrame, what: str) -> tuple[str, pd.DataFrame]:
     row (an all-empty ``detail`` is left out). In ``tests``, a row
     computed per exchange (``sur_caar``) names it in the ``test`` cell: ``sur_caar (XHKG)``.
     """
+    import pandas as pd
+
     parts = []
     constant = {c for c in HEADER_COLUMNS
                 if c in frame.columns and len(frame) and frame[c].nunique(dropna=False) == 1}

@@ -64,12 +64,14 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from crackdown import config
 from crackdown.cli.common import add_prices_dir_option, print_frame, split_list
 from crackdown.errors import PriceDataError, StudyConfigError
+
+if TYPE_CHECKING:  # pandas is imported inside the functions (fast CLI start-up)
+    import pandas as pd
 
 #: Universe columns copied to the output, in order.
 UNIVERSE_OUTPUT_COLUMNS = ("ticker", "company", "exchange", "currency", "sector", "industry",
@@ -168,6 +170,8 @@ def filter_universe(universe: pd.DataFrame, option: str, text: str | None) -> pd
 
 
 def _status(row: pd.Series) -> str:
+    import pandas as pd
+
     if row["n_sessions"] == 0 or pd.isna(row["first_date"]):
         return "no_prices"
     if row["n_missing_sessions"] > 0:
@@ -197,6 +201,8 @@ def coverage_table(
     PriceDataError
         The prices folder named by ``prices_dir`` / ``$CRACKDOWN_PRICES_DIR`` does not exist.
     """
+    import pandas as pd
+
     from crackdown.marketdata.price_files import folder_file
     from crackdown.marketdata.prices import load_prices
     from crackdown.marketdata.quality import quality_report
@@ -250,6 +256,8 @@ def _table_view(frame: pd.DataFrame) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     """List the (filtered) universe with coverage and print it."""
+    import pandas as pd
+
     from crackdown.timeline.universe import load_universe
 
     universe = load_universe()

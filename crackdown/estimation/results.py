@@ -24,7 +24,6 @@ import os
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crackdown.errors import StudyConfigError
 from crackdown.estimation.battery import run_test_battery as _run_tests
@@ -102,6 +101,8 @@ class EventStudyResults:
         ``t = car / se``, two-sided p-value from Student t with ``df = df_resid``. ``car`` is NaN
         when a day in the window is missing.
         """
+        from scipy import special  # here, not at import: `crackdown study` prints ARs without it
+
         p = self.panel
         cols = p.columns(lo, hi)
         sub = p.ar_event[:, cols]
@@ -110,7 +111,7 @@ class EventStudyResults:
         se = np.sqrt(var)
         with np.errstate(invalid="ignore", divide="ignore"):
             t = car / se
-        pval = 2.0 * stats.t.sf(np.abs(t), p.df_resid)
+        pval = 2.0 * special.stdtr(p.df_resid, -np.abs(t))  # 2 * scipy.stats.t.sf(|t|, df)
         out = p.keys[["event_id", "ticker", "exchange", "day0", "model"]].copy()
         out["lo"] = int(p.rel_days[cols[0]])
         out["hi"] = int(p.rel_days[cols[-1]])

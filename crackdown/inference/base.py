@@ -204,6 +204,73 @@ def two_sided_pvalue(statistic: float, distribution: str, df=None) -> float:
     raise ValueError(f"unknown distribution {distribution!r}")
 
 
+def _tail(value, valid, x, lower: float, upper: float) -> np.ndarray | float:
+    """``scipy.stats``' edge rules around a special-function tail ``value`` of ``x``.
+
+    NaN where the parameters are invalid (``valid`` False) or ``x`` is NaN; 1 at or below the
+    support's lower end ``lower``, 0 at or above its upper end ``upper``; ``value`` inside.
+    Returns a float for scalar input (as ``scipy.stats``' ``sf``).
+    """
+    x = np.asarray(x, dtype=float)
+    out = np.where(x <= lower, 1.0, np.where(x >= upper, 0.0, value))
+    out = np.where(np.asarray(valid) & ~np.isnan(x), out, np.nan)
+    return out[()] if out.ndim == 0 else out
+
+
+def t_sf(x, df) -> np.ndarray | float:
+    """Student-t survival function ``P(T_df > x) = stdtr(df, -x)``, as ``scipy.stats.t.sf``.
+
+    :func:`scipy.special.stdtr` is the CDF behind ``scipy.stats.t`` (which calls it for
+    ``sf``), without importing :mod:`scipy.stats` (0.4 s). NaN for ``df <= 0`` or NaN input.
+    """
+    from scipy import special
+
+    x, df = np.asarray(x, dtype=float), np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return _tail(special.stdtr(df, -x), df > 0, x, -np.inf, np.inf)
+
+
+def t_ppf(q, df) -> np.ndarray | float:
+    """Student-t quantile ``t_df(q) = stdtrit(df, q)``, as ``scipy.stats.t.ppf``.
+
+    ``-inf`` at ``q = 0`` and ``+inf`` at ``q = 1``; NaN for ``q`` outside ``[0, 1]``, NaN,
+    or ``df <= 0``.
+    """
+    from scipy import special
+
+    q, df = np.asarray(q, dtype=float), np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        inner = special.stdtrit(df, np.clip(q, 0.0, 1.0))
+        out = np.where(q == 0, -np.inf, np.where(q == 1, np.inf, inner))
+        out = np.where((df > 0) & (q >= 0) & (q <= 1), out, np.nan)
+    return out[()] if out.ndim == 0 else out
+
+
+def f_sf(x, dfn, dfd) -> np.ndarray | float:
+    """F survival function ``P(F_{dfn,dfd} > x) = fdtrc(dfn, dfd, x)``, as ``scipy.stats.f.sf``.
+
+    1 for ``x <= 0``, 0 at ``x = inf``; NaN for ``dfn <= 0``, ``dfd <= 0`` or NaN input.
+    """
+    from scipy import special
+
+    x = np.asarray(x, dtype=float)
+    dfn, dfd = np.asarray(dfn, dtype=float), np.asarray(dfd, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return _tail(special.fdtrc(dfn, dfd, x), (dfn > 0) & (dfd > 0), x, 0.0, np.inf)
+
+
+def chi2_sf(x, df) -> np.ndarray | float:
+    """Chi-square survival function ``P(X_df > x) = chdtrc(df, x)``, as ``scipy.stats.chi2.sf``.
+
+    1 for ``x <= 0``, 0 at ``x = inf``; NaN for ``df <= 0`` or NaN input.
+    """
+    from scipy import special
+
+    x, df = np.asarray(x, dtype=float), np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return _tail(special.chdtrc(df, x), df > 0, x, 0.0, np.inf)
+
+
 def centered_variance(x: np.ndarray, ddof: np.ndarray | int, axis: int = 1) -> np.ndarray:
     """NaN-aware variance ``sum((x - mean)^2) / (n - ddof)`` along ``axis`` (NaN if n <= ddof)."""
     n = np.sum(~np.isnan(x), axis=axis)

@@ -92,10 +92,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crackdown.errors import StudyConfigError
-from crackdown.inference.base import TestResult
+from crackdown.inference.base import TestResult, chi2_sf, f_sf, t_sf
 
 __all__ = [
     "DummyRegressionResult",
@@ -201,7 +200,7 @@ class DummyRegressionResult:
         """Tidy table ``firm, rel_day, gamma, se, t, pvalue`` (t with ``nu`` df, two-sided)."""
         n, length = self.gamma.shape
         t = self.gamma / self.gamma_se
-        p = 2.0 * stats.t.sf(np.abs(t), self.df_resid)
+        p = 2.0 * t_sf(np.abs(t), self.df_resid)
         return pd.DataFrame(
             {
                 "firm": np.repeat(np.asarray(self.firm_labels, dtype=object), length),
@@ -244,7 +243,7 @@ class DummyRegressionResult:
         var = self._sigma_bar() * float(c @ self.forecast_cov @ c)
         wald = theta**2 / var
         nu = self.df_resid
-        p_f = float(stats.f.sf(wald, 1, nu))
+        p_f = float(f_sf(wald, 1, nu))
         return TestResult(
             name="sur_caar",
             statistic=wald,
@@ -262,7 +261,7 @@ class DummyRegressionResult:
             extra={
                 **self._extra(),
                 "wald_chi2": wald,
-                "pvalue_chi2": float(stats.chi2.sf(wald, 1)),
+                "pvalue_chi2": float(chi2_sf(wald, 1)),
                 "df_chi2": 1,
                 "t": float(np.sign(theta) * np.sqrt(wald)),
                 "se": float(np.sqrt(var)),
@@ -282,7 +281,7 @@ class DummyRegressionResult:
         return TestResult(
             name="sur_daily_aar",
             statistic=f_stat,
-            pvalue=float(stats.f.sf(f_stat, length, nu)),
+            pvalue=float(f_sf(f_stat, length, nu)),
             distribution="F",
             df=(float(length), float(nu)),
             estimate=float(np.abs(gbar).max()),
@@ -296,7 +295,7 @@ class DummyRegressionResult:
             extra={
                 **self._extra(),
                 "wald_chi2": wald,
-                "pvalue_chi2": float(stats.chi2.sf(wald, length)),
+                "pvalue_chi2": float(chi2_sf(wald, length)),
                 "df_chi2": length,
                 "aar": gbar.tolist(),
             },
@@ -319,7 +318,7 @@ class DummyRegressionResult:
         return TestResult(
             name="sur_all_gamma",
             statistic=f_stat,
-            pvalue=float(stats.f.sf(f_stat, df1, df2)),
+            pvalue=float(f_sf(f_stat, df1, df2)),
             distribution="F",
             df=(df1, df2),
             estimate=float(self.gamma.mean()),
@@ -334,7 +333,7 @@ class DummyRegressionResult:
             extra={
                 **self._extra(),
                 "wald_chi2": wald,
-                "pvalue_chi2": float(stats.chi2.sf(wald, n * length)),
+                "pvalue_chi2": float(chi2_sf(wald, n * length)),
                 "df_chi2": n * length,
                 "lawley_hotelling_trace": trace,
             },

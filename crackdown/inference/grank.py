@@ -31,7 +31,6 @@ from each row's own values, so re-gridding only moves cells).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from crackdown.errors import StudyConfigError
 from crackdown.inference.base import (
@@ -99,6 +98,8 @@ def grank_t(
         raise StudyConfigError("GRANK-T: the standardized CARs have no cross-sectional spread")
     scar_star = scar[rows] / sd_scar
     gsar = np.column_stack([grid[rows] / s[rows, None], scar_star])
+    from scipy import stats  # rankdata: scipy.stats only when a rank test runs
+
     ranks = stats.rankdata(gsar, axis=1, nan_policy="omit")
     t_i = np.sum(np.isfinite(gsar), axis=1)
     u = ranks / (t_i[:, None] + 1.0) - 0.5

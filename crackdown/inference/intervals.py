@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crackdown.errors import StudyConfigError
+from crackdown.inference.base import t_ppf
 
 __all__ = [
     "EventTimeData",
@@ -89,7 +89,7 @@ def classic_interval(paths, *, event_time=None, level: float = 0.95) -> EventTim
         mid[j] = v.mean()
         sd = v.std(ddof=1) if n > 1 else 0.0
         if n > 1 and sd > 0:
-            half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
+            half = t_ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
             lo[j], hi[j] = mid[j] - half, mid[j] + half
     return EventTimeIntervals(et, lo, mid, hi, "classic", "mean",
                               f"mean ± t_(n-1) sd/sqrt(n), level={level}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from crackdown.errors import StudyConfigError
 from crackdown.inference.base import TestResult, as_matrix, resolve_window, two_sided_pvalue
@@ -249,6 +248,8 @@ def corrado_rank_test(
     _check_option("centering", centering, ("firm", "pooled"))
     cols, label = resolve_window(ar.shape[1], window, rel_days)
     full = np.concatenate([e, ar], axis=1)
+    from scipy import stats  # rankdata: scipy.stats only when a rank test runs
+
     ranks = stats.rankdata(full, axis=1, nan_policy="omit")
     n_i = np.sum(~np.isnan(full), axis=1)
     expected = (n_i + 1) / 2.0
@@ -286,6 +287,8 @@ def modified_rank_test(
     _check_option("sd_divisor", sd_divisor, ("mean_firm_obs", "days"))
     cols, label = resolve_window(ar.shape[1], window, rel_days)
     full = np.concatenate([e, ar], axis=1)
+    from scipy import stats  # rankdata: scipy.stats only when a rank test runs
+
     ranks = stats.rankdata(full, axis=1, nan_policy="omit")
     n_i = np.sum(~np.isnan(full), axis=1)
     u = ranks / (n_i[:, None] + 1.0) - 0.5
@@ -319,6 +322,8 @@ def wilcoxon_signed_rank_test(ar_event, window=None, *, rel_days=None) -> TestRe
     if n == 0:
         stat, p, method = float("nan"), float("nan"), "exact"
     else:
+        from scipy import stats  # the exact null distribution of W+
+
         r = stats.rankdata(np.abs(x))
         stat = float(r[x > 0].sum())
         ties = np.unique(np.abs(x)).size < n

@@ -196,19 +196,17 @@ def calendar_tz(exchange: str) -> str:
 
 
 def _sessions_cache_file(name: str):
-    """Disk cache of one calendar's sessions and closes, keyed by everything they depend on.
+    """Disk cache of one calendar's sessions, closes and early closes, keyed by their inputs.
 
     ``<cache_dir>/calendars/<name>-<key>.npz``, where the key hashes the exchange_calendars
     version, the range and :data:`EXTRA_CLOSURES`; None when the version is unknown.
     """
     import hashlib
-    from importlib import metadata
 
     from crackdown import config
 
-    try:
-        version = metadata.version("exchange_calendars")
-    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency
+    version = _exchange_calendars_version()
+    if version is None:  # pragma: no cover - a dependency
         return None
     text = (f"{name}|{version}|{CALENDAR_START:%Y-%m-%d}|{CALENDAR_END:%Y-%m-%d}|"
             f"{sorted(EXTRA_CLOSURES.get(name, ()))}|1")
@@ -216,20 +214,61 @@ def _sessions_cache_file(name: str):
     return config.cache_dir() / "calendars" / f"{name}-{key}.npz"
 
 
-def _read_sessions_cache(path) -> tuple[np.ndarray, np.ndarray] | None:
+def _exchange_calendars_version() -> str | None:
+    """Installed exchange_calendars version, without importing it or :mod:`importlib.metadata`.
+
+    Reads ``Version:`` from the one ``exchange_calendars-*.dist-info/METADATA`` next to the
+    package (a file read, ~0.1 ms; :mod:`importlib.metadata` costs ~20 ms to import); falls back
+    to :func:`importlib.metadata.version` for any other layout. None when not installed.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("exchange_calendars")
+    if spec is not None and spec.origin:
+        infos = list(Path(spec.origin).parent.parent.glob("exchange_calendars-*.dist-info"))
+        if len(infos) == 1:
+            try:
+                with (infos[0] / "METADATA").open(encoding="utf-8") as fh:
+                    for line in fh:
+                        if line.startswith("Version:"):
+                            return line.split(":", 1)[1].strip()
+                        if not line.strip():
+                            break  # end of the headers
+            except OSError:
+                pass
+    from importlib import metadata
+
+    try:
+        return metadata.version("exchange_calendars")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _read_sessions_cache(path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Sessions, closes and early-close sessions (None if not stored) from ``path``.
+
+    None when the file is absent or damaged (unreadable, unsorted, lengths that disagree, early
+    closes that are not sessions).
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             days = data["sessions"].astype("datetime64[ns]")
             closes = data["closes"].astype("datetime64[ns]")
-    except (OSError, KeyError, ValueError):
+            early = (data["early_closes"].astype("datetime64[ns]")
+                     if "early_closes" in data.files else None)
+    except (OSError, KeyError, ValueError, EOFError):
         return None
     if len(days) == 0 or len(days) != len(closes) or not (
             np.all(days[1:] > days[:-1]) and np.all(closes[1:] > closes[:-1])):
         return None  # a damaged file: rebuild
-    return days, closes
+    if early is not None and not (np.all(early[1:] > early[:-1]) and np.isin(early, days).all()):
+        return None
+    return days, closes, early
 
 
-def _write_sessions_cache(path, days: np.ndarray, closes: np.ndarray) -> None:
+def _write_sessions_cache(path, days: np.ndarray, closes: np.ndarray,
+                          early: np.ndarray | None = None) -> None:
     """Atomic write (temporary file, then rename); a cache that cannot be written is skipped."""
     import os
     import tempfile
@@ -239,7 +278,10 @@ def _write_sessions_cache(path, days: np.ndarray, closes: np.ndarray) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, sessions=days, closes=closes)
+                arrays = {"sessions": days, "closes": closes}
+                if early is not None:
+                    arrays["early_closes"] = early
+                np.savez(fh, **arrays)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
@@ -249,25 +291,32 @@ def _write_sessions_cache(path, days: np.ndarray, closes: np.ndarray) -> None:
 
 
 @cache
-def _closes_utc(exchange: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """Sessions (naive) and their closes as naive-UTC ``datetime64[ns]`` (sorted).
+def _calendar_arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sessions (naive), their closes (naive UTC) and the early-close sessions of a calendar.
 
-    Built from the exchange_calendars calendar once per machine and kept on disk
+    All ``datetime64[ns]``, sorted. Built from the exchange_calendars calendar ``name`` (a value
+    of :data:`SUPPORTED_EXCHANGES`) once per machine and kept on disk
     (:func:`_sessions_cache_file`; building XNYS and XHKG costs about 0.25 s per process), then
     once per process in memory.
     """
-    name = SUPPORTED_EXCHANGES[exchange]
     path = _sessions_cache_file(name)
     hit = None if path is None else _read_sessions_cache(path)
-    if hit is None:
-        cal = get_calendar(exchange)
-        closes = cal.closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
-            dtype="datetime64[ns]")
-        days = pd.DatetimeIndex(cal.sessions, freq=None).as_unit("ns").to_numpy()
-        if path is not None:
-            _write_sessions_cache(path, days, closes)
-    else:
-        days, closes = hit
+    if hit is not None and hit[2] is not None:
+        return hit
+    cal = _build_calendar(name)
+    closes = cal.closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
+        dtype="datetime64[ns]")
+    days = pd.DatetimeIndex(cal.sessions, freq=None).as_unit("ns").to_numpy()
+    early = pd.DatetimeIndex(cal.early_closes).astype("datetime64[ns]").to_numpy()
+    if path is not None:
+        _write_sessions_cache(path, days, closes, early)
+    return days, closes, early
+
+
+@cache
+def _closes_utc(exchange: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Sessions (naive) and their closes as naive-UTC ``datetime64[ns]`` (sorted; disk cache)."""
+    days, closes, _early = _calendar_arrays(SUPPORTED_EXCHANGES[exchange])
     return pd.DatetimeIndex(days, freq=None).as_unit("ns"), closes
 
 
@@ -277,8 +326,13 @@ def _session_index(exchange: str) -> pd.DatetimeIndex:
 
 @cache
 def early_closes(exchange: str) -> pd.DatetimeIndex:
-    """Sessions of ``exchange`` that close early (NYSE 13:00 days, Hong Kong half days)."""
-    return pd.DatetimeIndex(get_calendar(exchange).early_closes).astype("datetime64[ns]")
+    """Sessions of ``exchange`` that close early (NYSE 13:00 days, Hong Kong half days).
+
+    Naive ``datetime64[ns]`` dates, sorted, no ``freq``; from the disk cache of
+    :func:`_calendar_arrays` (no calendar build once cached).
+    """
+    early = _calendar_arrays(SUPPORTED_EXCHANGES[_check_exchange(exchange)])[2]
+    return pd.DatetimeIndex(early, freq=None).as_unit("ns")
 
 
 def _range_text(exchange: str) -> str:
@@ -524,6 +578,8 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
     Returns
     -------
     DayZero
+        Frozen; computed once per process for each (exchange, date, time or assumed time,
+        policy) and calendar, then returned again.
 
     Raises
     ------
@@ -549,6 +605,10 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
     if time_assumed:
         clock = _POLICY_TIME[timing_policy]
     idx, closes = _closes_utc(exchange)
+    key = (exchange, day.value, clock, time_assumed, timing_policy)
+    hit = _DAY_ZERO_MEMO.get(key)
+    if hit is not None and hit[0] is closes:  # computed on this very calendar
+        return hit[1]
     pos, announced = _session_after(exchange, day, clock)
     if pos == 0 or pos >= len(idx):
         raise CalendarError(
@@ -585,7 +645,7 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
             f"announced {announced:%Y-%m-%d %H:%M} Beijing = {_fmt_local(announced, tz)} local; "
             f"{where}"
         )
-    return DayZero(
+    result = DayZero(
         exchange=exchange,
         session=session,
         announced_at=announced,
@@ -594,6 +654,16 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
         uncertain=uncertain,
         alternative=alternative,
     )
+    if len(_DAY_ZERO_MEMO) >= _DAY_ZERO_MEMO_MAX:
+        _DAY_ZERO_MEMO.clear()
+    _DAY_ZERO_MEMO[key] = (closes, result)
+    return result
+
+
+#: :func:`day_zero` results (frozen) by (exchange, date, time, assumed, policy), each with the
+#: closes array it was computed on (a rebuilt calendar is a miss).
+_DAY_ZERO_MEMO: dict[tuple, tuple[np.ndarray, DayZero]] = {}
+_DAY_ZERO_MEMO_MAX = 200_000
 
 
 DAY_ZERO_COLUMNS = ("event_id", "exchange", "day0", "time_assumed", "note", "day0_uncertain",

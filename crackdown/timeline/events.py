@@ -34,7 +34,9 @@ Validation
 ----------
 :func:`load_events` validates the file with a :mod:`pandera` schema (one check per column) plus
 explicit checks that pandera cannot express with row positions (header, field counts, duplicate
-ids naming both lines). Every problem is reported as an :class:`~crackdown.errors.EventsFileError`
+ids naming both lines). The schema's cell checks (:data:`_CELL_CHECKS`, :data:`_ALLOWED`) are
+first run in plain Python; pandera is imported and run only when one of them fails, to report
+the failures (a valid file, the usual case, never imports pandera). Every problem is reported as an :class:`~crackdown.errors.EventsFileError`
 whose message names the file, the CSV line number (the header is line 1, the first data row is
 line 2), the column, the bad value and what to do. All problems are listed, one per line, sorted
 by line; the first line of the message is self-contained.
@@ -46,16 +48,19 @@ import csv
 import difflib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import pandera.pandas as pa
 
 from crackdown import config
 from crackdown.errors import EventsFileError, StudyConfigError
 from crackdown.timeline.tickers import TICKER_PATTERN, ticker_problem
+
+if TYPE_CHECKING:  # pandera (0.1 s to import) is loaded only to report a bad file
+    import pandera.pandas as pa
 
 __all__ = [
     "CATEGORIES",
@@ -188,37 +193,65 @@ _HINTS: dict[str, str] = {
 }
 
 
+#: Element-wise checks of the schema: column -> (check name, predicate on the stripped cell).
+_CELL_CHECKS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "event_id": ("snake_case", lambda v: EVENT_ID_PATTERN.fullmatch(v) is not None),
+    "date": ("valid_date", _is_valid_date),
+    "time_beijing": ("hh_mm_or_empty", _is_valid_time),
+    "tickers": ("yahoo_tickers", lambda v: _ticker_problem(v) is None),
+    "title": ("nonempty", _nonempty),
+    "source": ("nonempty", _nonempty),
+}
+#: ``isin`` checks of the schema: column -> allowed values (``anticipated`` is lower-cased).
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    "category": CATEGORIES,
+    "direction": DIRECTIONS,
+    "confidence": CONFIDENCE,
+    "anticipated": ("true", "false"),
+}
+
+
 def _element(fn, name: str) -> pa.Check:
+    import pandera.pandas as pa
+
     return pa.Check(fn, element_wise=True, name=name)
 
 
 def _schema() -> pa.DataFrameSchema:
-    """The pandera schema of the raw (all-string) event table."""
+    """The pandera schema of the raw (all-string) event table.
+
+    Checks :data:`_CELL_CHECKS` and :data:`_ALLOWED`; every column a non-null string, in
+    :data:`COLUMNS` order, no others.
+    """
+    import pandera.pandas as pa
+
     text = {"dtype": str, "nullable": False, "coerce": False}
-    return pa.DataFrameSchema(
-        {
-            "event_id": pa.Column(
-                checks=[_element(lambda v: EVENT_ID_PATTERN.fullmatch(v) is not None,
-                                 "snake_case")], **text),
-            "date": pa.Column(checks=[_element(_is_valid_date, "valid_date")], **text),
-            "time_beijing": pa.Column(checks=[_element(_is_valid_time, "hh_mm_or_empty")], **text),
-            "time_source": pa.Column(**text),
-            "agency": pa.Column(**text),
-            "category": pa.Column(checks=[pa.Check.isin(list(CATEGORIES))], **text),
-            "direction": pa.Column(checks=[pa.Check.isin(list(DIRECTIONS))], **text),
-            "firms": pa.Column(**text),
-            "tickers": pa.Column(
-                checks=[_element(lambda v: _ticker_problem(v) is None, "yahoo_tickers")], **text),
-            "title": pa.Column(checks=[_element(_nonempty, "nonempty")], **text),
-            "source": pa.Column(checks=[_element(_nonempty, "nonempty")], **text),
-            "confidence": pa.Column(checks=[pa.Check.isin(list(CONFIDENCE))], **text),
-            "anticipated": pa.Column(checks=[pa.Check.isin(["true", "false"])], **text),
-            "notes": pa.Column(**text),
-        },
-        strict=True,
-        ordered=True,
-        name="crackdown events table",
-    )
+    columns = {}
+    for column in COLUMNS:
+        checks = []
+        if column in _CELL_CHECKS:
+            name, predicate = _CELL_CHECKS[column]
+            checks.append(_element(predicate, name))
+        if column in _ALLOWED:
+            checks.append(pa.Check.isin(list(_ALLOWED[column])))
+        columns[column] = pa.Column(checks=checks or None, **text)
+    return pa.DataFrameSchema(columns, strict=True, ordered=True, name="crackdown events table")
+
+
+def _cells_pass(raw: pd.DataFrame) -> bool:
+    """Whether every cell passes the schema's checks, in plain Python (no pandera).
+
+    ``raw`` is built by :func:`_validate` with exactly the :data:`COLUMNS`, in order, every
+    cell a string: the schema's dtype, null, strict and order conditions hold by construction,
+    so the schema passes exactly when these cell checks do.
+    """
+    for column, (_name, predicate) in _CELL_CHECKS.items():
+        if not all(predicate(v) for v in raw[column]):
+            return False
+    for column, allowed in _ALLOWED.items():
+        if not raw[column].isin(allowed).all():
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,6 +330,32 @@ def _check_header(path: Path, header: Sequence[str]) -> list[str]:
     return names
 
 
+def _schema_problems(path: Path, raw: pd.DataFrame) -> list[tuple[int, str]]:
+    """(line, message) of every failure of the pandera schema on ``raw`` (index = CSV line)."""
+    import pandera.pandas as pa
+
+    problems: list[tuple[int, str]] = []
+    try:
+        _schema().validate(raw, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        for _, case in exc.failure_cases.iterrows():
+            column = case.get("column")
+            index = case.get("index")
+            value = case.get("failure_case")
+            if column is None or pd.isna(index):
+                problems.append((1, f"{path}: {case.get('check')} failed ({value!r})"))
+                continue
+            line = int(index)
+            if column == "tickers":
+                what = f"bad tickers: {_ticker_problem(str(value))}"
+            elif str(value).strip() == "" and column in _REQUIRED_NONEMPTY:
+                what = "is empty"
+            else:
+                what = f"invalid {column}"
+            problems.append((line, _problem(path, line, column, value, what)))
+    return problems
+
+
 def _validate(path: Path) -> tuple[pd.DataFrame, list[int]]:
     header, records, starts = _read_records(path)
     names = _check_header(path, header)
@@ -321,25 +380,9 @@ def _validate(path: Path) -> tuple[pd.DataFrame, list[int]]:
     raw.index = pd.Index(good_lines, name="line")
 
     # pandera: one element-wise/isin check per column; failure cases carry the line as index.
-    try:
-        _schema().validate(raw, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        for _, case in cases.iterrows():
-            column = case.get("column")
-            index = case.get("index")
-            value = case.get("failure_case")
-            if column is None or pd.isna(index):
-                problems.append((1, f"{path}: {case.get('check')} failed ({value!r})"))
-                continue
-            line = int(index)
-            if column == "tickers":
-                what = f"bad tickers: {_ticker_problem(str(value))}"
-            elif str(value).strip() == "" and column in _REQUIRED_NONEMPTY:
-                what = "is empty"
-            else:
-                what = f"invalid {column}"
-            problems.append((line, _problem(path, line, column, value, what)))
+    # Run (and imported) only when a plain-Python pass of the same checks finds a failure.
+    if not _cells_pass(raw):
+        problems.extend(_schema_problems(path, raw))
 
     # a time needs a source
     for line, time, source in zip(raw.index, raw["time_beijing"], raw["time_source"]):
