@@ -12,6 +12,9 @@ over the other events), and requires identical values.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import statistics
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,7 @@ from crackdown.marketdata.benchmarks import (
     is_constructed_benchmark,
     parse_benchmark_name,
 )
+from crackdown.marketdata.returns import compute_returns, returns_matrix, suspect_price_mask
 from crackdown.timeline import calendars
 from crackdown.timeline.clusters import confounders, listing_day0s
 from crackdown.timeline.events import load_events
@@ -212,3 +216,315 @@ def test_from_events_firm_events_equal_the_slow_path(prices_dir):
     got = [info[k]["confounded_by"] for k in zip(fe["event_id"], fe["ticker"])]
     assert got == want
     assert any(got)
+
+
+# ------------------------------------------------------------------ returns, arrays, designs
+# (issue #14, item 2: one grouping pass per price frame, a numpy alignment per ticker, one
+# scatter into the wide frame, windows as contiguous slices of padded grids, usable days
+# without stacking the design). Each test recomputes the answer one value at a time.
+def _slow_suspect(prices: list[float]) -> list[bool]:
+    """Suspect flags: bounds, or |ln p - median of <= 11 valid neighbours' ln| > ln 100."""
+    good = [(i, p) for i, p in enumerate(prices) if math.isfinite(p) and p > 0]
+    flags = [False] * len(prices)
+    for j, (i, p) in enumerate(good):
+        window = [math.log(q) for _, q in good[max(0, j - 5):j + 6]]
+        spike = len(window) >= 3 and abs(math.log(p) - statistics.median(window)) > math.log(100)
+        flags[i] = p < 1e-6 or p > 1e9 or spike
+    return flags
+
+
+def _slow_returns(prices_long: pd.DataFrame, kind: str = "simple", span_gaps: bool = False):
+    """compute_returns written out per ticker and per session (module doc of returns)."""
+    cols = {c: [] for c in ("date", "ticker", "exchange", "ret", "n_sessions", "gap_before",
+                            "missing_price")}
+    attrs: dict[str, dict] = {k: {} for k in ("non_session_dates", "outside_calendar_dates",
+                                               "placeholder_dates", "invalid_prices",
+                                               "suspect_prices")}
+    day = "{:%Y-%m-%d}".format
+    for ticker in dict.fromkeys(prices_long["ticker"].tolist()):
+        part = prices_long[prices_long["ticker"] == ticker]
+        exchange = _slow_exchange(ticker)
+        cal = calendars.get_calendar(exchange)
+        flags = (part["flat_zero_volume"].tolist() if "flat_zero_volume" in part.columns
+                 else [False] * len(part))
+        rows = list(zip(pd.to_datetime(part["date"]).tolist(), part["price"].astype(float)))
+        ordered = sorted(rows)
+        dates, values = [d for d, _ in ordered], [p for _, p in ordered]
+        invalid = [i for i, p in enumerate(values) if not math.isnan(p)
+                   and not (math.isfinite(p) and p > 0)]
+        suspect = [i for i, s in enumerate(_slow_suspect(values)) if s]
+        for what, found in (("invalid_prices", invalid), ("suspect_prices", suspect)):
+            if found:
+                attrs[what][ticker] = [f"{day(dates[i])} {values[i]!r}" for i in found]
+        clean = {d: (math.nan if i in invalid or i in suspect else p)
+                 for i, (d, p) in enumerate(zip(dates, values))}
+        inside = [d for d in dates if calendars.CALENDAR_START <= d <= calendars.CALENDAR_END]
+        outside = [d for d in dates if d not in inside]
+        if outside:
+            attrs["outside_calendar_dates"][ticker] = [day(d) for d in outside]
+        priced = [d for d in inside if not math.isnan(clean[d])]
+        if not priced:
+            continue
+        span = [pd.Timestamp(s) for s in cal.sessions if priced[0] <= s <= priced[-1]]
+        on = set(span)
+        stray = [d for d in inside if d not in on and not math.isnan(clean[d])]
+        if stray:
+            attrs["non_session_dates"][ticker] = [day(d) for d in stray]
+        price = {s: clean.get(s, math.nan) for s in span}
+        early = {pd.Timestamp(d) for d in cal.early_closes}
+        holders = [] if ticker.startswith("^") else [
+            d for (d, _), f in zip(rows, flags)
+            if f and d in on and d not in early and not math.isnan(price[d])]
+        for d in holders:
+            price[d] = math.nan
+        if holders:
+            attrs["placeholder_dates"][ticker] = [day(d) for d in holders]
+        kept = [s for s in span if not math.isnan(price[s])]
+        if not kept:
+            continue
+        path = [s for s in span if kept[0] <= s <= kept[-1]]
+        last = 0  # last priced session so far
+        for t in range(1, len(path)):
+            cur, k = price[path[t]], t - last
+            usable = not math.isnan(cur) and (k == 1 or span_gaps)
+            ratio = cur / price[path[last]] if usable else math.nan
+            cols["date"].append(path[t])
+            cols["ticker"].append(ticker)
+            cols["exchange"].append(exchange)
+            cols["ret"].append(ratio - 1.0 if kind == "simple" else np.log(ratio))
+            cols["n_sessions"].append(k if usable else 0)
+            cols["gap_before"].append(math.isnan(price[path[t - 1]]))
+            cols["missing_price"].append(math.isnan(cur))
+            if not math.isnan(cur):
+                last = t
+    return cols, attrs
+
+
+def _check_returns(prices_long: pd.DataFrame, kind: str = "simple", span_gaps: bool = False):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = compute_returns(prices_long, kind, span_gaps=span_gaps)
+    cols, attrs = _slow_returns(prices_long, kind, span_gaps)
+    assert got["date"].tolist() == cols["date"]
+    for c in ("ticker", "exchange", "n_sessions", "gap_before", "missing_price"):
+        assert got[c].tolist() == cols[c], c
+    want = np.array(cols["ret"], dtype=float)
+    if kind == "simple":
+        assert np.array_equal(got["ret"].to_numpy(), want, equal_nan=True)
+    else:
+        np.testing.assert_allclose(got["ret"].to_numpy(), want, rtol=1e-14, atol=0)
+    for key, value in attrs.items():
+        assert got.attrs[key] == value, key
+    return got
+
+
+def _messy_prices() -> pd.DataFrame:
+    """Interleaved, unsorted rows of three listings with every kind of bad row."""
+    rng = np.random.default_rng(7)
+    dates = pd.bdate_range("2021-11-15", periods=60)  # Thanksgiving, Christmas, New Year
+    frames = []
+    for ticker in ("AAA", "0005.HK", "^HSI"):
+        p = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, len(dates))))
+        p[5], p[9], p[12], p[20], p[21] = np.nan, -1.0, np.inf, p[20] * 1000, p[21] / 500
+        flat = np.zeros(len(dates), dtype=bool)
+        flat[[3, 29, 30, 31, 40]] = True  # includes half days (24 and 31 Dec in Hong Kong)
+        frames.append(pd.DataFrame({"date": dates, "ticker": ticker, "price": p,
+                                    "flat_zero_volume": flat}))
+    extra = pd.DataFrame({"date": pd.to_datetime(["2021-11-20", "1990-01-05", "2021-12-25"]),
+                          "ticker": "AAA", "price": [5.0, 6.0, 7.0], "flat_zero_volume": False})
+    return pd.concat(frames + [extra]).sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+def test_returns_equal_the_per_session_definition_on_messy_rows():
+    messy = _messy_prices()
+    for kind in ("simple", "log"):
+        for span_gaps in (False, True):
+            got = _check_returns(messy, kind, span_gaps)
+    assert set(got["ticker"]) == {"AAA", "0005.HK", "^HSI"}
+    assert got.attrs["placeholder_dates"] and got.attrs["suspect_prices"]
+    # weekdays the NYSE is closed (Thanksgiving, Christmas Eve observed, MLK day) and the
+    # two weekend rows; Hong Kong half days (24 Dec) are sessions, its placeholders not
+    assert got.attrs["non_session_dates"]["AAA"] == ["2021-11-20", "2021-11-25", "2021-12-24",
+                                                     "2021-12-25", "2022-01-17"]
+    assert got.attrs["placeholder_dates"]["0005.HK"] == ["2021-11-18", "2021-12-28",
+                                                         "2022-01-10"]
+    assert got.attrs["outside_calendar_dates"]["AAA"] == ["1990-01-05"]
+    _check_returns(messy.drop(columns="flat_zero_volume"))
+    as_text = messy.assign(date=messy["date"].dt.strftime("%Y-%m-%d"))  # dates to parse
+    _check_returns(as_text)
+    with pytest.raises(Exception, match="duplicated date"):
+        compute_returns(pd.concat([messy, messy.iloc[:1]]))
+
+
+def test_returns_equal_the_per_session_definition_on_snapshot_files(prices_dir):
+    from crackdown.marketdata.prices import load_prices
+
+    tickers = ["BABA", "9988.HK", "DIDI", "^HSI", "0005.HK", "0700.HK", "SPY"]
+    long = load_prices(tickers, "2020-06-01", "2022-06-30", prices_dir=prices_dir)
+    _check_returns(long)
+    _check_returns(long, "log", True)
+
+
+def test_suspect_mask_equals_the_median_definition():
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        n = int(rng.integers(0, 30))
+        scale = rng.choice([1, 1, 1, 1, 1, 1e3, 300, 1e-3, -1, np.nan, np.inf, 1e12], n)
+        prices = np.exp(rng.normal(0, rng.choice([0.01, 1.0, 3.0]), n)) * scale
+        assert suspect_price_mask(prices).tolist() == _slow_suspect(list(prices))
+
+
+def test_wide_returns_are_the_pivot_cell_by_cell_with_its_memory_layout(prices_dir):
+    from crackdown.marketdata.benchmarks import benchmark_constituents, equal_weighted_returns
+    from crackdown.marketdata.prices import load_prices
+
+    members = benchmark_constituents("HK_NONTECH_EW")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        long = compute_returns(load_prices(members[:20] + ["BABA", "SPY"], "2021-01-01",
+                                           "2021-12-31", prices_dir=prices_dir))
+    wide = returns_matrix(long)
+    cells = dict(zip(zip(long["date"], long["ticker"]), long["ret"]))
+    assert list(wide.columns) == list(dict.fromkeys(long["ticker"]))
+    assert list(wide.index) == sorted(set(long["date"]))
+    for (d, t), v in list(cells.items())[::7]:
+        got = wide.at[d, t]
+        assert (math.isnan(got) and math.isnan(v)) or got == v
+    assert int(wide.notna().sum().sum()) == int(long["ret"].notna().sum())
+    pivot = long.pivot(index="date", columns="ticker", values="ret")[list(wide.columns)]
+    pd.testing.assert_frame_equal(wide, pivot.sort_index(), check_exact=True)
+    # the same memory layout as the pivot: row sums (the constructed benchmark) add alike
+    have = members[:20]
+    assert np.array_equal(equal_weighted_returns(wide[have], min_constituents=5).to_numpy(),
+                          equal_weighted_returns(pivot[have], min_constituents=5).to_numpy(),
+                          equal_nan=True)
+    assert wide.to_numpy().flags["C_CONTIGUOUS"] == pivot.to_numpy().flags["C_CONTIGUOUS"]
+
+
+def _slow_windows(study, lay) -> None:
+    """Every (N, T) and (N, L) array of the layout, one firm-event and one offset at a time."""
+    ret = {c: study.returns[c].to_dict() for c in study.returns.columns}
+    grids: dict[str, list] = {}
+    offsets = {"est": range(study.estimation[0], study.estimation[1] + 1),
+               "event": range(study.window[0], study.window[1] + 1)}
+    for i, r in enumerate(study.firm_events.itertuples(index=False)):
+        key = r.exchange if study.session_grid == "exchange" else ""
+        if key not in grids:
+            grids[key] = list(lay_grid(study, r.exchange))
+        grid = grids[key]
+        p0 = next(j for j, d in enumerate(grid) if d >= r.day0)
+        for part, offs in offsets.items():
+            for j, off in enumerate(offs):
+                for k, name in ((0, "y"), (0, "bench"), (-1, "lag"), (1, "lead")):
+                    column = r.ticker if name == "y" else r.benchmark
+                    p = p0 + off + k
+                    want = (ret[column].get(grid[p], math.nan)
+                            if column and 0 <= p < len(grid) else math.nan)
+                    got = {"y": getattr(lay, f"y_{part}"), "bench": getattr(lay, f"bench_{part}"),
+                           "lag": lay.bench_shift.get(-1, (None, None))[part == "event"],
+                           "lead": lay.bench_shift.get(1, (None, None))[part == "event"]}[name]
+                    if got is None:
+                        continue
+                    assert (math.isnan(got[i, j]) and math.isnan(want)) or got[i, j] == want, (
+                        i, part, off, name)
+                p = p0 + off
+                date = grid[p] if 0 <= p < len(grid) else None
+                got_date = getattr(lay, f"dates_{part}")[i, j]
+                assert (np.isnat(got_date) if date is None else got_date == date), (i, part, off)
+
+
+def lay_grid(study, exchange):
+    from crackdown.estimation.layout import study_grid
+
+    return study_grid(study, exchange)
+
+
+def test_layout_windows_equal_a_lookup_per_firm_event_and_day(prices_dir):
+    events = load_events().iloc[::17].reset_index(drop=True)
+    study = EventStudy.from_events(events, tickers=["BABA", "9988.HK", "DIDI", "^HSI"],
+                                   prices_dir=prices_dir, model="scholes-williams",
+                                   benchmark={"XNYS": "SPY", "XHKG": "^HSI"},
+                                   estimation=(-120, -6), window=(-3, 4))
+    _slow_windows(study, study._layout())
+    # a returns index (session_grid="data") that windows run off at both ends, a day 0 that
+    # is not a row (the next row is used) and a firm-event without a benchmark
+    wide = study.returns[["BABA", "SPY"]].dropna(how="all").loc["2021-01-01":"2021-08-31"]
+    fe = pd.DataFrame({"event_id": ["a", "b", "c", "d"], "ticker": ["BABA", "SPY", "BABA", "BABA"],
+                       "day0": pd.to_datetime(["2021-01-08", "2021-04-10", "2021-08-27",
+                                               "2021-05-03"]),
+                       "benchmark": ["SPY", "", "SPY", "SPY"]})
+    data = EventStudy(wide, fe, model="constant-mean", session_grid="data",
+                      estimation=(-60, -2), window=(-1, 5), min_estimation_obs=5)
+    lay = data._layout()
+    assert lay.day0_note[1].startswith("day0 2021-04-10 is not in the returns index")
+    _slow_windows(data, lay)
+
+
+@pytest.mark.parametrize("model", ["market", "scholes-williams", "dimson", "international",
+                                   "constant-mean", "market-adjusted", "ff3"])
+def test_usable_days_equal_the_stacked_design(model, prices_dir):
+    from crackdown.estimation.layout import _usable_returns
+
+    events = load_events()
+    chosen = events[events["date"] > "2021-01-01"].iloc[::6].reset_index(drop=True)
+    tickers = ["BABA", "JD", "DIDI"] if model == "ff3" else ["BABA", "JD", "9988.HK", "DIDI"]
+    study = EventStudy.from_events(chosen, tickers=tickers, prices_dir=prices_dir, model=model,
+                                   other_events=events, clean_estimation=True)
+    lay = study._layout()
+    n = len(study.firm_events)
+    rng = np.random.default_rng(3)  # holes in every regressor, each on its own days
+    arrays = [lay.bench_est, lay.world_est, *(est for est, _ in lay.bench_shift.values())]
+    arrays += [] if lay.fac_est is None else [lay.fac_est[:, :, j]
+                                              for j in range(lay.fac_est.shape[2])]
+    for a in (a for a in arrays if a is not None):
+        a[rng.random(a.shape) < 0.02] = np.nan
+    for rows in (np.arange(n), np.arange(n)[::3]):
+        _, xe, _, _ = study._design(study.spec, lay, rows)
+        use = (np.isfinite(lay.y_est[rows]) & np.isfinite(xe).all(axis=2)
+               & lay.clean_mask[rows])
+        want = np.where(use, lay.y_est[rows], np.nan)
+        assert np.array_equal(_usable_returns(study, study.spec, lay, rows), want,
+                              equal_nan=True)
+        assert (~use).any() and use.any()
+
+
+def test_perfect_fits_are_found_on_both_sides_of_the_threshold():
+    import statsmodels.api as sm
+
+    from crackdown.estimation.layout import PERFECT_FIT
+
+    rng = np.random.default_rng(5)
+    dates = pd.DatetimeIndex(calendars.sessions("XNYS", "2020-01-02", "2021-06-30"))
+    market = rng.normal(0.0004, 0.01, len(dates))
+    wide = pd.DataFrame({"SPY": market}, index=dates)
+    for name, sd in (("EXACT", 0.0), ("TINY", 3e-10), ("SMALL", 3e-9), ("REAL", 1e-3)):
+        wide[name] = 0.0002 + 1.3 * market + rng.normal(0, 1, len(dates)) * sd
+    wide.iloc[::9, 1:] = np.nan
+    day0 = dates[-30]
+    fe = pd.DataFrame({"event_id": "e", "ticker": ["EXACT", "TINY", "SMALL", "REAL"],
+                       "day0": day0, "exchange": "XNYS"})
+    out = EventStudy(wide, fe, benchmark="SPY").fit().outcomes.set_index("ticker")
+    p0 = dates.get_loc(day0)
+    est = dates[p0 - 250:p0 - 10]
+    for name in fe["ticker"]:
+        y, x = wide.loc[est, name], wide.loc[est, "SPY"]
+        use = y.notna() & x.notna()
+        fit = sm.OLS(y[use].to_numpy(), sm.add_constant(x[use].to_numpy())).fit()
+        sigma2 = fit.ssr / fit.df_resid
+        perfect = sigma2 <= PERFECT_FIT * np.var(y[use].to_numpy(), ddof=1)
+        assert (out.loc[name, "status"] == "degenerate_design") == perfect, name
+    assert out["status"].tolist() == ["degenerate_design", "degenerate_design", "used", "used"]
+
+
+def test_day_zero_is_computed_once_per_announcement_and_exchange():
+    calendars._DAY_ZERO_MEMO.clear()
+    first = calendars.day_zero("2021-07-02", "19:00", "XHKG")
+    assert calendars.day_zero(pd.Timestamp("2021-07-02"), "19:00", "XHKG") is first
+    assert calendars.day_zero("2021-07-02", "19:00", "XNYS") is not first
+    again = calendars.day_zero("2021-07-02", None, "XHKG", timing_policy="next-session")
+    assert again is not first and again.time_assumed and not first.time_assumed
+    calendars._DAY_ZERO_MEMO.clear()
+    fresh = calendars.day_zero("2021-07-02", "19:00", "XHKG")
+    assert fresh == first and fresh is not first
+    assert (first.session, first.uncertain) == (pd.Timestamp("2021-07-05"), False)
+    assert _slow_day0("2021-07-02", "19:00", "XHKG") == (first.session, False)

@@ -69,7 +69,7 @@ def resolve_benchmarks(fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[s
     cache: dict[tuple[str, str], str] = {}
     given = raw["benchmark"].to_numpy(dtype=object) if "benchmark" in raw.columns else None
     out = []
-    for i, (ticker, exchange) in enumerate(zip(fe["ticker"], fe["exchange"])):
+    for i, (ticker, exchange) in enumerate(zip(fe["ticker"].tolist(), fe["exchange"].tolist())):
         if isinstance(benchmark, Mapping):
             b = benchmark.get(ticker, benchmark.get(exchange))
             if b is None:
@@ -153,13 +153,15 @@ def study_inputs(
         studied = set(events_df["event_id"].astype(str))
         others = all_day0s.loc[~all_day0s["event_id"].isin(studied)]
         settings["other_event_days"] = others[["ticker", "day0"]].reset_index(drop=True)
-    rows = []
     explicit = tickers is not None
     tickers = check_tickers(tickers, "tickers=") if explicit else None  # the one ticker check
     # resolved once per ticker and once per (announcement, exchange), then broadcast: a study
-    # of E events x N listings maps E x (number of exchanges) day 0s, not E x N
+    # of E events x N listings maps E x (number of exchanges) day 0s, not E x N; the columns
+    # are built as lists (no dict per firm-event)
     exchange_of: dict[str, str] = {}
     day0_of: dict[tuple, object] = {}
+    columns: dict[str, list] = {c: [] for c in ("event_id", "ticker", "exchange", "day0",
+                                                "day0_note", "timing", "day0_uncertain")}
     for ev in events_df.itertuples(index=False):
         ev_tickers = list(tickers) if explicit else _event_tickers(ev)
         if ev_tickers and not explicit:  # a hand-made events frame: the same check
@@ -170,7 +172,8 @@ def study_inputs(
         timing = getattr(ev, "timing", None) or timing_of(time or "",
                                                           getattr(ev, "time_source", "") or "")
         date = pd.Timestamp(ev.date)
-        for ticker in ev_tickers:
+        exchanges, zeros = [], []
+        for ticker in ev_tickers:  # in order: the first failing listing raises
             exchange = exchange_of.get(ticker)
             if exchange is None:
                 exchange = exchange_of[ticker] = exchange_for_ticker(ticker)
@@ -178,20 +181,20 @@ def study_inputs(
             if dz is None:
                 dz = day0_of[(exchange, date, time)] = day_zero(
                     date, time, exchange, timing_policy=timing_policy)
-            rows.append(
-                {
-                    "event_id": str(ev.event_id),
-                    "ticker": ticker,
-                    "exchange": exchange,
-                    "day0": dz.session,
-                    "day0_note": dz.note,
-                    "timing": timing,
-                    "day0_uncertain": dz.uncertain,
-                }
-            )
-    if not rows:
+            exchanges.append(exchange)
+            zeros.append(dz)
+        m = len(ev_tickers)
+        columns["event_id"] += [str(ev.event_id)] * m
+        columns["ticker"] += ev_tickers
+        columns["exchange"] += exchanges
+        columns["day0"] += [dz.session for dz in zeros]
+        columns["day0_note"] += [dz.note for dz in zeros]
+        columns["timing"] += [timing] * m
+        columns["day0_uncertain"] += [dz.uncertain for dz in zeros]
+    if not columns["event_id"]:
         raise StudyConfigError("no events given")
-    fe = pd.DataFrame(rows)
+    fe = pd.DataFrame(columns)
+    tick_list, exchange_list = columns["ticker"], columns["exchange"]
     if fe["day0_uncertain"].any() and window[1] < 1:
         r = fe.loc[fe["day0_uncertain"]].iloc[0]
         raise StudyConfigError(
@@ -202,21 +205,24 @@ def study_inputs(
     fe["confounded_by"] = confounders(fe, all_day0s, window)
     if isinstance(benchmark, str):
         fe["benchmark"] = benchmark
-    elif isinstance(benchmark, Mapping):
-        fe["benchmark"] = [
-            benchmark.get(t, benchmark.get(x, "")) for t, x in zip(fe["ticker"], fe["exchange"])
-        ]
+    elif isinstance(benchmark, Mapping):  # listings the mapping does not name: their default
+        chosen: dict[tuple[str, str], str] = {}  # once per listing
+        for t, x in zip(tick_list, exchange_list):
+            if (t, x) not in chosen:
+                chosen[(t, x)] = (benchmark.get(t, benchmark.get(x, "")) or default_benchmark(t)
+                                  or default_benchmark(x))
+        fe["benchmark"] = [chosen[(t, x)] for t, x in zip(tick_list, exchange_list)]
     else:
         default: dict[tuple[str, str], str] = {}  # once per listing
-        for t, x in zip(fe["ticker"], fe["exchange"]):
+        for t, x in zip(tick_list, exchange_list):
             if (t, x) not in default:
                 default[(t, x)] = default_benchmark(t) or default_benchmark(x)
-        fe["benchmark"] = [default[(t, x)] for t, x in zip(fe["ticker"], fe["exchange"])]
+        fe["benchmark"] = [default[(t, x)] for t, x in zip(tick_list, exchange_list)]
     fe["benchmark"] = _exclude_treated(fe)
     if "international" in (settings.get("model"), settings.get("fallback")):
         world = dict(WORLD_MARKETS if settings.get("world_market") is None
                      else settings["world_market"])
-        fe["world"] = [world.get(x, "") for x in fe["exchange"]]
+        fe["world"] = [world.get(x, "") for x in exchange_list]
         fe["world"] = _exclude_treated(fe, "world")
     # calendar span: estimation and event windows, at most ~7/5 calendar days per session
     reach_back = max(0, -min(estimation[0], window[0]))
@@ -233,9 +239,9 @@ def study_inputs(
                 f"history={history!r}: use 'all' or a (start, end) pair of dates") from None
         start = min(start, h_start) if h_start is not None else start
         end = max(end, h_end) if h_end is not None else end
-    firm_tickers = list(dict.fromkeys(fe["ticker"]))
+    firm_tickers = list(dict.fromkeys(tick_list))
     markets = list(dict.fromkeys(
-        list(fe["benchmark"]) + (list(fe["world"]) if "world" in fe.columns else [])))
+        fe["benchmark"].tolist() + (fe["world"].tolist() if "world" in fe.columns else [])))
     built = [b for b in markets if b and is_constructed_benchmark(b)]
     bench_tickers = [b for b in markets if b and b not in firm_tickers and b not in built]
     # benchmarks and explicit tickers must load; an event's own tickers may be missing
@@ -279,10 +285,13 @@ def _exclude_treated(fe: pd.DataFrame, column: str = "benchmark") -> list[str]:
         parse_benchmark_name,
     )
 
+    names = fe[column].tolist()
+    if not any(b and is_constructed_benchmark(b) for b in dict.fromkeys(names)):
+        return names  # nothing to exclude from
     treated = fe.groupby("event_id")["ticker"].agg(set).to_dict()
     named: dict[tuple[str, str], str] = {}  # once per (event, benchmark), not per firm-event
     out = []
-    for ev, b in zip(fe["event_id"], fe[column]):
+    for ev, b in zip(fe["event_id"].tolist(), names):
         if (ev, b) not in named:
             name = b
             if b and is_constructed_benchmark(b):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from crackdown.errors import StudyConfigError
 
@@ -69,7 +70,25 @@ def study_grid(study, exchange: str) -> pd.DatetimeIndex:
 
     return sessions(exchange, CALENDAR_START, CALENDAR_END)
 
+def _padded(values: np.ndarray, pad: int, width: int, fill) -> np.ndarray:
+    """``values`` (along axis 0) at positions ``pad .. pad + len - 1`` of ``width`` rows of
+    ``fill``: windows that reach past the ends read ``fill`` without a mask."""
+    out = np.full((width,) + values.shape[1:], fill, dtype=values.dtype)
+    out[pad:pad + len(values)] = values
+    return out
+
+
 def build_layout(study) -> Layout:
+    """Row-aligned arrays of ``study`` (:class:`Layout`; module docstring).
+
+    Every exchange's columns (the listings and benchmarks of its firm-events, plus an all-NaN
+    row for "no benchmark") are copied once into one matrix, each grid padded with ``pad``
+    NaN sessions on both sides (``pad`` beyond the farthest window offset), so the window of
+    firm-event ``n`` is the contiguous slice ``[p0_n + pad + lo, p0_n + pad + hi]`` of its
+    column's row (``p0_n`` its day 0's position on the grid) and every ``(N, T)`` array is one
+    gather of ``N`` slices (:func:`numpy.lib.stride_tricks.sliding_window_view`); positions
+    off the grid read NaN (NaT for dates), as if masked.
+    """
     fe = study.firm_events
     n = len(fe)
     e_lo, e_hi = study.estimation
@@ -77,10 +96,6 @@ def build_layout(study) -> Layout:
     est_off = np.arange(e_lo, e_hi + 1)
     ev_off = np.arange(w_lo, w_hi + 1)
     t_len, l_len = len(est_off), len(ev_off)
-    y_est = np.full((n, t_len), np.nan)
-    y_event = np.full((n, l_len), np.nan)
-    b_est = np.full((n, t_len), np.nan)
-    b_event = np.full((n, l_len), np.nan)
     fac_cols = study._factor_columns()
     nf = len(fac_cols)
     fac_est = np.full((n, t_len, nf), np.nan) if nf else None
@@ -89,25 +104,32 @@ def build_layout(study) -> Layout:
     rf_est = np.full((n, t_len), np.nan) if has_rf else None
     rf_event = np.full((n, l_len), np.nan) if has_rf else None
     shifts = BENCHMARK_SHIFTS if study.needs_benchmark_shifts else ()
-    bench_shift = {k: (np.full((n, t_len), np.nan), np.full((n, l_len), np.nan)) for k in shifts}
     has_world = "world" in fe.columns and (fe["world"] != "").any()
     world_est = np.full((n, t_len), np.nan) if has_world else None
     world_event = np.full((n, l_len), np.nan) if has_world else None
     clean_mask = np.ones((n, t_len), dtype=bool)
-    dates_est = np.full((n, t_len), np.datetime64("NaT"), dtype="datetime64[ns]")
-    dates_event = np.full((n, l_len), np.datetime64("NaT"), dtype="datetime64[ns]")
     first_valid = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     has_any = np.zeros(n, dtype=bool)
     day0_note = [""] * n
     day0 = fe["day0"].to_numpy()
-
+    tickers = fe["ticker"].to_numpy(dtype=object)
+    benchmarks = fe["benchmark"].to_numpy(dtype=object)
+    pad = max(abs(e_lo), abs(e_hi), abs(w_lo), abs(w_hi)) + max(BENCHMARK_SHIFTS) + 1
     group_key = fe["exchange"] if study.session_grid == "exchange" else pd.Series("", index=fe.index)
-    for exchange, idx in fe.groupby(group_key.to_numpy(), sort=False).indices.items():
-        grid = study_grid(study, exchange)
+    groups = list(fe.groupby(group_key.to_numpy(), sort=False).indices.items())
+    grids = {exchange: study_grid(study, exchange) for exchange, _ in groups}
+    width = max(len(g) for g in grids.values()) + 2 * pad
+    blocks: list[np.ndarray] = []  # per exchange: (columns + 1, width), padded
+    date_rows = np.full((len(groups), width), np.datetime64("NaT"), dtype="datetime64[ns]")
+    row_of = np.zeros(n, dtype=np.intp)  # row of the firm-event's return in the blocks
+    bench_row = np.zeros(n, dtype=np.intp)  # its benchmark's row (the NaN row if none)
+    start = np.zeros(n, dtype=np.intp)  # padded grid position of day 0
+    group_of = np.zeros(n, dtype=np.intp)
+    offset = 0
+    for gi, (exchange, idx) in enumerate(groups):
+        grid = grids[exchange]
         g = len(grid)
-        cols = list(dict.fromkeys(list(fe["ticker"].iloc[idx]) + [
-            b for b in fe["benchmark"].iloc[idx] if b
-        ]))
+        cols = list(dict.fromkeys(list(tickers[idx]) + [b for b in benchmarks[idx] if b]))
         if study.session_grid == "exchange":
             off_grid = study.returns.index.difference(grid)
             sub = study.returns.loc[off_grid, [c for c in cols if c in study.returns.columns]]
@@ -121,7 +143,6 @@ def build_layout(study) -> Layout:
         # (columns x dates): gathers along the date axis read contiguous memory
         mat = np.ascontiguousarray(
             study.returns.reindex(index=grid, columns=cols).to_numpy(dtype=float).T)
-        col_of = {c: j for j, c in enumerate(cols)}
         p0 = grid.searchsorted(day0[idx])
         on_grid = (p0 < g) & (grid.to_numpy()[np.minimum(p0, g - 1)] == day0[idx])
         for j in np.flatnonzero(~on_grid):
@@ -142,42 +163,31 @@ def build_layout(study) -> Layout:
                 f"day0 {d:%Y-%m-%d} is not in the returns index; used the next date "
                 f"{grid[p0[j]]:%Y-%m-%d}"
             )
-        pe = p0[:, None] + est_off[None, :]
-        pv = p0[:, None] + ev_off[None, :]
-        ok_e = (pe >= 0) & (pe < g)
-        ok_v = (pv >= 0) & (pv < g)
-        pe_c = np.clip(pe, 0, g - 1)
-        pv_c = np.clip(pv, 0, g - 1)
-        ycol = np.array([col_of[t] for t in fe["ticker"].iloc[idx]])
-        y_est[idx] = np.where(ok_e, mat[ycol[:, None], pe_c], np.nan)
-        y_event[idx] = np.where(ok_v, mat[ycol[:, None], pv_c], np.nan)
-        bnames = fe["benchmark"].iloc[idx].to_numpy()
-        has_b = np.array([bool(b) for b in bnames])
-        if has_b.any():
-            bcol = np.array([col_of[b] if b else 0 for b in bnames])
-            b_est[idx] = np.where(ok_e & has_b[:, None], mat[bcol[:, None], pe_c], np.nan)
-            b_event[idx] = np.where(ok_v & has_b[:, None], mat[bcol[:, None], pv_c], np.nan)
-            for k in shifts:  # the benchmark k sessions later (thin-trading betas)
-                pair = []
-                for pos in (pe, pv):
-                    pk = pos + k
-                    ok_k = (pk >= 0) & (pk < g) & has_b[:, None]
-                    pair.append(np.where(ok_k, mat[bcol[:, None], np.clip(pk, 0, g - 1)],
-                                         np.nan))
-                bench_shift[k][0][idx], bench_shift[k][1][idx] = pair
+        block = np.full((len(cols) + 1, width), np.nan)  # last row: no benchmark
+        block[:len(cols), pad:pad + g] = mat
+        blocks.append(block)
+        gd = grid.to_numpy()
+        date_rows[gi, pad:pad + g] = gd
+        col_index = pd.Index(cols)
+        ycol = col_index.get_indexer(tickers[idx])
+        bcol = col_index.get_indexer(benchmarks[idx])  # "" (no benchmark): -1
+        row_of[idx] = offset + ycol
+        bench_row[idx] = offset + np.where(bcol >= 0, bcol, len(cols))
+        start[idx] = p0 + pad
+        group_of[idx] = gi
+        offset += len(cols) + 1
+        s_e, s_v = p0 + pad + e_lo, p0 + pad + w_lo  # window starts on the padded grid
         if world_est is not None:
             wnames = fe["world"].iloc[idx].to_numpy()
             for w in pd.unique(wnames):
                 if not w:
                     continue
                 sel = wnames == w
-                series = world_market_on_grid(study.returns, w, exchange, grid)
+                series = _padded(world_market_on_grid(study.returns, w, exchange, grid), pad,
+                                 width, np.nan)
                 rows_w = idx[sel]
-                world_est[rows_w] = np.where(ok_e[sel], series[pe_c[sel]], np.nan)
-                world_event[rows_w] = np.where(ok_v[sel], series[pv_c[sel]], np.nan)
-        gd = grid.to_numpy()
-        dates_est[idx] = np.where(ok_e, gd[pe_c], np.datetime64("NaT"))
-        dates_event[idx] = np.where(ok_v, gd[pv_c], np.datetime64("NaT"))
+                world_est[rows_w] = sliding_window_view(series, t_len)[s_e[sel]]
+                world_event[rows_w] = sliding_window_view(series, l_len)[s_v[sel]]
         # first available return of each ticker on this grid
         valid = np.isfinite(mat)
         any_valid = valid.any(axis=1)
@@ -186,37 +196,51 @@ def build_layout(study) -> Layout:
         first_valid[idx] = np.where(any_valid[ycol], gd[first_pos[ycol]], np.datetime64("NaT"))
         if nf or has_rf:
             fac = study.factors.reindex(grid)
-            if nf:
-                fm = fac[fac_cols].to_numpy(dtype=float)
-                fac_est[idx] = np.where(ok_e[:, :, None], fm[pe_c], np.nan)
-                fac_event[idx] = np.where(ok_v[:, :, None], fm[pv_c], np.nan)
+            if nf:  # (width, F) -> windows (positions, F, T) -> (rows, T, F)
+                fm = _padded(fac[fac_cols].to_numpy(dtype=float), pad, width, np.nan)
+                fac_est[idx] = sliding_window_view(fm, t_len, axis=0)[s_e].transpose(0, 2, 1)
+                fac_event[idx] = sliding_window_view(fm, l_len, axis=0)[s_v].transpose(0, 2, 1)
             if has_rf:
-                rf = fac["rf"].to_numpy(dtype=float)
-                rf_est[idx] = np.where(ok_e, rf[pe_c], np.nan)
-                rf_event[idx] = np.where(ok_v, rf[pv_c], np.nan)
+                rf = _padded(fac["rf"].to_numpy(dtype=float), pad, width, np.nan)
+                rf_est[idx] = sliding_window_view(rf, t_len)[s_e]
+                rf_event[idx] = sliding_window_view(rf, l_len)[s_v]
+        pe = p0[:, None] + est_off[None, :] if study.clean_estimation else None
         if study.clean_estimation:
             tick = fe["ticker"].iloc[idx].to_numpy()
             extra = study.other_event_days
+            # placebo re-fits clean only the real events (other_event_days), never each other
+            own_rows = getattr(study, "clean_study_rows", True)
             for t in pd.unique(tick):
                 rows = np.flatnonzero(tick == t)
                 # other events' day 0 on this grid: the study's own rows, then the extra ones
-                p_other = p0[rows]
+                p_other = p0[rows] if own_rows else p0[rows][:0]
+                m = len(p_other)
                 if extra is not None:
                     days = extra.loc[extra["ticker"] == t, "day0"].to_numpy()
                     p_other = np.concatenate([p_other, grid.searchsorted(days)])
-                if len(p_other) < 2:
+                if len(p_other) < (2 if own_rows else 1):
                     continue
                 starts = p_other + w_lo  # (m + e,) other events' windows on this grid
                 ends = p_other + w_hi
                 pos = pe[rows]  # (m, T)
                 hit = (pos[:, :, None] >= starts[None, None, :]) & (
                     pos[:, :, None] <= ends[None, None, :])  # (m, T, m + e)
-                own = p_other[None, :len(rows)] == p0[rows][:, None]  # the row's own window
-                hit[:, :, :len(rows)] &= ~own[:, None, :]
+                own = p_other[None, :m] == p0[rows][:, None]  # the row's own window
+                hit[:, :, :m] &= ~own[:, None, :]
                 if extra is not None:  # an extra day equal to the row's own day 0 is itself
-                    hit[:, :, len(rows):] &= (p_other[None, None, len(rows):]
-                                              != p0[rows][:, None, None])
+                    hit[:, :, m:] &= (p_other[None, None, m:] != p0[rows][:, None, None])
                 clean_mask[idx[rows]] &= ~hit.any(axis=2)
+    # one gather of contiguous slices per array (see the docstring)
+    big = np.concatenate(blocks)
+    win_e = sliding_window_view(big, t_len, axis=1)
+    win_v = sliding_window_view(big, l_len, axis=1)
+    s_e, s_v = start + e_lo, start + w_lo
+    y_est, y_event = win_e[row_of, s_e], win_v[row_of, s_v]
+    b_est, b_event = win_e[bench_row, s_e], win_v[bench_row, s_v]
+    # the benchmark k sessions later (thin-trading betas)
+    bench_shift = {k: (win_e[bench_row, s_e + k], win_v[bench_row, s_v + k]) for k in shifts}
+    dates_est = sliding_window_view(date_rows, t_len, axis=1)[group_of, s_e]
+    dates_event = sliding_window_view(date_rows, l_len, axis=1)[group_of, s_v]
     return Layout(
         keys=fe,
         y_est=y_est,
@@ -328,12 +352,46 @@ def own_regressors(spec, keys: pd.DataFrame) -> list[str]:
     return list(out)
 
 
+def estimation_regressors(study, spec, lay: Layout) -> list[np.ndarray]:
+    """The ``(N, T)`` estimation-window arrays of ``spec``'s regressors other than the
+    constant, for every row of ``lay`` (views, no copy; the columns of
+    :meth:`crackdown.estimation.study.EventStudy._design`, unstacked)."""
+    fac_cols = study._factor_columns()
+    shifted = {"market_lag1": -1, "market_lead1": 1}
+    out = []
+    for r in spec.design_columns:
+        if r == "const":
+            continue
+        if r == "market":
+            out.append(lay.bench_est)
+        elif r in shifted:
+            out.append(lay.bench_shift[shifted[r]][0])
+        elif r == "world":
+            out.append(lay.world_est)
+        else:
+            out.append(lay.fac_est[:, :, fac_cols.index(r)])
+    return out
+
+
 def _usable_returns(study, spec, lay: Layout, rows: np.ndarray) -> np.ndarray:
-    """The stock's estimation-window returns on the days ``spec`` can use (NaN elsewhere)."""
-    _, xe, _, _ = study._design(spec, lay, rows)
-    y = lay.y_est[rows]
-    use = np.isfinite(y) & np.isfinite(xe).all(axis=2) & lay.clean_mask[rows]
-    return np.where(use, y, np.nan)
+    """The stock's estimation-window returns on the days ``spec`` can use (NaN elsewhere).
+
+    A day is usable when the return, every regressor of ``spec``
+    (:func:`estimation_regressors`) and the clean mask are there; no ``(N, T, k)`` design is
+    built.
+    """
+    every = len(rows) == len(lay.y_est) and np.array_equal(rows, np.arange(len(rows)))
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return a if every else a[rows]
+
+    y = lay.y_est[rows]  # a copy
+    use = np.isfinite(y)
+    use &= pick(lay.clean_mask)
+    for x in estimation_regressors(study, spec, lay):
+        use &= np.isfinite(pick(x))
+    y[~use] = np.nan
+    return y
 
 
 def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np.ndarray,
@@ -347,9 +405,9 @@ def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np
     if spec is None or len(rows) == 0:
         return rows
     y = _usable_returns(study, spec, lay, rows)
-    n_use = np.isfinite(y).sum(axis=1)
-    filled_hi = np.where(np.isfinite(y), y, -np.inf).max(axis=1)
-    filled_lo = np.where(np.isfinite(y), y, np.inf).min(axis=1)
+    n_use = y.shape[1] - np.isnan(y).sum(axis=1)
+    filled_hi = np.fmax.reduce(y, axis=1)  # NaN-ignoring: the largest usable return
+    filled_lo = np.fmin.reduce(y, axis=1)
     constant = (n_use >= 2) & (filled_hi == filled_lo)
     for j in np.flatnonzero(constant):
         status[rows[j]] = "insufficient_estimation"
@@ -372,11 +430,18 @@ def flag_perfect_fits(study, spec, lay: Layout, rows: np.ndarray, fit, status: n
     if len(rows) == 0:
         return
     y = _usable_returns(study, spec, lay, rows)
-    n_use = np.isfinite(y).sum(axis=1)
+    n_use = y.shape[1] - np.isnan(y).sum(axis=1)
+    # Var(r) <= n / (n - 1) max|r|^2 <= 2 max|r|^2 (n >= 2): only rows under 4 PERFECT_FIT
+    # max|r|^2 can be perfect, and Var(r) is computed for those alone (row by row, as for all)
+    top = np.fmax(np.fmax.reduce(y, axis=1), -np.fmin.reduce(y, axis=1))
+    with np.errstate(invalid="ignore", over="ignore"):
+        maybe = fit.ok & (n_use > 1) & np.isfinite(fit.sigma2) & (
+            fit.sigma2 <= 4 * PERFECT_FIT * top * top)
+    var_y = np.full(len(rows), np.nan)
+    cand = np.flatnonzero(maybe)
     with np.errstate(invalid="ignore", divide="ignore"):
-        var_y = np.nanvar(np.where(n_use[:, None] > 1, y, 0.0), axis=1, ddof=1)
-        perfect = fit.ok & (n_use > 1) & np.isfinite(fit.sigma2) & (
-            fit.sigma2 <= PERFECT_FIT * var_y)
+        var_y[cand] = np.nanvar(y[cand], axis=1, ddof=1)
+        perfect = maybe & (fit.sigma2 <= PERFECT_FIT * var_y)
     for j in np.flatnonzero(perfect):
         fit.ok[j] = False
         status[rows[j]] = "degenerate_design"

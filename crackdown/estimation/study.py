@@ -274,7 +274,7 @@ class EventStudy:
         if any(s is not None and s.needs_world for s in (self.spec, self.fallback_spec)):
             fe["world"] = self._world_columns(fe, firm_events)
 
-        unknown = sorted(set(fe["ticker"]) - set(self.returns.columns))
+        unknown = sorted(set(fe["ticker"].unique()) - set(self.returns.columns))
         if unknown:
             raise StudyConfigError(
                 f"ticker(s) {', '.join(unknown)} not in the returns columns "
@@ -285,7 +285,7 @@ class EventStudy:
         needs_bench = self.spec.needs_benchmark or (
             self.fallback_spec is not None and self.fallback_spec.needs_benchmark
         )
-        bad = sorted({b for b in fe["benchmark"] if b and b not in self.returns.columns})
+        bad = sorted({b for b in fe["benchmark"].unique() if b and b not in self.returns.columns})
         if needs_bench:
             if (fe["benchmark"] == "").any():
                 t = fe.loc[fe["benchmark"] == "", "ticker"].iloc[0]
@@ -441,12 +441,13 @@ class EventStudy:
         )
         study.no_data_reasons = missing
         study.benchmark_info = dict(rets.attrs.get("benchmarks", {}))
-        keys = list(zip(fe["event_id"], fe["ticker"]))
-        study.day0_notes = dict(zip(keys, fe["day0_note"]))
+        keys = list(zip(fe["event_id"].tolist(), fe["ticker"].tolist()))
+        study.day0_notes = dict(zip(keys, fe["day0_note"].tolist()))
         study.timing_policy = timing_policy
         study.firm_event_info = {
             k: {"timing": t, "day0_uncertain": bool(u), "confounded_by": c}
-            for k, t, u, c in zip(keys, fe["timing"], fe["day0_uncertain"], fe["confounded_by"])}
+            for k, t, u, c in zip(keys, fe["timing"].tolist(), fe["day0_uncertain"].tolist(),
+                                  fe["confounded_by"].tolist())}
         return study
 
     def with_firm_events(self, firm_events: pd.DataFrame) -> EventStudy:

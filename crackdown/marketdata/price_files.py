@@ -33,14 +33,26 @@ as read (this module changes no value), reported in one :class:`UserWarning` nam
 lines, dates and values, and treated as a **missing price** by the returns
 (:func:`crackdown.marketdata.returns.align_to_calendar`), which list it in their own column of
 the quality report. A file whose return column has no valid price at all is an error.
+
+Speed
+-----
+A plain file (``Date`` and canonical columns, ``YYYY-MM-DD`` dates, number cells) is read by
+the C parser with the dates decoded from the bytes (:func:`_parse_plain`); anything else goes
+through the general parser, which gives the same frame, warnings and errors (it is the
+reference, ``tests/test_price_memo.py``). :func:`read_price_csv` parses each file once per
+process and hands out copies (:func:`clear_price_memo` forgets them).
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import re
+import threading
+import time
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -164,15 +176,22 @@ def _report_invalid(frame: pd.DataFrame, source: str,
                 "finite, and the file has no valid price (fix the rows, or leave a cell blank "
                 "for a missing price)"
             )
+    _warn_invalid(found, source, stacklevel=4)
+    return found
+
+
+def _warn_invalid(found: list[tuple[int, str, str, float]], source: str,
+                  stacklevel: int) -> None:
+    """The one warning about the invalid cells ``found`` of ``source`` (see
+    :func:`_report_invalid`; a memo hit of :func:`read_price_csv` repeats it)."""
     shown = ", ".join(f"line {ln} {c} {d} = {v!r}" for ln, c, d, v in found[:5])
     more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
     warnings.warn(
         f"{source}: {len(found)} invalid value(s) (prices must be finite and > 0, volumes "
         f"finite and >= 0): {shown}{more}; invalid prices are treated as missing; fix the rows "
         "or leave the cells blank (see `crackdown data check`)",
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
-    return found
 
 
 def parse_price_csv(text: str, source: str, *, ticker: str | None = None) -> pd.DataFrame:
@@ -211,6 +230,125 @@ def parse_price_csv(text: str, source: str, *, ticker: str | None = None) -> pd.
         (naming the line, counting the header as line 1), text after a date, a duplicated date,
         a return column without a single valid price, or no rows.
     """
+    out = _parse_plain(text)
+    first_line = 2  # file line of the first row
+    if out is None:
+        out, first_line = _parse_general(text, source, ticker)
+    out.attrs["invalid_cells"] = _report_invalid(out, source, first_line)
+    dup = out.index.duplicated(keep=False)
+    if dup.any():
+        dates_dup = sorted({d.strftime("%Y-%m-%d") for d in out.index[dup]})
+        raise PriceDataError(
+            f"{source}: duplicated date(s) {', '.join(dates_dup[:5])}; keep one row per date"
+        )
+    if not out.index.is_monotonic_increasing:
+        out = out.sort_index()
+    return out
+
+
+#: Bytes a data row of a plain file may hold (digits, sign, decimal point, exponent, comma,
+#: line ends): no quote, space, letter of a NaN/inf spelling, time of day or UTC offset.
+_PLAIN_BYTES = b"0123456789.-+eE,\r\n"
+#: Character positions of the digits of ``YYYY-MM-DD``.
+_DIGIT_AT = np.array([0, 1, 2, 3, 5, 6, 8, 9])
+#: Days of each month in a common year.
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+#: Years whose dates a datetime64[ns] index holds (others: the general parser's message).
+_YEARS = (1678, 2261)
+
+
+def _plain_dates(data: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
+    """``YYYY-MM-DD,`` at each line start of ``data`` as datetime64[ns], or None.
+
+    ``data`` holds the rows (bytes), ``starts`` the offset of each line; None when some line
+    does not begin with exactly a date and a comma, or the date is not a day (2021-02-30;
+    Gregorian leap years: divisible by 4, centuries only by 400).
+    """
+    if len(data) - starts.max() < 11:
+        return None
+    block = data[starts[:, None] + np.arange(11)]
+    digits = block[:, _DIGIT_AT] - np.uint8(48)  # below "0" wraps around to >= 208
+    if not ((digits <= 9).all() and (block[:, 4] == 45).all() and (block[:, 7] == 45).all()
+            and (block[:, 10] == 44).all()):
+        return None
+    d = digits.astype(np.int64)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    if not ((year >= _YEARS[0]) & (year <= _YEARS[1]) & (month >= 1) & (month <= 12)
+            & (day >= 1)).all():
+        return None
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if (day > _MONTH_DAYS[month - 1] + (leap & (month == 2))).any():
+        return None
+    first = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    return (first.astype("datetime64[D]") + (day - 1)).astype("datetime64[ns]")
+
+
+def _parse_plain(text: str) -> pd.DataFrame | None:
+    """Fast path of :func:`parse_price_csv` for a plain file, or ``None`` (general parser).
+
+    Plain: a header ``Date`` (or ``Datetime``) followed by distinct columns of
+    :data:`CANONICAL_COLUMNS` (``Close`` or ``Adj Close`` among them), then at least one line,
+    every line made only of :data:`_PLAIN_BYTES`, holding exactly one cell per column and
+    beginning with a date ``YYYY-MM-DD`` (a real day, read here from the bytes). The number
+    cells are read by the C parser of :func:`pandas.read_csv`, which converts a cell exactly as
+    the general parser's :func:`pandas.to_numeric` does (the same string-to-double routine;
+    integer columns are converted to float as there); a blank cell is NaN in both. Anything
+    else (a blank line, a ragged row, a quote, a time of day, a column the C parser does not
+    read as numbers) returns ``None``, and the general parser gives the frame or the error
+    naming the line. The frame is returned before the checks of :func:`parse_price_csv`
+    (invalid values, duplicated dates, order).
+    """
+    nl = text.find("\n")
+    if nl < 0:
+        return None
+    header = text[:nl].rstrip("\r")
+    if '"' in header:
+        return None
+    names = [_canonical_name(c) for c in header.split(",")]
+    values = names[1:]
+    if (names[0].lower() not in {"date", "datetime"} or not values
+            or len(set(values)) != len(values)
+            or not all(c in CANONICAL_COLUMNS for c in values)
+            or ("Close" not in values and "Adj Close" not in values)):
+        return None
+    body = text[nl + 1:]
+    if not body.isascii():
+        return None
+    raw_bytes = body.encode("ascii")
+    if not raw_bytes or raw_bytes.translate(None, _PLAIN_BYTES):
+        return None
+    data = np.frombuffer(raw_bytes, dtype=np.uint8)
+    # one row per line, each with exactly len(names) cells (blank or ragged: general parser)
+    ends = np.flatnonzero(data == 10)
+    if data[-1] != 10:
+        ends = np.append(ends, len(data))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    commas = np.flatnonzero(data == 44)
+    per_line = np.diff(np.searchsorted(commas, np.concatenate([[0], ends])))
+    if (per_line != len(values)).any():
+        return None
+    dates = _plain_dates(data, starts)
+    if dates is None:
+        return None
+    try:
+        raw = pd.read_csv(io.BytesIO(raw_bytes), header=None, names=names,
+                          usecols=list(range(1, len(names))), index_col=False, engine="c")
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    if len(raw) != len(dates) or not all(t.kind in "fiu" for t in raw.dtypes.tolist()):
+        return None  # a cell that is not a number makes its column text
+    table = raw.to_numpy(dtype=float)  # integer columns (Volume) converted as to_numeric's are
+    index = pd.DatetimeIndex(dates, name="Date")
+    return pd.DataFrame({c: np.ascontiguousarray(table[:, j]) for j, c in enumerate(values)},
+                        index=index)
+
+
+def _parse_general(text: str, source: str, ticker: str | None) -> tuple[pd.DataFrame, int]:
+    """Any layout of the module docstring: the frame (before the checks of
+    :func:`parse_price_csv`) and the file line of its first row, or the error naming the
+    line."""
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -261,16 +399,7 @@ def parse_price_csv(text: str, source: str, *, ticker: str | None = None) -> pd.
                 f"a number"
             )
         out[col] = values.to_numpy(dtype=float)
-    out.attrs["invalid_cells"] = _report_invalid(out, source, first_line)
-    dup = out.index.duplicated(keep=False)
-    if dup.any():
-        dates_dup = sorted({d.strftime("%Y-%m-%d") for d in out.index[dup]})
-        raise PriceDataError(
-            f"{source}: duplicated date(s) {', '.join(dates_dup[:5])}; keep one row per date"
-        )
-    if not out.index.is_monotonic_increasing:
-        out = out.sort_index()
-    return out
+    return out, first_line
 
 
 def decode_error_message(path: str | os.PathLike[str], exc: UnicodeDecodeError) -> str:
@@ -291,16 +420,71 @@ def decode_error_message(path: str | os.PathLike[str], exc: UnicodeDecodeError) 
             f"`iconv -f latin1 -t utf-8`) and retry")
 
 
+#: Parsed, validated frames of :func:`read_price_csv`, by file identity (see there).
+_MEMO: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+#: Files kept in the memo (least recently used dropped first; about 0.1 MB per file).
+MEMO_MAX_FILES = 1024
+#: A file modified less than this long before it is read is parsed but not memoized: file
+#: times tick coarsely (a few ms), so a rewrite of the same size within one tick would look
+#: unchanged (the "racy" case of git's index).
+MEMO_MIN_AGE_NS = 2_000_000_000
+
+
+def clear_price_memo() -> None:
+    """Forget every frame memoized by :func:`read_price_csv` (the next reads parse again)."""
+    with _MEMO_LOCK:
+        _MEMO.clear()
+
+
+def _memo_key(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+        return (str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+    except OSError:
+        return None
+
+
+def _handed_out(frame: pd.DataFrame) -> pd.DataFrame:
+    """A deep copy of a memoized frame, attrs included: the caller may change it freely."""
+    out = frame.copy(deep=True)
+    out.attrs = copy.deepcopy(frame.attrs)
+    return out
+
+
 def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read one per-ticker price file (yfinance layout); see :func:`parse_price_csv`."""
+    """Read one per-ticker price file (yfinance layout); see :func:`parse_price_csv`.
+
+    Each file is parsed once per process: the validated frame is memoized under the file's
+    identity ``(resolved path, st_mtime_ns, st_size, st_ino, st_dev)``, so a file that is
+    replaced or rewritten is parsed again, and every call returns a deep copy (changing it
+    cannot change a later read). A hit repeats the warning about invalid values. Files
+    modified less than :data:`MEMO_MIN_AGE_NS` before the read are not memoized; errors never
+    are. :func:`clear_price_memo` empties the memo.
+    """
     path = Path(path)
+    key = _memo_key(path)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key) if key is not None else None
+        if hit is not None:
+            _MEMO.move_to_end(key)
+    if hit is not None:
+        if hit.attrs.get("invalid_cells"):
+            _warn_invalid(hit.attrs["invalid_cells"], str(path), stacklevel=2)
+        return _handed_out(hit)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PriceDataError(decode_error_message(path, exc)) from None
     except OSError as exc:
         raise PriceDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    return parse_price_csv(text, str(path))
+    frame = parse_price_csv(text, str(path))
+    if key is not None and time.time_ns() - key[1] >= MEMO_MIN_AGE_NS and key == _memo_key(path):
+        with _MEMO_LOCK:
+            _MEMO[key] = _handed_out(frame)
+            while len(_MEMO) > MEMO_MAX_FILES:
+                _MEMO.popitem(last=False)
+    return frame
 
 
 def price_column_of(frame: pd.DataFrame) -> str:

@@ -6,7 +6,8 @@ Sources, in order, for each ticker
    else ``$CRACKDOWN_PRICES_DIR``, else ``../shared/data/prices`` beside a checkout
    (:func:`crackdown.config.prices_dir`). A ticker absent from the folder falls through to 2.
    A folder file that does not cover the requested range is returned as it is (gaps are reported
-   by :func:`crackdown.marketdata.quality.quality_report`, never filled).
+   by :func:`crackdown.marketdata.quality.quality_report`, never filled). Each file is parsed
+   once per process (:func:`crackdown.marketdata.price_files.read_price_csv`).
 2. **Cache** -- ``<cache_dir>/prices/<TICKER>.csv`` with a JSON sidecar ``<TICKER>.json`` holding
    the row count, the SHA-256 of the CSV bytes and the requested date range the download covered
    (:func:`crackdown.config.cache_dir`: ``$CRACKDOWN_CACHE_DIR``, else ``data/cache`` in a
@@ -140,20 +141,22 @@ def flat_zero_volume(frame: pd.DataFrame) -> np.ndarray:
     return (v == 0) & (o == h) & (h == lo) & (lo == c)
 
 
-def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> pd.DataFrame:
+def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> dict[str, np.ndarray]:
+    """The rows of one ticker's frame as the :data:`LONG_COLUMNS` arrays of
+    :func:`load_prices` (stacked once for all tickers, not one frame per ticker)."""
     column = price_column_of(frame)
-    volume = frame["Volume"].to_numpy(dtype=float) if "Volume" in frame.columns else np.nan
-    return pd.DataFrame(
-        {
-            "date": pd.DatetimeIndex(frame.index).astype("datetime64[ns]"),
-            "ticker": ticker,
-            "price": frame[column].to_numpy(dtype=float),
-            "price_column": column,
-            "volume": volume,
-            "source": source,
-            "flat_zero_volume": flat_zero_volume(frame),
-        }
-    )
+    n = len(frame)
+    volume = (frame["Volume"].to_numpy(dtype=float) if "Volume" in frame.columns
+              else np.full(n, np.nan))
+    return {
+        "date": pd.DatetimeIndex(frame.index).astype("datetime64[ns]").to_numpy(),
+        "ticker": np.full(n, ticker, dtype=object),
+        "price": frame[column].to_numpy(dtype=float),
+        "price_column": np.full(n, column, dtype=object),
+        "volume": volume,
+        "source": np.full(n, source, dtype=object),
+        "flat_zero_volume": flat_zero_volume(frame),
+    }
 
 
 def _read_folder_csv(path: Path) -> pd.DataFrame:
@@ -311,7 +314,7 @@ def load_prices(
         from tqdm.auto import tqdm
 
         iterator = tqdm(names, desc="prices", unit="ticker")
-    parts: list[pd.DataFrame] = []
+    parts: list[dict[str, np.ndarray]] = []
     missing: dict[str, str] = {}
     for ticker in iterator:
         try:
@@ -331,7 +334,8 @@ def load_prices(
             f"no prices for {len(missing)} tickers ({', '.join(missing)}): "
             + "; ".join(f"{t}: {m}" for t, m in missing.items()))
     if parts:
-        result = pd.concat(parts, ignore_index=True)
+        result = pd.DataFrame({c: np.concatenate([part[c] for part in parts])
+                               for c in LONG_COLUMNS})
     else:
         result = pd.DataFrame({c: pd.Series(dtype=float) for c in LONG_COLUMNS})
         result["flat_zero_volume"] = result["flat_zero_volume"].astype(bool)

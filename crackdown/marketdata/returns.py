@@ -133,12 +133,21 @@ def suspect_price_mask(price: np.ndarray) -> np.ndarray:
     flag = (good < PRICE_BOUNDS[0]) | (good > PRICE_BOUNDS[1])
     k = SUSPECT_NEIGHBOURS
     pad = np.full(k, np.nan)
-    window = sliding_window_view(np.concatenate([pad, np.log(good), pad]), 2 * k + 1)
-    enough = np.isfinite(window).sum(axis=1) >= 3
-    if enough.any():
-        med = np.nanmedian(window[enough], axis=1)
-        spike = np.abs(np.log(good[enough]) - med) > np.log(SUSPECT_FACTOR)
-        flag[np.flatnonzero(enough)[spike]] = True
+    logs = np.log(good)
+    window = sliding_window_view(np.concatenate([pad, logs, pad]), 2 * k + 1)
+    # median of the finite entries of each window (only the first and last k windows reach
+    # into the NaN padding): sorted rows put NaN last, and the median of c values is
+    # (x[(c - 1) // 2] + x[c // 2]) / 2, as numpy.nanmedian computes it (the middle value for
+    # odd c)
+    ordered = np.sort(window, axis=1)
+    count = np.isfinite(window).sum(axis=1)
+    rows = np.arange(len(good))
+    with np.errstate(invalid="ignore"):
+        med = (ordered[rows, np.maximum(count - 1, 0) // 2] + ordered[rows, count // 2]) / 2
+    med[count < 3] = np.nan
+    enough = np.isfinite(med)
+    spike = np.abs(logs[enough] - med[enough]) > np.log(SUSPECT_FACTOR)
+    flag[np.flatnonzero(enough)[spike]] = True
     out[np.flatnonzero(ok)[flag]] = True
     return out
 
@@ -171,57 +180,99 @@ def align_to_calendar(ticker: str, rows: pd.DataFrame) -> TickerOnCalendar:
     PriceDataError
         Duplicated dates.
     """
-    exchange = exchange_for_ticker(ticker)
     dates = pd.DatetimeIndex(pd.to_datetime(rows["date"])).astype("datetime64[ns]")
-    if dates.has_duplicates:
-        dup = sorted({f"{d:%Y-%m-%d}" for d in dates[dates.duplicated()]})
-        raise PriceDataError(f"{ticker}: duplicated date(s) {', '.join(dup[:5])} in the prices")
-    price = pd.Series(rows["price"].to_numpy(dtype=float), index=dates).sort_index()
-    values = price.to_numpy(dtype=float)
+    flat = (rows["flat_zero_volume"].to_numpy(dtype=bool)
+            if "flat_zero_volume" in rows.columns else None)
+    return _align(ticker, exchange_for_ticker(ticker), dates,
+                  rows["price"].to_numpy(dtype=float), flat)
+
+
+_FIRST, _LAST = np.datetime64(CALENDAR_START, "ns"), np.datetime64(CALENDAR_END, "ns")
+
+
+def _full_grid(exchange: str) -> np.ndarray:
+    """Every session of ``exchange`` (datetime64[ns], sorted)."""
+    return sessions(exchange, CALENDAR_START, CALENDAR_END).to_numpy()
+
+
+def _where_in(days: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each of ``days`` in the sorted ``grid`` and whether it is there."""
+    pos = np.searchsorted(grid, days)
+    found = np.zeros(len(days), dtype=bool)
+    if len(grid):
+        found = (pos < len(grid)) & (grid[np.minimum(pos, len(grid) - 1)] == days)
+    return pos, found
+
+
+def _align(ticker: str, exchange: str, dates: pd.DatetimeIndex, values: np.ndarray,
+           flat: np.ndarray | None, grid: np.ndarray | None = None) -> TickerOnCalendar:
+    """:func:`align_to_calendar` on arrays: ``dates`` (ns) and ``values`` of each row (any
+    order), ``flat`` the rows' ``flat_zero_volume`` or None; ``grid`` the exchange's sessions
+    (:func:`_full_grid`, looked up when None)."""
+    name = dates.name
+    raw = dates.to_numpy()
+    order = np.argsort(raw, kind="stable")
+    day = raw[order]
+    ints = day.view(np.int64)  # NaT equals NaT here, as in DatetimeIndex.duplicated
+    dup = ints[1:] == ints[:-1]
+    if dup.any():
+        shown = sorted({f"{pd.Timestamp(d):%Y-%m-%d}" for d in day[1:][dup]})
+        raise PriceDataError(f"{ticker}: duplicated date(s) {', '.join(shown[:5])} in the prices")
+    value = values[order]
     with np.errstate(invalid="ignore"):
-        invalid_mask = ~np.isnan(values) & ~(np.isfinite(values) & (values > 0))
-    suspect_mask = suspect_price_mask(values)
-    invalid, suspect = price[invalid_mask], price[suspect_mask]
-    price = price.where(~(invalid_mask | suspect_mask))
-    aligned = _on_sessions(ticker, exchange, rows, dates, price)
+        invalid_mask = ~np.isnan(value) & ~(np.isfinite(value) & (value > 0))
+    suspect_mask = suspect_price_mask(value)
+    index = pd.DatetimeIndex(day, name=name)
+    invalid = pd.Series(value[invalid_mask], index=index[invalid_mask])
+    suspect = pd.Series(value[suspect_mask], index=index[suspect_mask])
+    value = np.where(invalid_mask | suspect_mask, np.nan, value)
+    aligned = _on_sessions(ticker, exchange, raw, flat, index, value, grid)
     aligned.invalid_prices, aligned.suspect_prices = invalid, suspect
     return aligned
 
 
-def _on_sessions(ticker: str, exchange: str, rows: pd.DataFrame, dates: pd.DatetimeIndex,
-                 price: pd.Series) -> TickerOnCalendar:
-    inside = (price.index >= CALENDAR_START) & (price.index <= CALENDAR_END)
-    outside = price.index[~inside]
-    price = price[inside]
-    priced = price.dropna()
+def _on_sessions(ticker: str, exchange: str, raw: np.ndarray, flat: np.ndarray | None,
+                 index: pd.DatetimeIndex, value: np.ndarray,
+                 grid: np.ndarray | None = None) -> TickerOnCalendar:
+    """Sorted prices ``value`` on ``index`` put on the sessions from the first to the last
+    priced one; ``raw`` and ``flat`` are the rows' dates and placeholder flags as given."""
+    day = index.to_numpy()
+    inside = (day >= _FIRST) & (day <= _LAST)
+    outside = index[~inside]
+    index, day, value = index[inside], day[inside], value[inside]
+    priced = ~np.isnan(value)
     empty = pd.DatetimeIndex([], dtype="datetime64[ns]")
-    if priced.empty:
+    if not priced.any():
         return TickerOnCalendar(ticker, exchange, empty, np.array([], dtype=float), empty,
                                 outside)
-    span = sessions(exchange, priced.index[0], priced.index[-1])
-    is_session = price.index.isin(span)
-    non_session = price.index[~is_session & price.notna().to_numpy()]
-    on_sessions = price.reindex(span)
+    grid = _full_grid(exchange) if grid is None else grid
+    first, last = day[priced][0], day[priced][-1]
+    span = grid[np.searchsorted(grid, first, "left"):np.searchsorted(grid, last, "right")]
+    pos, is_session = _where_in(day, span)
+    non_session = index[~is_session & priced]
+    on_sessions = np.full(len(span), np.nan)
+    on_sessions[pos[is_session]] = value[is_session]
     placeholders = pd.DatetimeIndex([], dtype="datetime64[ns]")
-    if "flat_zero_volume" in rows.columns and not ticker.startswith("^"):
-        flat = pd.Series(rows["flat_zero_volume"].to_numpy(dtype=bool), index=dates)
-        flat_days = flat.index[flat.to_numpy()]
-        flat_days = flat_days[flat_days.isin(span) & ~flat_days.isin(early_closes(exchange))]
-        placeholders = flat_days[on_sessions.reindex(flat_days).notna().to_numpy()]
-        on_sessions.loc[placeholders] = np.nan
-    valid = np.flatnonzero(on_sessions.notna().to_numpy())
+    if flat is not None and not ticker.startswith("^"):
+        flat_days = raw[flat]  # the rows' order
+        at, on_span = _where_in(flat_days, span)
+        keep = on_span & ~np.isin(flat_days, early_closes(exchange).to_numpy())
+        keep[keep] = ~np.isnan(on_sessions[at[keep]])
+        placeholders = pd.DatetimeIndex(flat_days[keep], name=index.name)
+        on_sessions[at[keep]] = np.nan
+    valid = np.flatnonzero(~np.isnan(on_sessions))
     if valid.size == 0:
         return TickerOnCalendar(ticker, exchange, empty, np.array([], dtype=float),
                                 non_session, outside, placeholders)
-    on_sessions = on_sessions.iloc[valid[0]:valid[-1] + 1]
+    kept = slice(valid[0], valid[-1] + 1)
     return TickerOnCalendar(
         ticker=ticker,
         exchange=exchange,
-        sessions=pd.DatetimeIndex(on_sessions.index).astype("datetime64[ns]"),
-        price=on_sessions.to_numpy(dtype=float),
-        non_session_dates=pd.DatetimeIndex(non_session).astype("datetime64[ns]"),
-        outside_calendar_dates=pd.DatetimeIndex(outside).astype("datetime64[ns]"),
-        placeholder_dates=pd.DatetimeIndex(placeholders).astype("datetime64[ns]"),
+        sessions=pd.DatetimeIndex(span[kept]),
+        price=on_sessions[kept],
+        non_session_dates=non_session,
+        outside_calendar_dates=outside,
+        placeholder_dates=placeholders,
     )
 
 
@@ -272,6 +323,39 @@ def session_returns(
     return ret, n_sessions, gap_before
 
 
+def _aligned_tickers(prices_long: pd.DataFrame):
+    """``(ticker, TickerOnCalendar)`` of every ticker of the long frame, in first-seen order.
+
+    The rows are grouped once (one factorization), not compared with each ticker in turn; a
+    ticker's rows keep their order. Same result as :func:`align_to_calendar` on each ticker's
+    rows.
+    """
+    codes, uniques = pd.factorize(prices_long["ticker"])  # first-seen order; NaN: no rows
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    date_col = prices_long["date"]
+    if isinstance(date_col.dtype, np.dtype) and date_col.dtype.kind == "M":
+        dates = pd.DatetimeIndex(date_col).astype("datetime64[ns]")
+    else:
+        dates = None  # parsed per ticker, as align_to_calendar does
+    price = prices_long["price"].to_numpy(dtype=float)
+    flat = (prices_long["flat_zero_volume"].to_numpy(dtype=bool)
+            if "flat_zero_volume" in prices_long.columns else None)
+    grids: dict[str, np.ndarray] = {}  # each exchange's sessions, once
+    for j, ticker in enumerate(uniques):
+        rows = order[bounds[j]:bounds[j + 1]]
+        name = str(ticker)
+        if dates is None:
+            aligned = align_to_calendar(name, prices_long.iloc[rows])
+        else:
+            exchange = exchange_for_ticker(name)
+            if exchange not in grids:
+                grids[exchange] = _full_grid(exchange)
+            aligned = _align(name, exchange, dates[rows], price[rows],
+                             None if flat is None else flat[rows], grids[exchange])
+        yield ticker, aligned
+
+
 def compute_returns(
     prices_long: pd.DataFrame, kind: str = "simple", *, span_gaps: bool = False
 ) -> pd.DataFrame:
@@ -308,14 +392,14 @@ def compute_returns(
     if kind not in KINDS:
         raise PriceDataError(f"returns kind {kind!r}; use 'simple' or 'log'")
     _check_long(prices_long)
-    parts = []
     non_session: dict[str, list[str]] = {}
     outside: dict[str, list[str]] = {}
     placeholder: dict[str, list[str]] = {}
     bad_prices: dict[str, dict[str, list[str]]] = {"invalid": {}, "suspect": {}}
-    for ticker in dict.fromkeys(prices_long["ticker"]):
-        rows = prices_long.loc[prices_long["ticker"] == ticker]
-        aligned = align_to_calendar(str(ticker), rows)
+    columns = ("date", "ticker", "exchange", "ret", "n_sessions", "gap_before",
+               "missing_price")
+    built: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    for ticker, aligned in _aligned_tickers(prices_long):
         for what, found in (("invalid", aligned.invalid_prices),
                             ("suspect", aligned.suspect_prices)):
             if len(found):
@@ -327,21 +411,15 @@ def compute_returns(
         if len(aligned.placeholder_dates):
             placeholder[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.placeholder_dates]
         ret, n_sess, gap = session_returns(aligned.price, kind, span_gaps)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "date": aligned.sessions[1:],
-                    "ticker": str(ticker),
-                    "exchange": aligned.exchange,
-                    "ret": ret,
-                    "n_sessions": n_sess,
-                    "gap_before": gap,
-                    "missing_price": np.isnan(aligned.price[1:]),
-                }
-            )
-        )
-    if parts:
-        result = pd.concat(parts, ignore_index=True)
+        n = len(ret)
+        for col, values in (("date", aligned.sessions[1:].to_numpy()),
+                            ("ticker", np.full(n, str(ticker), dtype=object)),
+                            ("exchange", np.full(n, aligned.exchange, dtype=object)),
+                            ("ret", ret), ("n_sessions", n_sess), ("gap_before", gap),
+                            ("missing_price", np.isnan(aligned.price[1:]))):
+            built[col].append(values)
+    if built["date"]:
+        result = pd.DataFrame({c: np.concatenate(v) for c, v in built.items()})
     else:
         result = pd.DataFrame({c: [] for c in RETURN_COLUMNS})
     result["date"] = pd.to_datetime(result["date"]).astype("datetime64[ns]")
@@ -388,7 +466,44 @@ def returns_matrix(returns_long: pd.DataFrame, value: str = "ret") -> pd.DataFra
 
     Sessions of one exchange that are not sessions of another are NaN in the other's column.
     """
+    fast = _scatter_wide(returns_long, value)
+    if fast is not None:
+        return fast
     wide = returns_long.pivot(index="date", columns="ticker", values=value)
-    wide = wide.loc[:, list(dict.fromkeys(returns_long["ticker"]))]
+    wide = wide.loc[:, list(dict.fromkeys(returns_long["ticker"].tolist()))]
     wide.columns.name = "ticker"
     return wide.sort_index()
+
+
+def _scatter_wide(returns_long: pd.DataFrame, value: str) -> pd.DataFrame | None:
+    """:func:`returns_matrix` by one scatter into a NaN (dates x tickers) array, or None.
+
+    For float values on naive dates with every ticker named and each (date, ticker) once: rows
+    are the sorted dates, columns the tickers in first-seen order, as the pivot gives. Anything
+    else (NaT, a missing ticker, a duplicate, another dtype) returns None: the pivot handles it
+    (and raises on duplicates), as does an empty frame.
+    """
+    values = returns_long[value]
+    dates = returns_long["date"]
+    plain = (isinstance(values.dtype, np.dtype) and values.dtype.kind == "f"
+             and isinstance(dates.dtype, np.dtype) and dates.dtype == "datetime64[ns]")
+    if not len(returns_long) or not plain:
+        return None
+    day = dates.to_numpy()
+    if np.isnat(day).any():
+        return None
+    t_code, tickers = pd.factorize(returns_long["ticker"])
+    if (t_code < 0).any():
+        return None
+    days, d_code = np.unique(day, return_inverse=True)
+    cell = d_code.astype(np.int64) * len(tickers) + t_code
+    size = len(days) * len(tickers)
+    if np.bincount(cell, minlength=size).max() > 1:
+        return None
+    out = np.full(size, np.nan)
+    out[cell] = values.to_numpy()
+    columns = pd.Index(tickers.tolist(), name="ticker")
+    # copy=False keeps the (dates x tickers) C-ordered array as the frame's block, the memory
+    # layout the pivot gives: reductions over the columns then add in the same order
+    return pd.DataFrame(out.reshape(len(days), len(tickers)), copy=False,
+                        index=pd.DatetimeIndex(days, name="date"), columns=columns)
