@@ -16,9 +16,14 @@ synthetic data. For each size the script
 It prints ``engine speedup: X`` for the largest size. :func:`bandwidth` then times the engine
 at ``--bandwidth-size`` firm-events (default 100,000) against the time to stream the same
 bytes once (``y`` and the market column ``x`` of the estimation window, 16 bytes per firm-day,
-read by a numpy ``add.reduce``, in the same run) and prints ``bandwidth ratio: X``; it asserts
+read by a numpy ``add.reduce``, in the same run) with each engine (numpy, and the numba kernel
+when numba is installed), and prints ``bandwidth ratio: X`` of the default engine at that size
+(``crackdown.estimation.ols.resolve_engine``; ``CRACKDOWN_ENGINE`` chooses another); it asserts
 that the closed-form ``k == 2`` branch of ``fit_batched_ols`` (the engine's default for the
-market model) and the general ``method="normal"`` branch give the same fit (1e-12 relative).
+market model) and the general ``method="normal"`` branch give the same fit, and that the numba
+and numpy engines do (fit, event-window ARs and forecast factors; 1e-12 relative). With numba it
+also measures numba's one-time cost in a fresh process and the break-even fit size behind
+``NUMBA_MIN_FIRM_DAYS``.
 
 ``--end-to-end`` (:func:`end_to_end`) adds the user's whole job on the offline price snapshot
 (``$CRACKDOWN_PRICES_DIR``): ``EventStudy.from_events(...).fit()`` on every stock and ADR of
@@ -28,9 +33,12 @@ events shifted back by whole years, ids suffixed ``@-1y``, ..., until the firm-e
 returns once, then for each event and ticker map day 0 (``day_zero``), slice the returns on
 the exchange's sessions, fit ``statsmodels.OLS`` on the complete estimation days and
 ``predict`` the event window. Identical event-window ARs are asserted (max |diff| < 1e-10 on
-every included firm-event), and it prints ``end-to-end speedup: X`` (both sides include
-reading the price files), the same ratio with the CSV parsing time of both sides taken out,
-and the build time per firm-event. Run single-threaded::
+every included firm-event), and it prints ``end-to-end speedup: X`` (both sides cold: the
+price-file memo and the day-0 memo emptied before each, so both parse every file and map every
+day 0 once; calendars and the universe table are loaded before either is timed), the same
+ratio with the CSV parsing time of both sides taken out, the ratio of a second
+``from_events`` + ``fit`` in the same process (files already parsed), and the build time per
+firm-event, cold and warm. Run single-threaded::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
         /work/venv/bin/python benchmarks/engine_speed.py
@@ -52,7 +60,7 @@ import numpy as np
 import statsmodels.api as sm
 
 from crackdown.estimation.models import fit_normal_model, model_spec
-from crackdown.estimation.ols import fit_batched_ols
+from crackdown.estimation.ols import fit_batched_ols, resolve_engine
 
 T_EST, L_EVENT = 240, 3
 
@@ -73,8 +81,8 @@ def synthetic(n: int, seed: int = 0):
     return y_est, X_est, mask, y_ev, X_ev
 
 
-def batched(spec, y_est, X_est, mask, y_ev, X_ev):
-    return fit_normal_model(spec, y_est, X_est, mask, y_ev, X_ev)
+def batched(spec, y_est, X_est, mask, y_ev, X_ev, engine=None):
+    return fit_normal_model(spec, y_est, X_est, mask, y_ev, X_ev, engine=engine)
 
 
 def statsmodels_loop(y_est, X_est, y_ev, X_ev):
@@ -92,8 +100,10 @@ def statsmodels_loop(y_est, X_est, y_ev, X_ev):
 def run(sizes: list[int], repeats: int) -> float:
     spec = model_spec("market")
     speedup = float("nan")
+    engines = sorted({resolve_engine(None, n * T_EST) for n in sizes})
     print(f"market model, T={T_EST}, L={L_EVENT}, threads: "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, numpy {np.__version__}")
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, numpy {np.__version__}, "
+          f"engine {'/'.join(engines)} (the default at these sizes)")
     print(f"{'firm-events':>12} {'batched s':>10} {'statsmodels s':>14} {'speedup':>8} "
           f"{'max|dAR|':>10} {'peak MiB':>9}")
     for n in sizes:
@@ -136,8 +146,53 @@ def _same_fit(a, b, rtol: float = 1e-12) -> float:
     return worst
 
 
+def _same_event(a, b, rtol: float = 1e-12) -> float:
+    """Largest relative difference of the event-window ARs and forecast factors of two fits."""
+    worst = 0.0
+    for name in ("ar_event", "forecast_var_factor", "ar_est"):
+        u, v = getattr(a, name), getattr(b, name)
+        assert np.array_equal(np.isnan(u), np.isnan(v)), f"{name}: NaN pattern"
+        scale = np.nanmax(np.abs(v), axis=1, initial=0.0)[:, None]
+        worst = max(worst, float(np.nanmax(np.abs(u - v) / np.where(scale > 0, scale, 1.0),
+                                           initial=0.0)))
+    assert worst < rtol, f"numba and numpy engines differ by {worst:g} (relative)"
+    return worst
+
+
+_ONE_TIME = """
+import time, numpy as np, scipy.stats, pandas  # what a study process has imported already
+t0 = time.perf_counter()
+from crackdown.estimation.ols import fit_batched_ols
+rng = np.random.default_rng(0)
+y, m = rng.normal(size=(10, 30)), rng.normal(size=(10, 30))
+fit = fit_batched_ols(y, np.stack([np.ones_like(m), m], axis=2), engine="numba")
+fit.out_of_sample(y[:, :3], np.stack([np.ones_like(m), m], axis=2)[:, :3])
+print(time.perf_counter() - t0)
+"""
+
+
+def numba_one_time_cost(repeats: int = 3) -> float:
+    """Seconds a fresh process spends importing numba and loading the cached kernels (best of)."""
+    import subprocess
+    import sys
+
+    return min(float(subprocess.run([sys.executable, "-c", _ONE_TIME], check=True,
+                                    capture_output=True, text=True).stdout)
+               for _ in range(repeats))
+
+
 def bandwidth(n: int, repeats: int) -> float:
-    """Engine time over the time to stream ``y`` and ``x`` once, at ``n`` firm-events."""
+    """Engine time over the time to stream ``y`` and ``x`` once, at ``n`` firm-events.
+
+    Times ``fit_normal_model`` with each engine (numpy, and numba when installed), asserts that
+    they give the same fit (1e-12 relative) and returns the ratio of the default engine at this
+    size (:func:`crackdown.estimation.ols.resolve_engine`). With numba it also measures numba's
+    one-time cost in a fresh process and the break-even size behind ``NUMBA_MIN_FIRM_DAYS``.
+    """
+    import importlib.util
+
+    from crackdown.estimation import ols as ols_module
+
     spec = model_spec("market")
     data = synthetic(n)
     y, X = data[0], data[1]
@@ -148,22 +203,45 @@ def bandwidth(n: int, repeats: int) -> float:
 
     stream()
     stream_s = min(_timed(stream) for _ in range(repeats))
-    batched(spec, *data)
-    engine_s = min(_timed(lambda: batched(spec, *data)) for _ in range(repeats))
-    fit_batched_ols(y, X, data[2])
-    closed_s = min(_timed(lambda: fit_batched_ols(y, X, data[2])) for _ in range(repeats))
+    engines = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+    engine_s = {}
+    for eng in engines:
+        batched(spec, *data, engine=eng)  # warm-up (numba: import, compile or load the cache)
+        engine_s[eng] = min(_timed(lambda e=eng: batched(spec, *data, engine=e))
+                            for _ in range(repeats))
+    closed_s = min(_timed(lambda: fit_batched_ols(y, X, data[2], engine="numpy"))
+                   for _ in range(repeats))
     general_s = min(_timed(lambda: fit_batched_ols(y, X, data[2], method="normal"))
                     for _ in range(repeats))
-    worst = _same_fit(fit_batched_ols(y, X, data[2], method="closed"),
+    worst = _same_fit(fit_batched_ols(y, X, data[2], method="closed", engine="numpy"),
                       fit_batched_ols(y, X, data[2], method="normal"))
     gbs = (y.nbytes + x.nbytes) / stream_s / 1e9
     print(f"\nbandwidth at {n:,} firm-events (load average {os.getloadavg()[0]:.2f}): stream y, x "
           f"once {stream_s:.4f} s ({gbs:.1f} GB/s, {stream_s / n * 1e6:.2f} us per firm-event)")
-    print(f"engine (fit_normal_model) {engine_s:.4f} s ({engine_s / n * 1e6:.2f} us per "
-          f"firm-event); fit_batched_ols closed form {closed_s:.4f} s, general branch "
+    print(f"numpy: fit_batched_ols closed form {closed_s:.4f} s, general branch "
           f"{general_s:.4f} s (x{general_s / closed_s:.2f}); closed vs general max rel diff "
           f"{worst:.1e}")
-    ratio = engine_s / stream_s
+    for eng, sec in engine_s.items():
+        print(f"engine {eng} (fit_normal_model) {sec:.4f} s ({sec / n * 1e6:.2f} us per "
+              f"firm-event), x{sec / stream_s:.2f} the stream")
+    if "numba" in engine_s:
+        fit_diff = _same_fit(fit_batched_ols(y, X, data[2], engine="numba"),
+                             fit_batched_ols(y, X, data[2], engine="numpy"))
+        ev_diff = _same_event(batched(spec, *data, engine="numba"),
+                              batched(spec, *data, engine="numpy"))
+        one_time = numba_one_time_cost()
+        saving = (engine_s["numpy"] - engine_s["numba"]) / (n * T_EST)
+        print(f"numba vs numpy max rel diff: fit {fit_diff:.1e}, ARs and forecast factors "
+              f"{ev_diff:.1e}; speedup x{engine_s['numpy'] / engine_s['numba']:.2f}")
+        print(f"numba one-time cost in a fresh process (import, load the cached kernels) "
+              f"{one_time:.2f} s; saving {saving * 1e9:.2f} ns per firm-day -> break-even "
+              f"{one_time / saving / 1e6:.0f} million firm-days "
+              f"({one_time / saving / T_EST:,.0f} firm-events of {T_EST} days); "
+              f"NUMBA_MIN_FIRM_DAYS = {ols_module.NUMBA_MIN_FIRM_DAYS:,}")
+    default = ols_module.resolve_engine(None, n * T_EST)
+    print(f"default engine at {n * T_EST:,} firm-days: {default} ({ols_module.ENGINE_ENV}="
+          f"{os.environ.get(ols_module.ENGINE_ENV, 'auto') or 'auto'})")
+    ratio = engine_s[default] / stream_s
     print(f"bandwidth ratio: {ratio:.2f}")
     return ratio
 
@@ -266,14 +344,23 @@ def end_to_end(target: int) -> float:
     print(f"\nend to end: {len(events)} events ({len(events) - len(cd.load_events())} pseudo) x "
           f"{len(tickers)} listings = {n_fe:,} firm-events, market model, benchmark "
           f"{bench}, load average {os.getloadavg()[0]:.2f}")
-    with _ParseClock() as clock_ours:
+    for mic in bench:  # per-process loads both sides need: not timed on either
+        cd.sessions(mic, "2019-01-02", "2019-01-31")
+
+    def study_and_fit():
         t0 = time.perf_counter()
         study = cd.EventStudy.from_events(events, tickers=tickers, benchmark=bench,
                                           estimation=estimation, window=window,
                                           min_estimation_obs=min_obs)
-        build_s = time.perf_counter() - t0
-        res = study.fit()
-        ours_s = time.perf_counter() - t0
+        built = time.perf_counter() - t0
+        return study.fit(), built, time.perf_counter() - t0
+
+    _forget_parsed()
+    with _ParseClock() as clock_ours:
+        res, build_s, ours_s = study_and_fit()
+    warm = [study_and_fit()[1:] for _ in range(2)]  # files parsed, day 0s mapped: best of 2
+    build_warm_s, ours_warm_s = min(warm, key=lambda w: w[1])
+    _forget_parsed()
     with _ParseClock() as clock_loop:
         t0 = time.perf_counter()
         ref = per_firm_pipeline(events, tickers, bench, estimation, window, min_obs)
@@ -288,16 +375,28 @@ def end_to_end(target: int) -> float:
     assert diff < 1e-10, f"from_events and the per-firm pipeline differ by {diff:g}"
     speedup = loop_s / ours_s
     net = (loop_s - clock_loop.seconds) / (ours_s - clock_ours.seconds)
-    print(f"from_events {build_s:.2f} s ({build_s / n_fe * 1e6:.1f} us per firm-event; "
+    print(f"from_events {build_s:.3f} s ({build_s / n_fe * 1e6:.1f} us per firm-event; "
           f"{(build_s - clock_ours.seconds) / n_fe * 1e6:.1f} us without the "
-          f"{clock_ours.seconds:.2f} s of CSV parsing) + fit {ours_s - build_s:.2f} s; per-firm "
+          f"{clock_ours.seconds:.3f} s of CSV parsing) + fit {ours_s - build_s:.3f} s; per-firm "
           f"pipeline {loop_s:.2f} s (CSV parsing {clock_loop.seconds:.2f} s)")
+    print(f"again in the same process (files parsed): from_events {build_warm_s:.3f} s "
+          f"({build_warm_s / n_fe * 1e6:.1f} us per firm-event) + fit "
+          f"{ours_warm_s - build_warm_s:.3f} s; speedup {loop_s / ours_warm_s:.1f}")
     print(f"included {len(got):,} firm-events (the pipeline fits {len(ref):,}: the study also "
           f"excludes degenerate designs), max|dAR| {diff:.2e}, load average "
           f"{os.getloadavg()[0]:.2f}")
     print(f"end-to-end speedup without CSV parsing: {net:.1f}")
     print(f"end-to-end speedup: {speedup:.1f}")
     return speedup
+
+
+def _forget_parsed() -> None:
+    """Empty the per-process memos of parsed price files and day 0s (a cold start)."""
+    from crackdown.marketdata.price_files import clear_price_memo
+    from crackdown.timeline import calendars
+
+    clear_price_memo()
+    calendars._DAY_ZERO_MEMO.clear()
 
 
 def _timed(fn) -> float:

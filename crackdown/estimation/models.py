@@ -3,7 +3,9 @@
 :func:`model_spec` says what a model regresses on (:class:`ModelSpec`), and
 :func:`fit_normal_model` estimates it for ``N`` firm-events at once and returns their abnormal
 returns and forecast-error variances (:class:`NormalModelFit`). OLS models use the batched
-engine :func:`crackdown.estimation.ols.fit_batched_ols`; the thin-trading betas
+engine :func:`crackdown.estimation.ols.fit_batched_ols` (two-regressor models, e.g. the market
+model, on numpy or the compiled kernel: :func:`crackdown.estimation.ols.resolve_engine`,
+``CRACKDOWN_ENGINE``); the thin-trading betas
 (:mod:`crackdown.estimation.thin_trading`) are batched moments; GARCH
 (:mod:`crackdown.estimation.garch`) is one ``arch`` fit per firm-event.
 
@@ -274,6 +276,8 @@ def fit_normal_model(
     y_event: np.ndarray,
     X_event: np.ndarray,
     steps: np.ndarray | None = None,
+    *,
+    engine: str | None = None,
 ) -> NormalModelFit:
     """Estimate a normal-return model for ``N`` firm-events and compute abnormal returns.
 
@@ -291,6 +295,9 @@ def fit_normal_model(
         Event-window counterparts.
     steps : ndarray of int (N, L), optional
         Sessions from each row's last estimation day to each event day (``garch`` only).
+    engine : {"auto", "numpy", "numba"} or None
+        Engine of two-regressor OLS models (:func:`crackdown.estimation.ols.resolve_engine`;
+        ``None`` = ``CRACKDOWN_ENGINE``, default ``"auto"``).
 
     Returns
     -------
@@ -330,10 +337,8 @@ def fit_normal_model(
     if spec.method == "garch":
         return _fit_garch(spec, y_est, X_est, est_mask, y_event, X_event, steps)
     has_const = "const" in spec.regressors
-    ols = fit_batched_ols(y_est, X_est, est_mask, centered_r2=has_const)
-    ar_event = y_event - ols.predict(X_event)
-    fvf = ols.forecast_var_factor(X_event)
-    fvf = np.where(np.isfinite(ar_event), fvf, np.nan)
+    ols = fit_batched_ols(y_est, X_est, est_mask, centered_r2=has_const, engine=engine)
+    ar_event, fvf = ols.out_of_sample(y_event, X_event)  # fvf NaN where the AR is
     r2 = ols.r2 if len(spec.regressors) > 1 or not has_const else np.where(ols.ok, 0.0, np.nan)
     return NormalModelFit(
         spec=spec,
