@@ -4,6 +4,7 @@ The folders are the stages of the data flow; each stage imports only the stages 
 map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an upward import)::
 
     errors, config              exceptions with what to do; where files live (env vars)
+    cluster                     where tasks run: in this process or on a Dask cluster
     timeline/                   1. what was announced when, and which session could price it
         events                      load and validate events.csv
         calendars                   exchange sessions, day 0 of an announcement instant
@@ -35,7 +36,8 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
     analyses/                   5. campaign, cumulative (basket), crosslisting, benchmark_choice,
                                    multiple_testing (cluster FDR, step-down FWER),
                                    spillovers (targets vs rivals, portfolio of differences),
-                                   model_choice (the same events under every model)
+                                   model_choice (the same events under every model),
+                                   sweep, sweep_tasks (specification curves, joint test)
     output/                     6. plots/ (one module per figure family), reports (papermill),
                                    report_io (atomic folders, signals), report_index (index.html),
                                    tables (one formatting convention per table)
@@ -131,6 +133,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "spillovers": ("crackdown.analyses.spillovers", "spillovers"),
     "spillover_groups": ("crackdown.analyses.spillovers", "spillover_groups"),
     "SPILLOVER_COLUMNS": ("crackdown.analyses.spillovers", "SPILLOVER_COLUMNS"),
+    "sweep": ("crackdown.analyses.sweep", "sweep"),
+    "SweepResults": ("crackdown.analyses.sweep", "SweepResults"),
+    "SWEEP_COLUMNS": ("crackdown.analyses.sweep", "SWEEP_COLUMNS"),
+    "JOINT_COLUMNS": ("crackdown.analyses.sweep", "JOINT_COLUMNS"),
+    "curve_statistics": ("crackdown.analyses.sweep", "curve_statistics"),
     "HEADLINE_TEST": ("crackdown.inference.headline", "HEADLINE_TEST"),
     # 6. output
     "plot_car_path": ("crackdown.output.plots", "plot_car_path"),
@@ -144,6 +151,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "plot_alignment_size": ("crackdown.output.plots", "plot_alignment_size"),
     "plot_benchmark_sensitivity": ("crackdown.output.plots", "plot_benchmark_sensitivity"),
     "plot_spillovers": ("crackdown.output.plots", "plot_spillovers"),
+    "plot_specification_curve": ("crackdown.output.plots", "plot_specification_curve"),
     "save_figure": ("crackdown.output.plots", "save_figure"),
     "record_headline": ("crackdown.output.reports", "record_headline"),
     "rounded": ("crackdown.output.reports", "rounded"),
@@ -161,11 +169,13 @@ __all__ = [
     "FLAGGED_STATUSES",
     "HEADLINE_TEST",
     "HK_NONTECH_EW",
+    "JOINT_COLUMNS",
     "KEY_EVENTS",
     "MODELS",
     "MODEL_SET",
     "OUTCOME_STATUSES",
     "SPILLOVER_COLUMNS",
+    "SWEEP_COLUMNS",
     "WORLD_MARKETS",
     "CacheWriteError",
     "CacheWriteWarning",
@@ -177,6 +187,7 @@ __all__ = [
     "EventStudy",
     "EventStudyResults",
     "ReportInterrupted",
+    "SweepResults",
     "TickerError",
     "__version__",
     "basket_cumulative",
@@ -193,6 +204,7 @@ __all__ = [
     "config",
     "cross_listing_pairs",
     "cross_section",
+    "curve_statistics",
     "day_zero",
     "day_zero_table",
     "default_benchmark",
@@ -226,6 +238,7 @@ __all__ = [
     "plot_event_timeline",
     "plot_firm_cumulative",
     "plot_size_power",
+    "plot_specification_curve",
     "plot_spillovers",
     "price_matrix",
     "quality_report",
@@ -244,6 +257,7 @@ __all__ = [
     "spillover_groups",
     "spillovers",
     "suspect_price_mask",
+    "sweep",
 ]
 
 

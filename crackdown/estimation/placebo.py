@@ -96,8 +96,8 @@ def pseudo_events(results, event_id: str, *, n_draws: int, seed: int = 0, buffer
     Candidates are the sessions of the event's main exchange with room for the estimation and
     event windows, minus every event of the study (and ``exclude_dates``) widened by
     ``buffer`` sessions around its event window; ``n_draws`` of them are drawn without
-    replacement. Each firm is mapped to the first session of its own exchange on or after the
-    pseudo date.
+    replacement (:func:`placebo_dates`). Each firm is mapped to the first session of its own
+    exchange on or after the pseudo date (:func:`pseudo_firm_events`).
 
     Returns
     -------
@@ -114,9 +114,30 @@ def pseudo_events(results, event_id: str, *, n_draws: int, seed: int = 0, buffer
         raise StudyConfigError(f"event {event_id!r} has no included firm-events")
     firms = p.keys.iloc[idx][["ticker", "exchange"]].drop_duplicates()
     main_exchange = firms["exchange"].value_counts().index[0]
-    grid = s._grid(main_exchange)
-    grid = grid[(grid >= s.returns.index.min()) & (grid <= s.returns.index.max())]
-    (e_lo, _), (w_lo, w_hi) = s.estimation, s.window
+    pseudo = placebo_dates(s, main_exchange, n_draws=n_draws, seed=seed, buffer=buffer,
+                           exclude_dates=exclude_dates, label=repr(event_id))
+    return pseudo, pseudo_firm_events(s, firms, pseudo, main_exchange), main_exchange
+
+
+def placebo_dates(study, exchange: str, *, n_draws: int, seed: int = 0, buffer: int = 10,
+                  exclude_dates=None, estimation: tuple[int, int] | None = None,
+                  window: tuple[int, int] | None = None, span=None, within=None,
+                  label: str = "the event") -> pd.DatetimeIndex:
+    """``n_draws`` sessions of ``exchange`` drawn without replacement as placebo day 0s.
+
+    Candidates are the sessions of the study's grid for ``exchange`` inside the returns index
+    (or ``span = (first, last)``) with ``-estimation[0]`` sessions before and ``window[1]``
+    after them (default: the study's windows), minus the event window of every firm-event of
+    the study and every date of ``exclude_dates``, each widened by ``buffer`` sessions on both
+    sides; with ``within = (first, last)`` only the sessions in that range (e.g. while the
+    event's listings trade) are candidates. The draw is ``numpy.random.default_rng(seed).choice(n_candidates, n_draws,
+    replace=False)``, sorted.
+    """
+    s = study
+    grid = s._grid(exchange)
+    first, last = (s.returns.index.min(), s.returns.index.max()) if span is None else span
+    grid = grid[(grid >= first) & (grid <= last)]
+    (e_lo, _), (w_lo, w_hi) = estimation or s.estimation, window or s.window
     ok = np.zeros(len(grid), dtype=bool)
     ok[max(-e_lo, 0): max(len(grid) - max(w_hi, 0), 0)] = True
     real = list(pd.to_datetime(s.firm_events["day0"]).unique())
@@ -125,27 +146,51 @@ def pseudo_events(results, event_id: str, *, n_draws: int, seed: int = 0, buffer
         pos = int(grid.searchsorted(d))
         ok[max(pos + w_lo - buffer, 0): max(pos + w_hi + buffer + 1, 0)] = False
     candidates = grid[ok]
+    if within is not None:
+        candidates = candidates[(candidates >= within[0]) & (candidates <= within[1])]
     if len(candidates) < n_draws:
         raise StudyConfigError(
-            f"only {len(candidates)} placebo dates are available for {event_id!r}; lower "
+            f"only {len(candidates)} placebo dates are available for {label}; lower "
             f"n_draws (asked {n_draws}) or the buffer ({buffer})"
         )
     rng = np.random.default_rng(seed)
-    pseudo = candidates[np.sort(rng.choice(len(candidates), size=int(n_draws), replace=False))]
-    bench = s.firm_events.drop_duplicates(["ticker"]).set_index("ticker")["benchmark"]
-    rows = []
-    for k, d in enumerate(pseudo):
-        for t, x in firms.itertuples(index=False):
-            d0 = d if (x == main_exchange or s.session_grid == "data") else _next_session(
-                s._grid(x), d)
-            if d0 is not None:
-                rows.append((f"placebo_{k:04d}", t, d0, x, bench.get(t, "")))
-    pseudo_fe = pd.DataFrame(rows, columns=["event_id", "ticker", "day0", "exchange",
-                                            "benchmark"])
+    return candidates[np.sort(rng.choice(len(candidates), size=int(n_draws), replace=False))]
+
+
+def pseudo_firm_events(study, firms: pd.DataFrame, pseudo: pd.DatetimeIndex,
+                       main_exchange: str) -> pd.DataFrame:
+    """Firm-events ``placebo_0000`` ... of ``firms`` (``ticker, exchange``) at ``pseudo``.
+
+    A firm on ``main_exchange`` (or any firm on the ``"data"`` grid) gets the pseudo date
+    itself, the others the first session of their own exchange on or after it; benchmark (and
+    ``world``) are the ``benchmark`` (``world``) column of ``firms`` when it has one, else each
+    ticker's first in ``study.firm_events``.
+    """
+    s = study
+    source = firms if "benchmark" in firms.columns else s.firm_events
+    bench = source.drop_duplicates(["ticker"]).set_index("ticker")["benchmark"]
+    pseudo = pd.DatetimeIndex(pseudo)
+    labels = np.array([f"placebo_{k:04d}" for k in range(len(pseudo))], dtype=object)
+    parts = []
+    for order, (t, x) in enumerate(firms[["ticker", "exchange"]].itertuples(index=False)):
+        if x == main_exchange or s.session_grid == "data":
+            day0, keep = pseudo, np.ones(len(pseudo), dtype=bool)
+        else:  # the first session of the firm's own exchange on or after the pseudo date
+            grid = s._grid(x)
+            pos = grid.searchsorted(pseudo)
+            keep = pos < len(grid)
+            day0 = grid[pos[keep]]
+        parts.append(pd.DataFrame({"k": np.flatnonzero(keep), "order": order,
+                                   "event_id": labels[keep], "ticker": t, "day0": day0,
+                                   "exchange": x, "benchmark": bench.get(t, "")}))
+    cols = ["event_id", "ticker", "day0", "exchange", "benchmark"]
+    pseudo_fe = (pd.concat(parts, ignore_index=True).sort_values(["k", "order"], kind="stable")
+                 [cols].reset_index(drop=True) if parts else pd.DataFrame(columns=cols))
     if "world" in s.firm_events.columns:  # international model: keep each listing's world
-        world = s.firm_events.drop_duplicates(["ticker"]).set_index("ticker")["world"]
+        source = firms if "world" in firms.columns else s.firm_events
+        world = source.drop_duplicates(["ticker"]).set_index("ticker")["world"]
         pseudo_fe["world"] = pseudo_fe["ticker"].map(world).fillna("")
-    return pseudo, pseudo_fe, main_exchange
+    return pseudo_fe
 
 
 def _event_window(results, event_id, lo, hi):
@@ -154,11 +199,6 @@ def _event_window(results, event_id, lo, hi):
     cols = p.columns(lo, hi)
     return (results.study, results._one_event(event_id), p,
             (int(p.rel_days[cols[0]]), int(p.rel_days[cols[-1]])))
-
-
-def _next_session(grid: pd.DatetimeIndex, date: pd.Timestamp) -> pd.Timestamp | None:
-    pos = int(grid.searchsorted(date))
-    return grid[pos] if pos < len(grid) else None
 
 
 def _placebo_statistic(panel: EventPanel, window: tuple[int, int], statistic: str) -> float:
