@@ -322,3 +322,22 @@ def test_a_sweep_on_a_local_cluster_equals_the_in_process_run(prices_dir):
     pd.testing.assert_frame_equal(here.draws, there.draws, check_exact=True)
     with pytest.raises(CrackdownError, match="local:x"):
         sweep(ev, scheduler="local:x", **kw)
+
+
+@pytest.mark.shared
+def test_international_and_garch_rows_are_the_studies_they_name(prices_dir):
+    """Models that need more than the benchmark: the other market's news (international) and
+    conditional variances (GARCH) give the rows of EventStudy run directly."""
+    ids = ["samr_food_delivery_guidelines", "liu_he_fsdc_market_support"]
+    ev = cd.load_events(event_ids=ids)
+    res = sweep(ev, models=["market", "international", "garch"], windows=[(-1, 1)],
+                estimations=[(-250, -11)], benchmarks=["auto"], n_draws=0,
+                scheduler="in-process")
+    for model in ("market", "international", "garch"):
+        direct = cd.EventStudy.from_events(ev, model=model, fallback="market-adjusted").fit()
+        caar = direct.caar(-1, 1).set_index("event_id")["caar"].loc[ids]
+        tests = direct.tests(-1, 1)
+        p = tests.loc[tests["test"] == cd.HEADLINE_TEST].set_index("event_id")["pvalue"].loc[ids]
+        rows = res.table.loc[res.table["model"] == model].set_index("event_id").loc[ids]
+        np.testing.assert_allclose(rows["caar"], caar, rtol=1e-12, atol=1e-15, err_msg=model)
+        np.testing.assert_allclose(rows["headline_p"], p, rtol=1e-10, err_msg=model)
