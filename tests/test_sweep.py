@@ -230,6 +230,7 @@ def test_results_accessors_summary_and_csv(four, tmp_path):
     assert not list(tmp_path.glob(".*partial"))
     text = res.summary()
     assert "8 specifications x 4 events" in text and "alibaba_antitrust_probe" in text
+    assert max(map(len, text.splitlines())) <= 100  # a 100-column terminal
     with pytest.raises(StudyConfigError, match="not in this sweep"):
         res.curve("nope")
 

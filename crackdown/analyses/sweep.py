@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -153,12 +154,14 @@ class SweepResults:
             raise StudyConfigError(f"event {event_id!r} is not in this sweep; it has "
                                    f"{', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
 
-    def summary(self) -> str:
-        """Text report: the grid, then one line per event with the joint test."""
+    def summary(self, width: int = 100) -> str:
+        """Text report: the grid, then one line per event with the joint test (wrapped at
+        ``width`` columns)."""
         s = self.settings
         lines = [
             "Specification curve (Simonsohn, Simmons & Nelson 2020)",
-            (f"  {len(self.specifications)} specifications x {len(self.joint)} events; "
+            (f"  {len(self.specifications)} specifications x {len(self.joint)} "
+             f"event{'s' if len(self.joint) != 1 else ''}; "
              f"headline test {s.get('headline', '')} at alpha {self.alpha:g}; "
              f"{s.get('n_draws', 0)} common pseudo dates (seed {s.get('seed', 0)}); "
              f"run {self.executor}"),
@@ -178,7 +181,9 @@ class SweepResults:
                          f"{100 * r.median_caar:+.2f}% [{100 * r.min_caar:+.2f}, "
                          f"{100 * r.max_caar:+.2f}]{p}" if r.n_estimable else
                          f"  {r.event_id}: no estimable specification ({r.note})")
-        return "\n".join(lines)
+        return "\n".join(textwrap.fill(line, width, subsequent_indent=" " * 6,
+                                        break_on_hyphens=False) if line else line
+                         for line in lines)
 
     def to_csv(self, folder: str | os.PathLike[str], prefix: str = "sweep") -> dict[str, Path]:
         """Write ``<prefix>.csv`` (the table) and ``<prefix>_joint.csv``, each atomically."""
