@@ -22,8 +22,10 @@ def _run(name: str, tmp_path: Path, parameters: dict, event_id: str | None = Non
     from crackdown.output.reports import run_one
 
     label = event_id or name
+    # on this test process's reused kernel, as a report worker runs them (a clean namespace
+    # per notebook; tests/test_report_kernels.py checks that it changes no number)
     outcome = run_one(str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path), label, parameters,
-                      event_id=event_id)
+                      event_id=event_id, kernel="worker")
     assert outcome.status == "ok", outcome.error
     folder = Path(outcome.report_dir)
     assert json.loads((folder / "headline.json").read_text()) == outcome.headline

@@ -1,5 +1,6 @@
 """Batch reports: papermill runs of tests/data notebooks (4 kernel starts in total), headline
-recording, the index, the pinned kernel and the CLI's error messages."""
+recording, the index, the pinned kernel and the CLI's error messages (the batches run on
+reused kernels, one per worker, as `crackdown report` does)."""
 
 from __future__ import annotations
 

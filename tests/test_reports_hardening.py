@@ -93,6 +93,7 @@ def _run(nb_path, out, fake, monkeypatch, events=("E1",), **kw):
     import papermill
 
     monkeypatch.setattr(papermill, "execute_notebook", fake)
+    kw.setdefault("fresh_kernels", True)  # the fake starts no kernel: none to reuse
     return reports.run_report(nb_path, event_ids=list(events), output=out, progress=False, **kw)
 
 
@@ -206,7 +207,8 @@ def test_interrupt_kills_the_kernel_removes_the_folder_and_lists_the_finished(
 
     threading.Thread(target=interrupt_when_started, daemon=True).start()
     with pytest.raises(ReportInterrupted) as info:
-        reports.run_report(nb, event_ids=["E1", "E2"], output=out, progress=False)
+        reports.run_report(nb, event_ids=["E1", "E2"], output=out, progress=False,
+                           fresh_kernels=True)
     exc = info.value
     assert exc.exit_code == 130 and exc.signal_name == "SIGINT"
     assert [o.label for o in exc.finished] == ["E1"] and exc.index == out / "index.html"

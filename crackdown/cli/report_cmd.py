@@ -5,7 +5,8 @@ Examples
 ``crackdown report``                                   every event, notebooks/event_study.ipynb
 ``crackdown report --events cac_onsite_didi_review --jobs 1`` one event
 ``crackdown report --notebook crackdown_overview``    a run-once notebook (no event_id parameter)
-``crackdown report --notebook all``                   every notebook: per event, then the others
+``crackdown report --notebook all``                   every notebook, all in one pool
+``crackdown report --fresh-kernels``                  a new kernel per notebook (full isolation)
 ``crackdown report --jobs 4 --output build/reports``  4 notebooks at a time
 ``crackdown report --show-input``                     HTML with the code cells (hidden by default)
 ``crackdown report --scheduler tcp://10.0.0.5:8786``   each notebook run a task on a Dask cluster
@@ -29,6 +30,11 @@ on a Dask cluster (:mod:`crackdown.output.report_cluster`): ``tcp://HOST:PORT`` 
 path (the ``--jobs`` pool, as without the option). With a Dask scheduler ``--jobs`` is ignored,
 with a one-line note on stderr: the workers decide how many notebooks run at once. A bad value
 or an unreachable scheduler is a one-line error (exit 2) before anything is written.
+
+Each worker keeps one kernel for all its notebooks and gives every notebook a clean namespace
+(:mod:`crackdown.output.kernel_pool`); ``--fresh-kernels`` starts a new kernel per notebook.
+Several notebooks (``--notebook all``) run as one batch in one pool: the run-once notebooks
+start first, the per-event ones fill the other workers.
 
 Trust boundary: the notebooks are programs, executed with your rights; ``--notebooks-dir`` runs
 whatever notebooks that folder holds, so point it only at notebooks you trust.
@@ -70,8 +76,13 @@ def register(subparsers) -> None:
     parser.add_argument("--output", metavar="DIR", default="reports",
                         help="output folder (default: ./reports)")
     parser.add_argument("--jobs", metavar="N", type=int, default=None,
-                        help="notebooks run in parallel, each in its own process and kernel "
-                        "(default: the number of CPUs, at most 4); ignored with --scheduler")
+                        help="notebooks run in parallel, in N worker processes that each keep "
+                        "one kernel for all their notebooks (default: the number of CPUs, at "
+                        "most 4); ignored with --scheduler")
+    parser.add_argument("--fresh-kernels", action="store_true",
+                        help="start a new kernel for every notebook (full process isolation, "
+                        "slower); by default a worker's kernel is reused with a clean namespace "
+                        "per notebook")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="run each notebook as a task on a Dask cluster: tcp://HOST:PORT of "
                         "a running `dask scheduler` (workers must see the notebooks, prices and "
@@ -169,25 +180,23 @@ def _run(args: argparse.Namespace, outcomes: list) -> int:
             raise StudyConfigError("the events table has no events to report on")
 
     cluster.check_scheduler(scheduler)  # an unreachable address fails before any output
-    failures, index = [], None
-    for path, is_per_event in zip(paths, per_event):
-        result = reports.run_report(
-            path,
-            event_ids=event_ids if is_per_event else None,
-            output=args.output,
-            jobs=jobs,
-            prices_dir=args.prices_dir,
-            events_file=args.events_file,
-            parameters=extra_parameters,
-            events_meta=events_meta if is_per_event else None,
-            execution_timeout=args.timeout,
-            exclude_input=not args.show_input,
-            progress=not args.no_progress,
-            scheduler=scheduler or "",
-        )
-        outcomes += list(result.outcomes)
-        failures += list(result.failures)
-        index = result.index
+    result = reports.run_report(
+        paths,
+        event_ids=event_ids,
+        output=args.output,
+        jobs=jobs,
+        prices_dir=args.prices_dir,
+        events_file=args.events_file,
+        parameters=extra_parameters,
+        events_meta=events_meta,
+        execution_timeout=args.timeout,
+        exclude_input=not args.show_input,
+        progress=not args.no_progress,
+        scheduler=scheduler or "",
+        fresh_kernels=args.fresh_kernels,
+    )
+    outcomes += list(result.outcomes)
+    failures, index = list(result.failures), result.index
     print(f"{len(outcomes) - len(failures)} of {len(outcomes)} report(s) written; index: {index}")
     if failures:
         print(f"{len(failures)} report(s) failed:", file=sys.stderr)

@@ -8,7 +8,10 @@ returns a ``ReportOutcome``; it is passed in, so this module does not import ``r
 * a Dask scheduler (``crackdown report --scheduler ADDRESS``, or ``$CRACKDOWN_DASK_SCHEDULER``):
   :func:`run_on_cluster`, one Dask task per run on the workers of
   :func:`crackdown.cluster.dask_client` (``local``/``local:N`` start a local cluster);
-* no scheduler and ``--jobs`` > 1: :func:`run_pool`, ``jobs`` spawned worker processes.
+* no scheduler and ``--jobs`` > 1: :func:`run_pool`, ``jobs`` spawned worker processes; a
+  call whose ``kernel`` keyword is ``"worker"`` runs on the worker's one reused kernel
+  (:func:`crackdown.output.kernel_pool.worker_kernel`), which the worker kills when it exits
+  (at the end of the batch, or on SIGTERM while idle).
 
 The client writes ``index.html`` at the end as before; only where ``run_one`` runs changes.
 
@@ -120,6 +123,7 @@ def _worker_run(run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return run(*args, **kwargs)
     except ReportInterrupted as exc:
+        report_io.kill_idle_kernels()  # the worker's reused kernel (os._exit skips finalizers)
         os._exit(exc.exit_code)
 
 

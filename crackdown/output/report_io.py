@@ -21,7 +21,10 @@ The machinery behind :mod:`crackdown.output.reports` that makes a batch safe to 
   processes ignore SIGINT (the parent stops them) and clean up on SIGTERM (:func:`worker_init`).
 * **Kernels.** jupyter_client starts each kernel in its own session (process group), out of reach
   of the terminal's Ctrl-C; :func:`register_kernel` records its group id and :func:`kill_kernel`
-  sends it SIGKILL, so no kernel outlives an interrupted batch.
+  sends it SIGKILL, so no kernel outlives an interrupted batch. A kernel reused for many reports
+  (:mod:`crackdown.output.kernel_pool`) is registered for each report while it runs it and
+  unregistered (:func:`unregister_kernel`) when that report is done; while idle it is known to
+  :func:`register_idle_kernel`, and an idle worker stopped by SIGTERM kills it before exiting.
 """
 
 from __future__ import annotations
@@ -51,16 +54,20 @@ __all__ = [
     "children_ignore_sigint",
     "commit",
     "deferred_signals",
+    "forget_idle_kernel",
     "handle_signals",
     "io_error",
+    "kill_idle_kernels",
     "kill_kernel",
     "new_partial",
     "pid_alive",
     "prepare_output",
+    "register_idle_kernel",
     "register_kernel",
     "remove_stale",
     "run_in_thread",
     "stale_folders",
+    "unregister_kernel",
     "worker_init",
 ]
 
@@ -284,6 +291,38 @@ def register_kernel(folder: Path, pgid: int | None) -> None:
         (folder / KERNEL_PID_FILE).write_text(str(int(pgid)), encoding="ascii")
 
 
+_IDLE_KERNELS: set[int] = set()
+
+
+def register_idle_kernel(pgid: int | None) -> None:
+    """Remember the process group of this process's reused kernel: an idle worker stopped by
+    SIGTERM kills it before exiting (:func:`worker_init`)."""
+    if pgid:
+        with _KERNELS_LOCK:
+            _IDLE_KERNELS.add(int(pgid))
+
+
+def forget_idle_kernel(pgid: int | None) -> None:
+    """Undo :func:`register_idle_kernel` (the kernel was shut down)."""
+    with _KERNELS_LOCK:
+        _IDLE_KERNELS.discard(int(pgid or 0))
+
+
+def unregister_kernel(folder: Path) -> None:
+    """Forget the kernel of ``folder`` without killing it (a reused kernel moves on to the next
+    report; its ``kernel.pid`` file goes with the commit of the folder)."""
+    with _KERNELS_LOCK:
+        _KERNELS.pop(str(folder), None)
+
+
+def kill_idle_kernels() -> None:
+    """SIGKILL the reused kernels of this process (:func:`register_idle_kernel`)."""
+    for pgid in list(_IDLE_KERNELS):
+        if pgid > 1 and pgid != os.getpgrp():
+            with contextlib.suppress(OSError):
+                os.killpg(pgid, signal.SIGKILL)
+
+
 def _is_kernel(pid: int) -> bool:
     try:
         return b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -390,8 +429,9 @@ def handle_signals() -> Iterator[None]:
 def _worker_sigterm(signum: int, frame: Any) -> None:
     if _STATE.active_run:
         _on_signal(signum, frame)
-    else:
-        os._exit(128 + signum)  # idle worker: nothing to clean up
+    else:  # idle worker: kill its reused kernel, if any, and end
+        kill_idle_kernels()
+        os._exit(128 + signum)
 
 
 def worker_init() -> None:

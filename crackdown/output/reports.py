@@ -28,7 +28,9 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
   until the notebook is rerun, which replaces it by the new layout (update old bookmarks).
   **Figures**: PNGs are *extracted* from the executed notebook's ``image/png`` outputs, so any
   figure the notebook displays is saved, whatever the notebook does; a notebook may in addition
-  save figures itself with :func:`crackdown.output.plots.save_figure` into ``output_dir``.
+  save figures itself with :func:`crackdown.output.plots.save_figure` into ``output_dir``: a
+  figure saved as PNG and then shown unchanged is not drawn again, its file is the inline image
+  (:mod:`crackdown.output.kernel_pool`, "Figures rendered once").
 * Headline numbers: the notebook calls :func:`record_headline` with a dict; it writes
   ``headline.json`` into the report folder, found from the ``report_dir`` argument or the
   ``CRACKDOWN_REPORT_DIR`` environment variable, which the runner sets for every kernel.
@@ -36,10 +38,16 @@ How a batch works (``crackdown report``, or :func:`run_report` from Python)
   ipykernel_launcher``), whatever ``python3`` kernelspec another Jupyter installation may have
   registered, so the notebooks import the same ``crackdown`` as the caller (also in a fresh CI
   venv with no kernelspec registered).
-* Parallelism: ``jobs`` worker processes (``spawn``), each papermill run starting its own kernel,
-  or, with ``scheduler`` (``--scheduler``, ``$CRACKDOWN_DASK_SCHEDULER``), one Dask task per run
-  on a cluster's workers (:mod:`crackdown.output.report_cluster`). A failing notebook does not
-  stop the batch; it is marked failed in ``status.json`` and in the index, with a one-line error.
+* Parallelism: ``jobs`` worker processes (``spawn``; ``jobs=1``: this process). Each keeps
+  **one kernel** for all its notebooks and gives every notebook a clean namespace (names,
+  figures, rc and pandas options, warning filters, environment, cwd and the execution counter;
+  :mod:`crackdown.output.kernel_pool`); ``fresh_kernels=True`` (``--fresh-kernels``) starts a
+  new kernel per notebook instead, for full process isolation. Several notebooks (``--notebook
+  all``) share one pool, the run-once notebooks first. Or, with ``scheduler``
+  (``--scheduler``, ``$CRACKDOWN_DASK_SCHEDULER``), one Dask task per run on a cluster's
+  workers (:mod:`crackdown.output.report_cluster`; a fresh kernel per run). A failing notebook
+  does not stop the batch; it is marked failed in ``status.json`` and in the index, with a
+  one-line error.
 * Transactions (:mod:`crackdown.output.report_io`): each report is built in a hidden folder
   ``OUTPUT/<notebook>/.<label>.partial-*`` (``report_dir``/``output_dir`` point there while the
   notebook runs; do not store that path) and renamed to ``<label>`` when complete, replacing the
@@ -72,7 +80,9 @@ from typing import Any
 
 from crackdown import cluster, config
 from crackdown.errors import CrackdownError, StudyConfigError
-from crackdown.output import report_cluster, report_io
+from crackdown.output import kernel_pool, report_cluster, report_io
+from crackdown.output.kernel_pool import KERNEL_NAME, ReusedKernel
+from crackdown.output.kernel_pool import kernel_manager_class as _kernel_manager_class
 from crackdown.output.report_index import (
     STATUS_FILE,
     check_run_once_folder,
@@ -104,7 +114,6 @@ __all__ = [
 REPORT_DIR_ENV = config.REPORT_DIR_ENV  # "CRACKDOWN_REPORT_DIR"
 HEADLINE_FILE = "headline.json"
 KERNEL_LOG_FILE = "kernel.log"
-KERNEL_NAME = "python3"
 
 _SAFE_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 
@@ -291,63 +300,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())[:500]
 
 
-class _ThisInterpreterKernelSpecManager:
-    """Factory for a KernelSpecManager whose ``python3`` spec runs ``sys.executable``."""
-
-    @staticmethod
-    def build():
-        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-
-        class Manager(KernelSpecManager):
-            def get_kernel_spec(self, kernel_name: str, *args: Any, **kwargs: Any) -> KernelSpec:
-                if kernel_name == KERNEL_NAME:
-                    return KernelSpec(
-                        argv=[sys.executable, "-m", "ipykernel_launcher", "-f",
-                              "{connection_file}"],
-                        display_name=f"Python 3 ({sys.executable})",
-                        language="python",
-                        metadata={},
-                        env={},
-                        resource_dir="",
-                    )
-                return super().get_kernel_spec(kernel_name, *args, **kwargs)
-
-        return Manager()
-
-
-def _kernel_manager_class(log_path: Path | None = None):
-    """AsyncKernelManager subclass using the pinned ``python3`` kernelspec.
-
-    With ``log_path``, the kernel process's stdout/stderr (start-up warnings, crashes) go to
-    that file instead of the terminal running the batch.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class PinnedKernelManager(AsyncKernelManager):
-        @default("kernel_spec_manager")
-        def _default_ksm(self):
-            return _ThisInterpreterKernelSpecManager.build()
-
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            if log_path is not None:
-                handle = open(log_path, "ab")  # noqa: SIM115, ASYNC230 - tiny, local
-                kw["stdout"] = handle
-                kw["stderr"] = handle
-                try:
-                    await super()._async_launch_kernel(kernel_cmd, **kw)
-                finally:
-                    handle.close()  # the child keeps its own copy of the descriptor
-                # the kernel runs in its own session: remember its group to kill it on a signal
-                provisioner = getattr(self, "provisioner", None)
-                report_io.register_kernel(log_path.parent, getattr(provisioner, "pgid", None)
-                                          or getattr(provisioner, "pid", None))
-            else:
-                await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return PinnedKernelManager
-
-
 def _extract_pngs(nb: Any, folder: Path, label: str) -> list[str]:
     """Write every ``image/png`` output of the executed notebook; return the file names."""
     import base64
@@ -410,6 +362,7 @@ def run_one(
     start_timeout: float = 120.0,
     exclude_input: bool = True,
     meta: Mapping[str, Any] | None = None,
+    kernel: ReusedKernel | str | None = None,
 ) -> ReportOutcome:
     """Execute one notebook, export HTML and PNGs, write ``status.json``; never raises for a
     failing notebook (the outcome says ``failed`` with a one-line error).
@@ -425,8 +378,15 @@ def run_one(
     report folder is ``<output_root>/<notebook>/<label>`` for a per-event run (``event_id``
     given) and ``<output_root>/<label>`` for a run-once notebook (``event_id`` None; ``label``
     is then normally the notebook name), see :func:`report_folder`.
+
+    ``kernel``: None starts (and shuts down) a fresh kernel for this notebook; a
+    :class:`~crackdown.output.kernel_pool.ReusedKernel` runs it on that kernel in a clean
+    namespace; ``"worker"`` on this process's reused kernel
+    (:func:`~crackdown.output.kernel_pool.worker_kernel`, kept for the next notebook).
     """
     started = time.perf_counter()
+    if kernel == "worker":
+        kernel = kernel_pool.worker_kernel(start_timeout)
     nb_path = Path(notebook_path)
     final = report_folder(output_root, nb_path.stem, label, per_event=event_id is not None)
     parent = final.parent
@@ -440,7 +400,7 @@ def run_one(
             outcome = _build_report(nb_path, folder, final, label, parameters, event_id=event_id,
                                     kernel_name=kernel_name, execution_timeout=execution_timeout,
                                     start_timeout=start_timeout, exclude_input=exclude_input,
-                                    meta=meta, started=started)
+                                    meta=meta, started=started, kernel=kernel)
             try:
                 report_io.commit(folder, final)
             except OSError as exc:
@@ -456,7 +416,8 @@ def run_one(
 def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
                   parameters: Mapping[str, Any], *, event_id: str | None, kernel_name: str,
                   execution_timeout: float | None, start_timeout: float, exclude_input: bool,
-                  meta: Mapping[str, Any] | None, started: float) -> ReportOutcome:
+                  meta: Mapping[str, Any] | None, started: float,
+                  kernel: Any = None) -> ReportOutcome:
     """Run the notebook into ``folder`` and write its files; ``status.json`` last."""
     import nbformat
     import papermill as pm
@@ -484,7 +445,10 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
     os.environ[REPORT_DIR_ENV] = str(folder)
     errors: list[str] = []
     try:
-        report_io.run_in_thread(execute, on_abort=lambda: report_io.kill_kernel(folder))
+        if kernel is not None:
+            kernel.execute(str(nb_path), str(executed), injected, folder, execution_timeout)
+        else:
+            report_io.run_in_thread(execute, on_abort=lambda: report_io.kill_kernel(folder))
     except Exception as exc:  # noqa: BLE001 - every notebook failure is reported
         if _is_disk_error(exc):
             where = str(getattr(exc, "filename", None) or executed)
@@ -581,6 +545,7 @@ def run_report(
     exclude_input: bool = True,
     progress: bool = True,
     scheduler: str | None = None,
+    fresh_kernels: bool = False,
 ) -> BatchResult:
     """Run a report notebook per event (or once), in parallel, and write ``index.html``.
 
@@ -591,15 +556,19 @@ def run_report(
     Parameters
     ----------
     notebook
-        Notebook name in the notebooks folder (no extension) or a path to an ``.ipynb`` file.
+        Notebook name in the notebooks folder (no extension) or a path to an ``.ipynb`` file,
+        or a list of them: one batch, one pool, the run-once notebooks started first (the
+        longest runs), outcomes in list order (per notebook, in ``event_ids`` order).
     event_ids
-        Events to run a per-event notebook for (required for it; ignored/forbidden for a
-        run-once notebook). The caller resolves ``all`` (see ``crackdown report``).
+        Events to run the per-event notebooks for (required for them; forbidden when no
+        notebook is per event). The caller resolves ``all`` (see ``crackdown report``).
     output
         Output folder (created); layout in the module docstring. An existing file, a path under
         a file or an unwritable folder raises :class:`~crackdown.errors.StudyConfigError`.
     jobs
-        Worker processes (>= 1); each notebook run starts its own kernel.
+        Worker processes (>= 1); each keeps one kernel for all its notebooks (a clean
+        namespace per notebook, :mod:`crackdown.output.kernel_pool`), shut down when the
+        batch ends. ``jobs=1`` runs in this process, on one kernel for the batch.
     prices_dir, events_file
         Passed to the notebook as the ``prices_dir`` / ``events_file`` parameters (str or None).
     parameters
@@ -617,7 +586,11 @@ def run_report(
     scheduler
         Run each notebook run as a task on a Dask cluster: ``local``, ``local:N`` or an address
         (:func:`crackdown.cluster.resolve_scheduler`; None reads ``$CRACKDOWN_DASK_SCHEDULER``);
-        ``jobs`` is then ignored. None/empty/``in-process``: the local ``jobs`` path.
+        ``jobs`` is then ignored. None/empty/``in-process``: the local ``jobs`` path. On a
+        cluster every run starts a fresh kernel.
+    fresh_kernels
+        Start (and shut down) a new kernel for every notebook: full process isolation, slower
+        (``crackdown report --fresh-kernels``).
 
     Returns
     -------
@@ -644,92 +617,124 @@ def run_report(
     dask_scheduler = cluster.resolve_scheduler(scheduler)
     execution_timeout = report_io.check_timeout(execution_timeout, "--timeout")
     start_timeout = report_io.check_timeout(start_timeout, "start_timeout") or 120.0
-    candidate = Path(notebook)
-    if candidate.suffix == ".ipynb" and candidate.is_file():
-        nb_path = candidate.resolve()
-    else:
-        nb_path = resolve_notebook(str(notebook), notebooks_folder)
-    per_event = is_per_event(nb_path)
-    if per_event:
-        if not event_ids:
-            raise StudyConfigError(f"notebook {nb_path.name} runs per event (its parameters cell "
-                                   "defines event_id) but no events were given; use --events")
-        labels = _check_labels(event_ids)
-        runs = [(label, label) for label in labels]
-    else:
-        if event_ids:
-            raise StudyConfigError(f"notebook {nb_path.name} has no event_id parameter, so it "
-                                   "runs once; drop --events")
-        runs = [(nb_path.stem, None)]
+    fresh_kernels = bool(fresh_kernels)
+    names = ([notebook] if isinstance(notebook, (str, os.PathLike))
+             else list(notebook))
+    if not names:
+        raise StudyConfigError("no notebook given; name one with --notebook")
+    plans = []
+    for name in names:
+        candidate = Path(name)
+        if candidate.suffix == ".ipynb" and candidate.is_file():
+            nb_path = candidate.resolve()
+        else:
+            nb_path = resolve_notebook(str(name), notebooks_folder)
+        if any(nb_path.stem == other.stem for other, _ in plans):
+            raise StudyConfigError(f"notebook {nb_path.stem} is listed twice")
+        plans.append((nb_path, is_per_event(nb_path)))
+    per_event_paths = [nb_path for nb_path, per_event in plans if per_event]
+    if per_event_paths and not event_ids:
+        raise StudyConfigError(f"notebook {per_event_paths[0].name} runs per event (its "
+                               "parameters cell defines event_id) but no events were given; "
+                               "use --events")
+    if event_ids and not per_event_paths:
+        raise StudyConfigError(f"notebook {plans[0][0].name} has no event_id parameter, so it "
+                               "runs once; drop --events")
+    labels = _check_labels(event_ids) if per_event_paths else []
 
     out = report_io.prepare_output(output)
-    parent = out / nb_path.stem if per_event else out
-    if parent.exists() and not parent.is_dir():
-        raise StudyConfigError(f"--output {out}: {parent} is a file where the folder of notebook "
-                               f"{nb_path.stem} goes; move it away or choose another --output")
-    for label, _ in runs:
-        if (parent / label).exists() and not (parent / label).is_dir():
-            raise StudyConfigError(f"--output {out}: {parent / label} is a file where the report "
-                                   f"{label} goes; move it away or choose another --output")
-    if not per_event:
-        check_run_once_folder(out / nb_path.stem)
     base_params: dict[str, Any] = {
         "prices_dir": None if prices_dir is None else str(Path(prices_dir).expanduser().resolve()),
         "events_file": None if events_file is None else str(Path(events_file).expanduser()
                                                              .resolve()),
     }
     base_params.update(parameters or {})
-    declared = notebook_parameters(nb_path)
-    # only offer the defaults the notebook declares; explicit extras always go through
-    run_params = {k: v for k, v in base_params.items()
-                  if k in declared or k in (parameters or {})}
     meta = _event_meta(events_meta)
-    kwargs = {"execution_timeout": execution_timeout, "start_timeout": start_timeout,
-              "exclude_input": exclude_input}
-    batch_labels = {label for label, _ in runs}
-    report_io.remove_stale(parent, batch_labels)  # left by a killed run of these reports
+    kwargs: dict[str, Any] = {"execution_timeout": execution_timeout,
+                              "start_timeout": start_timeout, "exclude_input": exclude_input}
+    runs: list[tuple[str, Path, str, str | None]] = []  # key, notebook, label, event id
+    stale: list[tuple[Path, set[str]]] = []
+    params: dict[Path, dict[str, Any]] = {}
+    for nb_path, per_event in plans:
+        parent = out / nb_path.stem if per_event else out
+        if parent.exists() and not parent.is_dir():
+            raise StudyConfigError(f"--output {out}: {parent} is a file where the folder of "
+                                   f"notebook {nb_path.stem} goes; move it away or choose "
+                                   "another --output")
+        mine = labels if per_event else [nb_path.stem]
+        for label in mine:
+            if (parent / label).exists() and not (parent / label).is_dir():
+                raise StudyConfigError(f"--output {out}: {parent / label} is a file where the "
+                                       f"report {label} goes; move it away or choose another "
+                                       "--output")
+        if not per_event:
+            check_run_once_folder(out / nb_path.stem)
+        runs += [(f"{nb_path.stem}/{label}" if per_event else label, nb_path, label,
+                  label if per_event else None) for label in mine]
+        stale.append((parent, set(mine)))
+        declared = notebook_parameters(nb_path)
+        # only offer the defaults the notebook declares; explicit extras always go through
+        params[nb_path] = {k: v for k, v in base_params.items()
+                           if k in declared or k in (parameters or {})}
+    for parent, batch_labels in stale:
+        report_io.remove_stale(parent, batch_labels)  # left by a killed run of these reports
 
     from tqdm.auto import tqdm
 
     results: dict[str, ReportOutcome] = {}
-    bar = tqdm(total=len(runs), desc=f"report {nb_path.stem}", unit="notebook",
+    desc = ", ".join(nb_path.stem for nb_path, _ in plans)
+    bar = tqdm(total=len(runs), desc=f"report {desc}", unit="notebook",
                disable=not progress, file=sys.stderr)
+    dask = cluster.is_dask(dask_scheduler)
+    # the run-once notebooks (the longest) first, so that no core idles at the end
+    order = sorted(runs, key=lambda run: run[3] is not None)
+    calls = [(key, (str(nb_path), str(out), label, params[nb_path]),
+              dict(event_id=event_id, meta=meta.get(label) if event_id else None,
+                   kernel=None if fresh_kernels or dask else "worker", **kwargs))
+             for key, nb_path, label, event_id in order]
+    where = {key: (nb_path, label, event_id is not None)
+             for key, nb_path, label, event_id in runs}
     try:
         with report_io.handle_signals():
-            calls = [(label, (str(nb_path), str(out), label, run_params),
-                      dict(event_id=event_id, meta=meta.get(label), **kwargs))
-                     for label, event_id in runs]
-            failed = functools.partial(_failed, nb_path, out, per_event)
-            if cluster.is_dask(dask_scheduler):
+            failed = functools.partial(_failed, where, out)
+            if dask:
                 report_cluster.run_on_cluster(run_one, failed, calls, dask_scheduler, results,
                                               bar)
             elif jobs == 1 or len(runs) == 1:
-                for label, args, call_kwargs in calls:
-                    bar.set_postfix_str(label)
-                    results[label] = run_one(*args, **call_kwargs)
-                    bar.update(1)
+                kernel = None if fresh_kernels else ReusedKernel(start_timeout)
+                try:
+                    for key, args, call_kwargs in calls:
+                        bar.set_postfix_str(key)
+                        results[key] = run_one(*args, **{**call_kwargs, "kernel": kernel})
+                        bar.update(1)
+                finally:
+                    if kernel is not None:
+                        with report_io.deferred_signals(drop=True):
+                            kernel.close()  # shut down at once, not at exit
             else:
                 report_cluster.run_pool(run_one, failed, calls, jobs, results, bar)
     except BaseException as exc:
         with report_io.deferred_signals(drop=True):
             bar.close()
-            report_io.remove_stale(parent, batch_labels)
+            for parent, batch_labels in stale:
+                report_io.remove_stale(parent, batch_labels)
             try:
                 index: Path | None = write_index(out)
             except CrackdownError:
                 index = None
             if isinstance(exc, ReportInterrupted):
-                exc.finished = [results[label] for label, _ in runs if label in results]
+                exc.finished = [results[key] for key, *_ in runs if key in results]
                 exc.index = index
         raise
     bar.close()
-    outcomes = [results[label] for label, _ in runs]
+    outcomes = [results[key] for key, *_ in runs]
     return BatchResult(outcomes=outcomes, index=write_index(out))
 
 
-def _failed(nb_path: Path, out: Path, per_event: bool, label: str,
+def _failed(where: Mapping[str, tuple[Path, str, bool]], out: Path, key: str,
             exc: BaseException) -> ReportOutcome:
     """The outcome of a run whose worker crashed (the pool's or the cluster's)."""
+    nb_path, label, per_event = where[key]
     return ReportOutcome(notebook=nb_path.stem, label=label,
                          event_id=label if per_event else None, status="failed",
                          error=_one_line(exc), report_dir=str(report_folder(
