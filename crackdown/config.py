@@ -8,6 +8,8 @@ Resolution rules (first match wins)
   beside the repository checkout.
 * Cache: ``CRACKDOWN_CACHE_DIR`` > ``<repo>/data/cache`` when running from a checkout >
   the per-user cache folder of :mod:`platformdirs`.
+* Parsed price files (:func:`parsed_prices_dir`): ``CRACKDOWN_PARSED_CACHE`` (a folder, or
+  ``off`` / ``0`` / ``no`` / ``false`` for none) > ``<cache>/parsed-prices``.
 * Events table: explicit argument > ``CRACKDOWN_EVENTS_FILE`` > ``<repo>/events.csv`` from a
   checkout > the copy bundled in the wheel.
 * Notebook output (:func:`output_folder`): the notebook's ``output_dir`` parameter > the report
@@ -98,6 +100,27 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("crackdown"))
+
+
+#: Environment variable of :func:`parsed_prices_dir`.
+PARSED_CACHE_ENV = "CRACKDOWN_PARSED_CACHE"
+
+
+def parsed_prices_dir() -> Path | None:
+    """Folder of the on-disk cache of parsed price files, or ``None`` when it is turned off.
+
+    :func:`crackdown.marketdata.price_files.read_price_csv` keeps there the frame parsed from
+    each price CSV, keyed by the file's identity, so a fresh process reads it instead of
+    parsing again. ``CRACKDOWN_PARSED_CACHE``: a folder, or ``off``/``0``/``no``/``false``
+    (none); default ``<cache_dir()>/parsed-prices``. Created on first write; a folder that
+    cannot be written or read is skipped silently.
+    """
+    env = os.environ.get(PARSED_CACHE_ENV, "").strip()
+    if env.lower() in ("off", "0", "no", "false", "none"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    return cache_dir() / "parsed-prices"
 
 
 def events_file(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -528,3 +528,70 @@ def test_day_zero_is_computed_once_per_announcement_and_exchange():
     assert fresh == first and fresh is not first
     assert (first.session, first.uncertain) == (pd.Timestamp("2021-07-05"), False)
     assert _slow_day0("2021-07-02", "19:00", "XHKG") == (first.session, False)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # rows fit() would exclude first
+@pytest.mark.parametrize("model", ["market", "scholes-williams", "dimson", "international",
+                                   "constant-mean", "market-adjusted", "ff3"])
+def test_fit_on_columns_and_rows_equals_the_stacked_design(model, prices_dir, monkeypatch):
+    """``fit()`` passes the layout's columns (the constant as 1.0) and the row numbers instead
+    of stacked (N', T, k) copies; every output equals the fit on the stacked copies."""
+    from crackdown.estimation import layout as layout_module
+    from crackdown.estimation.models import fit_normal_model
+
+    events = load_events()
+    chosen = events[events["date"] > "2021-01-01"].iloc[::6].reset_index(drop=True)
+    tickers = ["BABA", "JD", "DIDI"] if model == "ff3" else ["BABA", "JD", "9988.HK", "DIDI"]
+    study = EventStudy.from_events(chosen, tickers=tickers, prices_dir=prices_dir, model=model,
+                                   other_events=events, clean_estimation=True)
+    lay = study._layout()
+    n = len(study.firm_events)
+    for rows in (np.arange(n), np.arange(n)[::3], np.arange(n)[::-2]):
+        y_e, xe, y_v, xv = study._design(study.spec, lay, rows)  # stacked copies
+        want = fit_normal_model(study.spec, y_e, xe, lay.clean_mask[rows], y_v, xv)
+        cols_y, cols = study._estimation_design(study.spec, lay)
+        assert sum(isinstance(c, float) for c in cols) == ("const" in study.spec.design_columns)
+        ev_y, ev_x = study._event_design(study.spec, lay, rows)
+        got = fit_normal_model(study.spec, cols_y, cols, lay.clean_mask, ev_y, ev_x, rows=rows)
+        for name in ("params", "ar_est", "ar_event", "sigma2", "n_obs", "df_resid",
+                     "forecast_var_factor", "xtx_inv", "x_event", "ok", "r2"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), name
+        assert got.extra.keys() == want.extra.keys()
+        for key in want.extra:
+            assert np.array_equal(got.extra[key], want.extra[key], equal_nan=True), key
+        # the usable returns block by block (blocks smaller than the rows) equal one copy
+        monkeypatch.setattr(layout_module, "USABLE_BLOCK", 7)
+        blocks = np.full((len(rows), lay.y_est.shape[1]), -1.0)
+        for sl, y in layout_module._usable_blocks(study, study.spec, lay, rows):
+            blocks[sl] = y
+        assert np.array_equal(blocks, layout_module._usable_returns(study, study.spec, lay,
+                                                                    rows), equal_nan=True)
+
+
+@pytest.mark.parametrize("method", ["closed", "normal", "qr"])
+def test_batched_ols_on_columns_and_rows_equals_the_stacked_rows(method):
+    from crackdown.estimation.ols import fit_batched_ols
+
+    rng = np.random.default_rng(11)
+    n, t = 1300, 60
+    y = rng.normal(0, 0.02, (n, t))
+    x = rng.normal(0, 0.01, (n, t))
+    y[rng.random((n, t)) < 0.05] = np.nan
+    x[rng.random((n, t)) < 0.03] = np.inf
+    x[5] = 0.0  # a zero column: rank deficient
+    mask = rng.random((n, t)) > 0.1
+    rows = rng.permutation(n)[:900]
+    stacked = np.moveaxis(np.stack([np.ones((n, t)), x]), 0, 2)
+    want = fit_batched_ols(y[rows], stacked[rows], mask[rows], method=method, engine="numpy")
+    got = fit_batched_ols(y, [1.0, x], mask, method=method, engine="numpy", rows=rows)
+    full = fit_batched_ols(y, [1.0, x], mask, method=method, engine="numpy")
+    ref_full = fit_batched_ols(y, stacked, mask, method=method, engine="numpy")
+    for name in ("params", "resid", "sigma2", "n_obs", "df_resid", "xtx_inv", "ok",
+                 "rank_deficient", "ssr", "r2"):
+        for a, b in ((getattr(got, name), getattr(want, name)),
+                     (getattr(full, name), getattr(ref_full, name))):
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), name
+    assert not got.ok.all() and got.ok.any()
+    with pytest.raises(ValueError, match="column 1 of X must have shape"):
+        fit_batched_ols(y, [1.0, x[:, :5]], mask)

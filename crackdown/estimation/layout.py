@@ -394,6 +394,27 @@ def _usable_returns(study, spec, lay: Layout, rows: np.ndarray) -> np.ndarray:
     return y
 
 
+#: Rows per block of :func:`_usable_blocks` (2 MB of float64 per block at T = 250).
+USABLE_BLOCK = 1024
+
+
+def _usable_blocks(study, spec, lay: Layout, rows: np.ndarray):
+    """:func:`_usable_returns` of ``rows``, block by block: yields ``(sl, y)`` with ``y``
+    the usable returns of ``rows[sl]`` (cache-sized temporaries instead of one
+    ``(len(rows), T)`` copy; each row is computed as in :func:`_usable_returns`)."""
+    regs = estimation_regressors(study, spec, lay)
+    for s in range(0, len(rows), USABLE_BLOCK):
+        sl = slice(s, s + USABLE_BLOCK)
+        r = rows[sl]
+        y = lay.y_est[r]  # a copy
+        use = np.isfinite(y)
+        use &= lay.clean_mask[r]
+        for x in regs:
+            use &= np.isfinite(x[r])
+        y[~use] = np.nan
+        yield sl, y
+
+
 def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np.ndarray,
                           detail: list[str]) -> np.ndarray:
     """Rows of ``rows`` whose return varies; the others get ``insufficient_estimation``.
@@ -404,10 +425,13 @@ def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np
     """
     if spec is None or len(rows) == 0:
         return rows
-    y = _usable_returns(study, spec, lay, rows)
-    n_use = y.shape[1] - np.isnan(y).sum(axis=1)
-    filled_hi = np.fmax.reduce(y, axis=1)  # NaN-ignoring: the largest usable return
-    filled_lo = np.fmin.reduce(y, axis=1)
+    n_use = np.empty(len(rows), dtype=np.intp)
+    filled_hi = np.empty(len(rows))
+    filled_lo = np.empty(len(rows))
+    for sl, y in _usable_blocks(study, spec, lay, rows):
+        n_use[sl] = y.shape[1] - np.isnan(y).sum(axis=1)
+        filled_hi[sl] = np.fmax.reduce(y, axis=1)  # NaN-ignoring: the largest usable return
+        filled_lo[sl] = np.fmin.reduce(y, axis=1)
     constant = (n_use >= 2) & (filled_hi == filled_lo)
     for j in np.flatnonzero(constant):
         status[rows[j]] = "insufficient_estimation"
@@ -429,18 +453,22 @@ def flag_perfect_fits(study, spec, lay: Layout, rows: np.ndarray, fit, status: n
     """
     if len(rows) == 0:
         return
-    y = _usable_returns(study, spec, lay, rows)
-    n_use = y.shape[1] - np.isnan(y).sum(axis=1)
     # Var(r) <= n / (n - 1) max|r|^2 <= 2 max|r|^2 (n >= 2): only rows under 4 PERFECT_FIT
     # max|r|^2 can be perfect, and Var(r) is computed for those alone (row by row, as for all)
-    top = np.fmax(np.fmax.reduce(y, axis=1), -np.fmin.reduce(y, axis=1))
-    with np.errstate(invalid="ignore", over="ignore"):
-        maybe = fit.ok & (n_use > 1) & np.isfinite(fit.sigma2) & (
-            fit.sigma2 <= 4 * PERFECT_FIT * top * top)
     var_y = np.full(len(rows), np.nan)
-    cand = np.flatnonzero(maybe)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var_y[cand] = np.nanvar(y[cand], axis=1, ddof=1)
+    maybe = np.zeros(len(rows), dtype=bool)
+    for sl, y in _usable_blocks(study, spec, lay, rows):
+        n_use = y.shape[1] - np.isnan(y).sum(axis=1)
+        top = np.fmax(np.fmax.reduce(y, axis=1), -np.fmin.reduce(y, axis=1))
+        s2 = fit.sigma2[sl]
+        with np.errstate(invalid="ignore", over="ignore"):
+            maybe[sl] = fit.ok[sl] & (n_use > 1) & np.isfinite(s2) & (
+                s2 <= 4 * PERFECT_FIT * top * top)
+        cand = np.flatnonzero(maybe[sl])
+        if len(cand):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                var_y[sl][cand] = np.nanvar(y[cand], axis=1, ddof=1)
+    with np.errstate(invalid="ignore"):
         perfect = maybe & (fit.sigma2 <= PERFECT_FIT * var_y)
     for j in np.flatnonzero(perfect):
         fit.ok[j] = False

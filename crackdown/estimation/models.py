@@ -278,6 +278,7 @@ def fit_normal_model(
     steps: np.ndarray | None = None,
     *,
     engine: str | None = None,
+    rows: np.ndarray | None = None,
 ) -> NormalModelFit:
     """Estimate a normal-return model for ``N`` firm-events and compute abnormal returns.
 
@@ -286,18 +287,25 @@ def fit_normal_model(
     spec : ModelSpec
     y_est : ndarray (N, T)
         Estimation-window dependent variable (``r`` or ``r - rf`` for excess models).
-    X_est : ndarray (N, T, k)
-        Regressors in the order of ``spec.regressors``; for market-adjusted the single column is
-        the market return.
+    X_est : ndarray (N, T, k), or a sequence of k columns
+        Regressors in the order of ``spec.design_columns``; for market-adjusted the single
+        column is the market return. As a sequence, each column is an ``(N, T)`` array or a
+        number (a constant column, ``1.0`` for ``"const"``), as in
+        :func:`crackdown.estimation.ols.fit_batched_ols`: OLS models then fit without a stacked
+        ``(N, T, k)`` design (the other methods stack it).
     est_mask : ndarray of bool (N, T)
         Days allowed in the estimation (NaN days are dropped in any case).
-    y_event, X_event : ndarray (N, L) and (N, L, k)
-        Event-window counterparts.
+    y_event, X_event : ndarray (N', L) and (N', L, k)
+        Event-window counterparts, of the fitted rows only (``N' = len(rows)`` with ``rows``).
     steps : ndarray of int (N, L), optional
         Sessions from each row's last estimation day to each event day (``garch`` only).
     engine : {"auto", "numpy", "numba"} or None
         Engine of two-regressor OLS models (:func:`crackdown.estimation.ols.resolve_engine`;
         ``None`` = ``CRACKDOWN_ENGINE``, default ``"auto"``).
+    rows : ndarray of int, optional
+        Fit only these rows of ``y_est``, ``X_est`` and ``est_mask`` (in this order; the event
+        arrays hold these rows only): the same fit as on ``y_est[rows]``, ... (OLS models
+        gather the rows block by block instead of copying them).
 
     Returns
     -------
@@ -305,9 +313,32 @@ def fit_normal_model(
     """
     y_est = np.asarray(y_est, dtype=float)
     y_event = np.asarray(y_event, dtype=float)
-    n = y_est.shape[0]
-    X_est = _broadcast_X(X_est, n)
+    n = y_event.shape[0]
     X_event = _broadcast_X(X_event, n)
+    if spec.method == "ols" and spec.estimated:
+        has_const = "const" in spec.regressors
+        ols = fit_batched_ols(y_est, X_est, est_mask, centered_r2=has_const, engine=engine,
+                              rows=rows)
+        ar_event, fvf = ols.out_of_sample(y_event, X_event)  # fvf NaN where the AR is
+        r2 = (ols.r2 if len(spec.regressors) > 1 or not has_const
+              else np.where(ols.ok, 0.0, np.nan))
+        return NormalModelFit(
+            spec=spec,
+            params=ols.params,
+            ar_est=ols.resid,
+            ar_event=ar_event,
+            sigma2=ols.sigma2,
+            n_obs=ols.n_obs,
+            df_resid=ols.df_resid,
+            forecast_var_factor=fvf,
+            xtx_inv=ols.xtx_inv,
+            x_event=np.array(X_event),
+            ok=ols.ok,
+            r2=r2,
+        )
+    if rows is not None:
+        y_est, est_mask = y_est[rows], np.asarray(est_mask)[rows]
+    X_est = _broadcast_X(_stacked(X_est, y_est.shape, rows), n)
     if not spec.estimated:
         market_est = X_est[:, :, 0]
         use = est_mask & np.isfinite(y_est) & np.isfinite(market_est)
@@ -336,24 +367,19 @@ def fit_normal_model(
         return _fit_thin_trading(spec, y_est, X_est, est_mask, y_event, X_event)
     if spec.method == "garch":
         return _fit_garch(spec, y_est, X_est, est_mask, y_event, X_event, steps)
-    has_const = "const" in spec.regressors
-    ols = fit_batched_ols(y_est, X_est, est_mask, centered_r2=has_const, engine=engine)
-    ar_event, fvf = ols.out_of_sample(y_event, X_event)  # fvf NaN where the AR is
-    r2 = ols.r2 if len(spec.regressors) > 1 or not has_const else np.where(ols.ok, 0.0, np.nan)
-    return NormalModelFit(
-        spec=spec,
-        params=ols.params,
-        ar_est=ols.resid,
-        ar_event=ar_event,
-        sigma2=ols.sigma2,
-        n_obs=ols.n_obs,
-        df_resid=ols.df_resid,
-        forecast_var_factor=fvf,
-        xtx_inv=ols.xtx_inv,
-        x_event=np.array(X_event),
-        ok=ols.ok,
-        r2=r2,
-    )
+    raise StudyConfigError(f"model {spec.name!r}: unknown estimation method {spec.method!r}")
+
+
+def _stacked(X, shape: tuple[int, int], rows: np.ndarray | None) -> np.ndarray:
+    """Rows ``rows`` (all when None) of ``X`` as an ``(N, T, k)`` array (``shape = (N, T)``):
+    a column sequence (arrays or constants) is stacked regressor-major, so each column is
+    contiguous."""
+    sel = slice(None) if rows is None else rows
+    if not isinstance(X, (list, tuple)):
+        X = np.asarray(X, dtype=float)
+        return X if X.ndim == 2 or rows is None else X[rows]
+    return np.moveaxis(np.stack([np.full(shape, float(c)) if np.ndim(c) == 0 else
+                                 np.asarray(c, dtype=float)[sel] for c in X]), 0, 2)
 
 
 def _market_model_inverse(m: np.ndarray, use: np.ndarray) -> np.ndarray:

@@ -219,6 +219,7 @@ def fit_batched_ols(
     refine: bool = False,
     block_size: int | None = 512,
     engine: str | None = None,
+    rows: np.ndarray | None = None,
 ) -> BatchedOLS:
     """Fit ``N`` OLS regressions at once on a masked stack.
 
@@ -226,8 +227,11 @@ def fit_batched_ols(
     ----------
     y : ndarray (N, T)
         Dependent variable. NaN entries are treated as masked.
-    X : ndarray (N, T, k) or (T, k)
+    X : ndarray (N, T, k) or (T, k), or a sequence of k columns
         Regressors (a shared ``(T, k)`` design is broadcast). NaN rows are treated as masked.
+        As a sequence, column ``j`` is an ``(N, T)`` array or a number (a constant column,
+        e.g. ``1.0`` for the intercept): nothing is stacked and no array of ones is built,
+        the fit is the same as on the stacked ``(N, T, k)`` design.
     mask : ndarray of bool (N, T), optional
         ``True`` = row used. Combined with the finiteness of ``y`` and ``X``.
     rank_tol : float
@@ -261,6 +265,11 @@ def fit_batched_ols(
         Implementation of the closed form (:func:`resolve_engine`; ``None`` = the
         ``CRACKDOWN_ENGINE`` environment variable, default ``"auto"``). Other methods always
         run on numpy; ``BatchedOLS.engine`` says which one ran.
+    rows : ndarray of int, optional
+        Fit only these rows of ``y``, ``X`` and ``mask``, in this order: the result is the one
+        of ``fit_batched_ols(y[rows], X[rows], mask[rows])``, but the rows are gathered block
+        by block (cache-sized temporaries instead of full-size copies). The outputs have
+        ``len(rows)`` rows.
 
     Returns
     -------
@@ -286,15 +295,18 @@ def fit_batched_ols(
     y = np.asarray(y, dtype=float)
     if y.ndim != 2:
         raise ValueError(f"y must have shape (N, T); got {y.shape}")
-    n, t = y.shape
-    X = _broadcast_X(X, n)
+    n_all, t = y.shape
+    cols = _columns(X, n_all, t)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (n, t):
-            raise ValueError(f"mask must have shape {(n, t)}; got {mask.shape}")
-    k = X.shape[2]
-    if X.shape[1] != t:
-        raise ValueError(f"X has {X.shape[1]} rows per regression, y has {t}")
+        if mask.shape != (n_all, t):
+            raise ValueError(f"mask must have shape {(n_all, t)}; got {mask.shape}")
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.intp)
+        if rows.ndim != 1:
+            raise ValueError(f"rows must be a 1-d array of row numbers; got shape {rows.shape}")
+    n = n_all if rows is None else len(rows)
+    k = len(cols)
     if method == "auto":
         method = "closed" if k == 2 and not refine else "normal"
     if method not in ("closed", "normal", "qr"):
@@ -320,18 +332,53 @@ def fit_batched_ols(
         r2=np.empty(n),
         engine=engine_used,
     )
-    if engine_used == "numba":
-        _numba_kernels().fit_k2(y, X[:, :, 0], X[:, :, 1], mask, rank_tol, centered_r2, out)
+    if engine_used == "numba":  # the kernel reads whole C-contiguous arrays
+        every = slice(None) if rows is None else rows
+        a, b = (_take(c, every, (n, t)) for c in cols)
+        _numba_kernels().fit_k2(y[every], a, b, None if mask is None else mask[every],
+                                rank_tol, centered_r2, out)
         return out
     step = max(n, 1) if block_size is None else max(int(block_size), 1)
     for s in range(0, n, step):
         sl = slice(s, s + step)
-        m_sl = None if mask is None else mask[sl]
+        src = sl if rows is None else rows[sl]  # rows of the inputs in this block
+        y_b = y[src]
+        cols_b = [_take(c, src, y_b.shape) for c in cols]
+        m_sl = None if mask is None else mask[src]
         if method == "closed":
-            _fit_block_k2(y[sl], X[sl, :, 0], X[sl, :, 1], m_sl, rank_tol, centered_r2, out, sl)
+            _fit_block_k2(y_b, cols_b[0], cols_b[1], m_sl, rank_tol, centered_r2, out, sl)
         else:
-            _fit_block(y[sl], X[sl], m_sl, rank_tol, centered_r2, method, refine, out, sl)
+            _fit_block(y_b, cols_b, m_sl, rank_tol, centered_r2, method, refine, out, sl)
     return out
+
+
+def _columns(X, n: int, t: int) -> list:
+    """The k regressor columns of ``X`` (see :func:`fit_batched_ols`): ``(N, T)`` arrays
+    (views of a stacked design) or floats (constant columns)."""
+    if isinstance(X, (list, tuple)):
+        cols: list = []
+        for j, c in enumerate(X):
+            if np.ndim(c) == 0:
+                cols.append(float(c))
+                continue
+            c = np.asarray(c, dtype=float)
+            if c.shape != (n, t):
+                raise ValueError(f"column {j} of X must have shape {(n, t)}; got {c.shape}")
+            cols.append(c)
+        if not cols:
+            raise ValueError("X has no columns")
+        return cols
+    X = _broadcast_X(X, n)
+    if X.shape[1] != t:
+        raise ValueError(f"X has {X.shape[1]} rows per regression, y has {t}")
+    return [X[:, :, j] for j in range(X.shape[2])]
+
+
+def _take(col, rows, shape: tuple[int, int]) -> np.ndarray:
+    """Rows ``rows`` of a column (an array, or a constant broadcast to ``shape``)."""
+    if isinstance(col, float):
+        return np.full(shape, col)
+    return col[rows]
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -397,13 +444,13 @@ def _fit_block_k2(y, a, b, mask, rank_tol, centered_r2, out: BatchedOLS, sl: sli
     out.rank_deficient[sl] = rank_deficient
 
 
-def _fit_block(y, X, mask, rank_tol, centered_r2, method, refine, out: BatchedOLS,
+def _fit_block(y, cols, mask, rank_tol, centered_r2, method, refine, out: BatchedOLS,
                sl: slice) -> None:
-    """Fit one block of regressions and write the results into ``out[sl]``."""
+    """Fit one block of regressions (``cols``: its k ``(n, T)`` regressor columns) and
+    write the results into ``out[sl]``."""
     n, _t = y.shape
-    k = X.shape[2]
+    k = len(cols)
     # column-wise (N, T) arrays: contiguous, vectorised passes without a (N, T, k) temporary
-    cols = [X[:, :, j] for j in range(k)]
     use = np.isfinite(y)
     for c in cols:
         use &= np.isfinite(c)

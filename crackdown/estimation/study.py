@@ -44,6 +44,7 @@ from crackdown.estimation.layout import (
     Layout,
     build_layout,
     drop_constant_returns,
+    estimation_regressors,
     flag_perfect_fits,
     own_regressors,
 )
@@ -513,6 +514,37 @@ class EventStudy:
         # fit_batched_ols)
         return y_e, np.moveaxis(np.stack(xe), 0, 2), y_v, np.moveaxis(np.stack(xv), 0, 2)
 
+    def _estimation_design(self, spec: ModelSpec, lay: Layout) -> tuple[np.ndarray, list]:
+        """y and the regressor columns of ``spec`` over the estimation window, every row of
+        ``lay``: views of the layout (``y - rf`` computed for excess models), the constant as
+        ``1.0`` (:func:`crackdown.estimation.ols.fit_batched_ols` takes the columns as they
+        are: no ``(N, T, k)`` stack, no array of ones)."""
+        y_e = lay.y_est - lay.rf_est if spec.excess else lay.y_est
+        regs = iter(estimation_regressors(self, spec, lay))
+        return y_e, [1.0 if r == "const" else next(regs) for r in spec.design_columns]
+
+    def _event_design(self, spec: ModelSpec, lay: Layout,
+                      rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """y and the stacked ``(N, L, k)`` X of ``spec`` over the event window, for ``rows``."""
+        y_v = lay.y_event[rows]
+        if spec.excess:
+            y_v = y_v - lay.rf_event[rows]
+        fac_cols = self._factor_columns()
+        shifted = {"market_lag1": -1, "market_lead1": 1}
+        xv = []
+        for r in spec.design_columns:
+            if r == "const":
+                xv.append(np.ones_like(y_v))
+            elif r == "market":
+                xv.append(lay.bench_event[rows])
+            elif r in shifted:
+                xv.append(lay.bench_shift[shifted[r]][1][rows])
+            elif r == "world":
+                xv.append(lay.world_event[rows])
+            else:
+                xv.append(lay.fac_event[rows, :, fac_cols.index(r)])
+        return y_v, np.moveaxis(np.stack(xv), 0, 2)
+
     def _check_factor_coverage(self, spec: ModelSpec, lay: Layout, rows: np.ndarray) -> None:
         if spec.factor_kind is None or len(rows) == 0:
             return
@@ -552,12 +584,20 @@ class EventStudy:
         model_used = np.array([self.model] * n, dtype=object)
         day0 = fe["day0"].to_numpy()
 
-        def _n_est(spec: ModelSpec, rows: np.ndarray) -> np.ndarray:
-            y_e, xe, _, _ = self._design(spec, lay, rows)
-            return (np.isfinite(y_e) & np.isfinite(xe).all(axis=2) & lay.clean_mask[rows]).sum(1)
+        def _n_est(spec: ModelSpec, rows: np.ndarray | None) -> np.ndarray:
+            """Usable estimation days of ``rows`` (None: every row): the return, every
+            regressor of ``spec`` and the clean mask present (no stacked design)."""
+            def pick(a: np.ndarray) -> np.ndarray:
+                return a if rows is None else a[rows]
 
-        all_rows = np.arange(n)
-        n_est = _n_est(self.spec, all_rows)
+            y_e = pick(lay.y_est) - pick(lay.rf_est) if spec.excess else pick(lay.y_est)
+            use = np.isfinite(y_e)
+            use &= pick(lay.clean_mask)
+            for x in estimation_regressors(self, spec, lay):
+                use &= np.isfinite(pick(x))
+            return use.sum(axis=1)
+
+        n_est = _n_est(self.spec, None)
         tickers = fe["ticker"].to_numpy()
         event_ids = fe["event_id"].to_numpy()
         for i in np.flatnonzero(~lay.has_any | (lay.first_valid > day0)):
@@ -618,9 +658,12 @@ class EventStudy:
         for spec, rows in ((self.spec, main_rows), (self.fallback_spec, fb_rows)):
             if spec is None or len(rows) == 0:
                 continue
-            y_e, xe, y_v, xv = self._design(spec, lay, rows)
+            y_e, xe = self._estimation_design(spec, lay)  # every row, no copies
+            y_v, xv = self._event_design(spec, lay, rows)
             steps = _steps_ahead(self, lay, rows, y_e, xe) if spec.method == "garch" else None
-            fit = fit_normal_model(spec, y_e, xe, lay.clean_mask[rows], y_v, xv, steps)
+            every = len(rows) == n and bool((rows == np.arange(n)).all())
+            fit = fit_normal_model(spec, y_e, xe, lay.clean_mask, y_v, xv, steps,
+                                   rows=None if every else rows)
             no_var = np.flatnonzero(status[rows] == "short_estimation")
             fit.ar_est[no_var] = np.nan  # fewer than min_estimation_obs days: no variance
             fit.sigma2[no_var] = np.nan
@@ -701,9 +744,16 @@ class EventStudy:
 
 
 def _steps_ahead(study, lay: Layout, rows: np.ndarray, y_e: np.ndarray,
-                 xe: np.ndarray) -> np.ndarray:
-    """Sessions from each row's last usable estimation day to each event day (N, L)."""
-    use = np.isfinite(y_e) & np.isfinite(xe).all(axis=2) & lay.clean_mask[rows]
+                 xe: list) -> np.ndarray:
+    """Sessions from each row's last usable estimation day to each event day (N, L).
+
+    ``y_e`` and the columns ``xe`` cover every row of ``lay``
+    (:meth:`EventStudy._estimation_design`); the result is for ``rows``.
+    """
+    use = np.isfinite(y_e[rows]) & lay.clean_mask[rows]
+    for x in xe:
+        if not isinstance(x, float):
+            use &= np.isfinite(x[rows])
     est_off = np.arange(study.estimation[0], study.estimation[1] + 1)
     last = np.where(use.any(axis=1), est_off[use.shape[1] - 1 - use[:, ::-1].argmax(axis=1)],
                     study.estimation[1])

@@ -40,7 +40,10 @@ A plain file (``Date`` and canonical columns, ``YYYY-MM-DD`` dates, number cells
 the C parser with the dates decoded from the bytes (:func:`_parse_plain`); anything else goes
 through the general parser, which gives the same frame, warnings and errors (it is the
 reference, ``tests/test_price_memo.py``). :func:`read_price_csv` parses each file once per
-process and hands out copies (:func:`clear_price_memo` forgets them).
+process and hands out copies (:func:`clear_price_memo` forgets them). Across processes, the
+parsed frame is kept on disk (:func:`crackdown.config.parsed_prices_dir`; one file per price
+file: raw arrays and a JSON header, no pickle) and read back while the file's identity and
+the parser are unchanged (:func:`_disk_load`; ``tests/test_price_disk_cache.py``).
 """
 
 from __future__ import annotations
@@ -431,10 +434,21 @@ MEMO_MAX_FILES = 1024
 MEMO_MIN_AGE_NS = 2_000_000_000
 
 
-def clear_price_memo() -> None:
-    """Forget every frame memoized by :func:`read_price_csv` (the next reads parse again)."""
+def clear_price_memo(*, disk: bool = True) -> None:
+    """Forget every frame memoized by :func:`read_price_csv` (the next reads parse again).
+
+    Parameters
+    ----------
+    disk : bool
+        Also ignore, in this process, the frames the disk cache holds from before this call
+        (default; files are then parsed and cached again). ``False`` forgets the in-process
+        memo only: the next reads are those of a fresh process (from the disk cache when it
+        holds the file).
+    """
     with _MEMO_LOCK:
         _MEMO.clear()
+        if disk:
+            _DISK_NOT_BEFORE[0] = time.time_ns()
 
 
 def _memo_key(path: Path) -> tuple | None:
@@ -472,6 +486,15 @@ def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         if hit.attrs.get("invalid_cells"):
             _warn_invalid(hit.attrs["invalid_cells"], str(path), stacklevel=2)
         return _handed_out(hit)
+    frame = _disk_load(key) if key is not None else None
+    if frame is not None:
+        if frame.attrs.get("invalid_cells"):
+            _warn_invalid(frame.attrs["invalid_cells"], str(path), stacklevel=2)
+        with _MEMO_LOCK:
+            _MEMO[key] = _handed_out(frame)
+            while len(_MEMO) > MEMO_MAX_FILES:
+                _MEMO.popitem(last=False)
+        return frame
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -480,10 +503,167 @@ def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise PriceDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     frame = parse_price_csv(text, str(path))
     if key is not None and time.time_ns() - key[1] >= MEMO_MIN_AGE_NS and key == _memo_key(path):
+        _disk_store(key, frame)
         with _MEMO_LOCK:
             _MEMO[key] = _handed_out(frame)
             while len(_MEMO) > MEMO_MAX_FILES:
                 _MEMO.popitem(last=False)
+    return frame
+
+
+# --------------------------------------------------------------------------- disk cache
+#: Format of the disk cache files (bump to ignore every file written before).
+DISK_FORMAT = 1
+#: Cache files kept in the folder: when a process first writes one and the folder holds more,
+#: the least recently written ones are deleted (about 0.1 MB per file).
+DISK_MAX_FILES = 4096
+_DISK_TAG: list[str] = []  # the parser's fingerprint, computed once per process
+_DISK_NOT_BEFORE = [0]  # cache files written before this time (ns) are ignored (clear_price_memo)
+_DISK_PRUNED: list[bool] = []  # the folder was pruned by this process
+
+
+def _disk_tag() -> str:
+    """Fingerprint of what a parsed frame depends on besides the file: this module's source
+    (the parser), the universe table (exchanges, hence time zones of stamps with an offset),
+    the numpy and pandas versions and :data:`DISK_FORMAT`. Any change makes every cached
+    frame a miss."""
+    if not _DISK_TAG:
+        import hashlib
+
+        from crackdown.timeline import universe
+
+        digest = hashlib.sha256(f"{DISK_FORMAT}|{np.__version__}|{pd.__version__}|".encode())
+        for source in (Path(__file__), Path(universe.UNIVERSE_FILE)):
+            try:
+                digest.update(source.read_bytes())
+            except OSError:
+                digest.update(b"?")
+        _DISK_TAG.append(digest.hexdigest()[:16])
+    return _DISK_TAG[0]
+
+
+def _disk_file(key: tuple) -> Path | None:
+    """Cache file of the price file of identity ``key`` (see :func:`_memo_key`): one per
+    resolved path and parser fingerprint; None when the cache is turned off."""
+    import hashlib
+
+    from crackdown import config
+
+    folder = config.parsed_prices_dir()
+    if folder is None:
+        return None
+    name = hashlib.sha256(f"{key[0]}|{_disk_tag()}".encode()).hexdigest()[:32]
+    return folder / f"{name}.prices"
+
+
+#: First bytes of a cache file. Layout: this magic, the header length (8 bytes, little
+#: endian), a JSON header (format, parser fingerprint, the price file's identity, column
+#: names, invalid cells, rows), then the index (int64 nanoseconds, n rows) and the columns
+#: (float64, one after the other, n rows each), little endian. No pickle.
+_DISK_MAGIC = b"CRACKDOWN-PRICES\n"
+
+
+def _disk_store(key: tuple, frame: pd.DataFrame) -> None:
+    """Write ``frame`` to the disk cache: atomically (a temporary file in the same folder,
+    then a rename); only frames that round-trip exactly (a ``Date`` datetime64[ns] index,
+    unique string column names, float64 columns, no attrs but ``invalid_cells``); a folder that
+    cannot be written is skipped silently."""
+    import json
+    import tempfile
+
+    target = _disk_file(key)
+    if target is None or not _storable(frame):
+        return
+    header = json.dumps({
+        "format": DISK_FORMAT, "tag": _disk_tag(), "file": list(key),
+        "columns": [str(c) for c in frame.columns], "rows": len(frame),
+        "invalid_cells": [list(f) for f in frame.attrs.get("invalid_cells", [])],
+    }).encode()
+    index = frame.index.to_numpy().view(np.int64).astype("<i8", copy=False)
+    values = np.ascontiguousarray(frame.to_numpy(dtype=np.float64).T).astype("<f8", copy=False)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.stem, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_DISK_MAGIC + len(header).to_bytes(8, "little") + header)
+                fh.write(index.tobytes())
+                fh.write(values.tobytes())
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        if not _DISK_PRUNED:
+            _DISK_PRUNED.append(True)
+            _disk_prune(target.parent)
+    except OSError:
+        pass
+
+
+def _disk_prune(folder: Path, keep: int | None = None) -> None:
+    """Delete the least recently written cache files beyond ``keep`` (default
+    :data:`DISK_MAX_FILES`) from ``folder``; files another process removes first are skipped."""
+    keep = DISK_MAX_FILES if keep is None else keep
+    entries = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            if entry.name.endswith(".prices"):
+                try:
+                    entries.append((entry.stat().st_mtime_ns, entry.path))
+                except OSError:
+                    continue
+    if len(entries) <= keep:
+        return
+    entries.sort()
+    for _, path in entries[:len(entries) - keep]:
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+
+
+def _storable(frame: pd.DataFrame) -> bool:
+    cols = list(frame.columns)
+    return (isinstance(frame.index, pd.DatetimeIndex) and frame.index.dtype == "datetime64[ns]"
+            and frame.index.name == "Date" and frame.index.freq is None
+            and all(isinstance(c, str) for c in cols) and len(set(cols)) == len(cols)
+            and all(str(d) == "float64" for d in frame.dtypes)
+            and set(frame.attrs) <= {"invalid_cells"})
+
+
+def _disk_load(key: tuple) -> pd.DataFrame | None:
+    """The frame cached for the price file of identity ``key``, or None: no cache folder, no
+    file, a file written for another identity (the price file was changed, replaced or
+    moved) or by another parser, or a damaged file (never an error)."""
+    import json
+
+    target = _disk_file(key)
+    if target is None:
+        return None
+    try:
+        if _DISK_NOT_BEFORE[0] and target.stat().st_mtime_ns < _DISK_NOT_BEFORE[0]:
+            return None  # written before clear_price_memo(): parse again
+        data = target.read_bytes()
+        m = len(_DISK_MAGIC)
+        if data[:m] != _DISK_MAGIC:
+            return None
+        h_len = int.from_bytes(data[m:m + 8], "little")
+        meta = json.loads(data[m + 8:m + 8 + h_len])
+        if meta.get("format") != DISK_FORMAT or meta.get("tag") != _disk_tag() or (
+                meta.get("file") != list(key)):
+            return None
+        columns, n = meta["columns"], int(meta["rows"])
+        body = memoryview(data)[m + 8 + h_len:]
+        if len(body) != 8 * n * (len(columns) + 1):
+            return None  # truncated or padded: damaged
+        index = np.frombuffer(body, dtype="<i8", count=n).astype(np.int64)
+        values = np.frombuffer(body, dtype="<f8", offset=8 * n).astype(np.float64)
+        frame = pd.DataFrame(values.reshape(len(columns), n).T, columns=columns,
+                             index=pd.DatetimeIndex(index.view("datetime64[ns]"), name="Date"))
+        frame.attrs["invalid_cells"] = [(int(ln), str(c), str(d), float(v))
+                                        for ln, c, d, v in meta["invalid_cells"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):  # damaged: parse instead
+        return None
     return frame
 
 

@@ -129,15 +129,24 @@ def _row_positions() -> dict[str, int]:
     return positions
 
 
+#: ticker -> its universe row, built on first use (universe_row hands out copies)
+_ROW_CACHE: dict[str, pd.Series] = {}
+
+
 def universe_row(ticker: str) -> pd.Series | None:
     """Return the universe row of ``ticker`` (exact Yahoo symbol), or ``None`` if not listed.
 
-    A dict lookup of the row's position (built once), not a boolean scan of the table.
+    A dict lookup of the row's position (built once), not a boolean scan of the table; each
+    row is taken out of the table once per process and every call returns a copy of it (the
+    caller may change it: the table and later calls are not affected).
     """
     pos = _row_positions().get(ticker) if isinstance(ticker, str) else None
     if pos is None:
         return None
-    return _read_universe().iloc[pos].copy()
+    row = _ROW_CACHE.get(ticker)
+    if row is None:
+        row = _ROW_CACHE[ticker] = _read_universe().iloc[pos].copy()
+    return row.copy()
 
 
 def cross_listing_pairs() -> pd.DataFrame:
