@@ -38,6 +38,36 @@ def holdout_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _parsed_cache_and_no_leftover_kernels(tmp_path_factory):
+    """Parsed price frames go to a temporary folder (not the user's cache), and the suite ends
+    with no report kernel left running (the reused kernel of this process is closed first)."""
+    import os
+
+    previous = os.environ.get("CRACKDOWN_PARSED_CACHE")
+    os.environ["CRACKDOWN_PARSED_CACHE"] = str(tmp_path_factory.mktemp("parsed-prices"))
+    yield
+    if previous is None:
+        os.environ.pop("CRACKDOWN_PARSED_CACHE", None)
+    else:
+        os.environ["CRACKDOWN_PARSED_CACHE"] = previous
+    from crackdown.output.kernel_pool import close_worker_kernel
+
+    close_worker_kernel()
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is a dev dependency
+        return
+    left = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(child.cmdline()):
+                left.append(child.pid)
+        except psutil.Error:
+            continue
+    assert not left, f"report kernels left running after the tests: {left}"
+
+
 @pytest.fixture(autouse=True)
 def _no_scheduler(monkeypatch):
     """A developer's $CRACKDOWN_DASK_SCHEDULER must not send the tests' batches to a cluster."""
