@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -307,8 +308,11 @@ def test_ctrl_c_on_the_cluster_path_exits_130_and_cleans_up(tmp_path, where, req
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
-    assert err == (f"crackdown: interrupted (SIGINT); 1 report(s) finished and kept, "
-                   f"unfinished ones removed; index: {out / 'index.html'}\n")
+    # the first report is complete on disk; whether the client had collected its result when
+    # Ctrl-C came is a race (0 or 1 counted), the kept folder and the index below are not
+    assert re.fullmatch(r"crackdown: interrupted \(SIGINT\); [01] report\(s\) finished and kept, "
+                        rf"unfinished ones removed; index: {re.escape(str(out / 'index.html'))}\n",
+                        err), err
     deadline = time.monotonic() + 10
     while _kernels(kernels) and time.monotonic() < deadline:
         time.sleep(0.1)
