@@ -16,11 +16,10 @@ import warnings
 
 import pandas as pd
 import pytest
+from _price_helpers import OLD, count_parses, write_price_file
 
 from crackdown import config
 from crackdown.marketdata import price_files
-
-OLD = 1_600_000_000  # an mtime far older than MEMO_MIN_AGE_NS: the file may be cached
 
 TEXT = ("Date,Open,High,Low,Close,Adj Close,Volume\n"
         "2021-01-04,10,11,9,10.5,10.25,1000\n"
@@ -42,20 +41,8 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture
 def parses(monkeypatch):
     """The paths ``read_price_csv`` really parsed (a memo or disk hit parses nothing)."""
-    seen: list[str] = []
-    original = price_files.parse_price_csv
+    return count_parses(monkeypatch)
 
-    def counting(text, source, **kwargs):
-        seen.append(source)
-        return original(text, source, **kwargs)
-
-    monkeypatch.setattr(price_files, "parse_price_csv", counting)
-    return seen
-
-
-def _write(path, text: str, mtime: int = OLD) -> None:
-    path.write_text(text)
-    os.utime(path, (mtime, mtime))
 
 
 def _fresh_process() -> None:
@@ -70,7 +57,7 @@ def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 def test_a_fresh_process_reads_the_cached_frame_exactly(tmp_path, cache, parses):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     want = price_files.parse_price_csv(TEXT, str(path))
     parses.clear()
     _same(price_files.read_price_csv(path), want)
@@ -100,22 +87,22 @@ def test_every_snapshot_file_round_trips(prices_dir, cache):
 
 def test_any_change_of_the_file_is_a_miss(tmp_path, cache, parses):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     price_files.read_price_csv(path)
     # same size, another mtime
     changed = TEXT.replace("10.5,10.25", "10.6,10.35")
     assert len(changed) == len(TEXT)
-    _write(path, changed, OLD + 10)
+    write_price_file(path, changed, OLD + 10)
     _fresh_process()
     assert price_files.read_price_csv(path)["Close"].iloc[0] == 10.6
     # same size and mtime, another file (os.replace: a new inode)
     other = tmp_path / "tmp.csv"
-    _write(other, TEXT.replace("10.5,10.25", "10.7,10.45"), OLD + 10)
+    write_price_file(other, TEXT.replace("10.5,10.25", "10.7,10.45"), OLD + 10)
     os.replace(other, path)
     _fresh_process()
     assert price_files.read_price_csv(path)["Close"].iloc[0] == 10.7
     # another size, same mtime
-    _write(path, TEXT + "2021-01-07,11,12,10,11.25,11,10\n", OLD + 10)
+    write_price_file(path, TEXT + "2021-01-07,11,12,10,11.25,11,10\n", OLD + 10)
     _fresh_process()
     assert len(price_files.read_price_csv(path)) == 4
     assert len(parses) == 4
@@ -130,7 +117,7 @@ def test_any_change_of_the_file_is_a_miss(tmp_path, cache, parses):
 
 def test_another_parser_or_format_is_a_miss(tmp_path, cache, parses, monkeypatch):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     price_files.read_price_csv(path)
     _fresh_process()
     monkeypatch.setattr(price_files, "_DISK_TAG", ["another-parser"])
@@ -145,7 +132,7 @@ def test_another_parser_or_format_is_a_miss(tmp_path, cache, parses, monkeypatch
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "padded"])
 def test_a_damaged_cache_file_is_parsed_again_and_rewritten(tmp_path, cache, parses, damage):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     want = price_files.read_price_csv(path)
     (entry,) = cache.glob("*.prices")
     data = entry.read_bytes()
@@ -162,7 +149,7 @@ def test_a_damaged_cache_file_is_parsed_again_and_rewritten(tmp_path, cache, par
 
 def test_invalid_value_warning_is_repeated_on_a_disk_hit(tmp_path, cache, parses):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT.replace("2021-01-05,10.5,12,10,11.75,11.5,",
+    write_price_file(path, TEXT.replace("2021-01-05,10.5,12,10,11.75,11.5,",
                               "2021-01-05,10.5,12,10,-11.75,11.5,"))
     with pytest.warns(UserWarning, match="line 3 Close 2021-01-05 = -11.75"):
         want = price_files.read_price_csv(path)
@@ -183,7 +170,7 @@ def test_a_read_only_or_missing_cache_folder_falls_back_silently(tmp_path, monke
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     monkeypatch.setenv(config.PARSED_CACHE_ENV, str(folder / "cache"))
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -204,7 +191,7 @@ def test_a_failing_write_falls_back_silently(tmp_path, cache, monkeypatch, parse
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         first = price_files.read_price_csv(path)
@@ -219,7 +206,7 @@ def test_an_unwritable_cache_path_falls_back_silently(tmp_path, monkeypatch, par
     blocker.write_text("not a folder")
     monkeypatch.setenv(config.PARSED_CACHE_ENV, str(blocker / "cache"))  # mkdir fails
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         first = price_files.read_price_csv(path)
@@ -233,7 +220,7 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch, parses, value):
     monkeypatch.setenv(config.PARSED_CACHE_ENV, value)
     assert config.parsed_prices_dir() is None
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     price_files.read_price_csv(path)
     _fresh_process()
     price_files.read_price_csv(path)
@@ -248,7 +235,7 @@ def test_default_folder_is_beside_the_other_caches(monkeypatch, tmp_path):
 
 def test_clear_price_memo_forgets_the_disk_copies_too(tmp_path, cache, parses):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     price_files.read_price_csv(path)
     price_files.clear_price_memo()  # default: the next read parses again
     price_files.read_price_csv(path)
@@ -260,7 +247,7 @@ def test_clear_price_memo_forgets_the_disk_copies_too(tmp_path, cache, parses):
 
 def test_frames_that_do_not_round_trip_are_not_cached(tmp_path, cache):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     frame = price_files.parse_price_csv(TEXT, str(path))
     key = price_files._memo_key(path)
     odd = frame.assign(Note="x")  # a text column (the general parser keeps other columns)

@@ -16,12 +16,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _price_helpers import OLD, count_parses, write_price_file
 
 from crackdown.errors import PriceDataError
 from crackdown.marketdata import price_files
 from crackdown.marketdata.prices import load_prices
-
-OLD = 1_600_000_000  # an mtime (2020-09-13) far older than MEMO_MIN_AGE_NS
 
 
 @pytest.fixture(autouse=True)
@@ -34,20 +33,8 @@ def _fresh_memo():
 @pytest.fixture
 def parses(monkeypatch):
     """The paths ``read_price_csv`` really parsed (a memo hit parses nothing)."""
-    seen: list[str] = []
-    original = price_files.parse_price_csv
+    return count_parses(monkeypatch)
 
-    def counting(text, source, **kwargs):
-        seen.append(source)
-        return original(text, source, **kwargs)
-
-    monkeypatch.setattr(price_files, "parse_price_csv", counting)
-    return seen
-
-
-def _write(path, text: str, mtime: int = OLD) -> None:
-    path.write_text(text)
-    os.utime(path, (mtime, mtime))
 
 
 TEXT = ("Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -59,7 +46,7 @@ TEXT = ("Date,Open,High,Low,Close,Adj Close,Volume\n"
 def test_a_file_is_parsed_once_and_a_changed_copy_does_not_change_the_next_read(tmp_path,
                                                                                   parses):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     first = price_files.read_price_csv(path)
     want = price_files.parse_price_csv(TEXT, str(path))  # an independent parse of the text
     parses.clear()
@@ -79,16 +66,16 @@ def test_a_file_is_parsed_once_and_a_changed_copy_does_not_change_the_next_read(
 
 def test_a_rewritten_replaced_or_fresh_file_is_parsed_again(tmp_path, parses):
     path = tmp_path / "AAA.csv"
-    _write(path, TEXT)
+    write_price_file(path, TEXT)
     assert price_files.read_price_csv(path)["Close"].iloc[0] == 10.5
     # same size, another mtime: parsed again
     changed = TEXT.replace("10.5,10.25", "10.6,10.35")
     assert len(changed) == len(TEXT)
-    _write(path, changed, OLD + 10)
+    write_price_file(path, changed, OLD + 10)
     assert price_files.read_price_csv(path)["Close"].iloc[0] == 10.6
     # same size and the same mtime, but a new file (os.replace: another inode): parsed again
     other = tmp_path / "tmp.csv"
-    _write(other, TEXT.replace("10.5,10.25", "10.7,10.45"), OLD + 10)
+    write_price_file(other, TEXT.replace("10.5,10.25", "10.7,10.45"), OLD + 10)
     os.replace(other, path)
     assert price_files.read_price_csv(path)["Close"].iloc[0] == 10.7
     assert len(parses) == 3
@@ -109,19 +96,19 @@ def test_a_rewritten_replaced_or_fresh_file_is_parsed_again(tmp_path, parses):
 def test_a_memo_hit_repeats_the_invalid_value_warning_and_errors_are_never_memoized(tmp_path,
                                                                                       parses):
     path = tmp_path / "AAA.csv"
-    _write(path, "Date,Close\n2021-01-04,10\n2021-01-05,-1\n")
+    write_price_file(path, "Date,Close\n2021-01-04,10\n2021-01-05,-1\n")
     for _ in range(2):
         with pytest.warns(UserWarning, match=r"AAA\.csv: 1 invalid value.*line 3 Close"):
             frame = price_files.read_price_csv(path)
         assert frame.attrs["invalid_cells"] == [(3, "Close", "2021-01-05", -1.0)]
     assert len(parses) == 1
     bad = tmp_path / "BAD.csv"
-    _write(bad, "Date,Close\n2021-01-04,10\n2021-01-05,abc\n")
+    write_price_file(bad, "Date,Close\n2021-01-04,10\n2021-01-05,abc\n")
     for _ in range(2):
         with pytest.raises(PriceDataError, match=r"BAD\.csv line 3: column 'Close' value 'abc'"):
             price_files.read_price_csv(bad)
     assert parses.count(str(bad)) == 2
-    _write(bad, "Date,Close\n2021-01-04,10\n2021-01-05,11\n", OLD + 5)  # fixed: read
+    write_price_file(bad, "Date,Close\n2021-01-04,10\n2021-01-05,11\n", OLD + 5)  # fixed: read
     assert price_files.read_price_csv(bad)["Close"].tolist() == [10.0, 11.0]
 
 
