@@ -53,6 +53,13 @@ def _jit(fn):
         return numba.njit(cache=False, **_OPTIONS)(fn)
 
 
+@numba.njit(inline="always", **_OPTIONS)
+def _used(yv, av, bv, mask, i, t, use_mask):  # pragma: no cover - compiled
+    """Row ``t`` of firm-event ``i`` enters the fit: ``y, a, b`` finite and (if given) masked in."""
+    u = math.isfinite(yv) & math.isfinite(av) & math.isfinite(bv)
+    return (u & mask[i, t]) if use_mask else u
+
+
 @_jit
 def _fit_k2(y, a, b, mask, use_mask, rank_tol, centered, params, resid, sigma2, n_obs,
             df_resid, xtx_inv, ok, rank_deficient, ssr, r2):  # pragma: no cover - compiled
@@ -71,9 +78,7 @@ def _fit_k2(y, a, b, mask, use_mask, rank_tol, centered, params, resid, sigma2, 
             yv = y[i, t]
             av = a[i, t]
             bv = b[i, t]
-            u = math.isfinite(yv) & math.isfinite(av) & math.isfinite(bv)
-            if use_mask:
-                u = u & mask[i, t]
+            u = _used(yv, av, bv, mask, i, t, use_mask)
             ym = yv if u else 0.0
             am = av if u else 0.0
             bm = bv if u else 0.0
@@ -121,9 +126,7 @@ def _fit_k2(y, a, b, mask, use_mask, rank_tol, centered, params, resid, sigma2, 
             yv = y[i, t]
             av = a[i, t]
             bv = b[i, t]
-            u = math.isfinite(yv) & math.isfinite(av) & math.isfinite(bv)
-            if use_mask:
-                u = u & mask[i, t]
+            u = _used(yv, av, bv, mask, i, t, use_mask)
             r = yv - (bv * p_b + av * p_a)
             rm = r if u else 0.0
             s += rm * rm
