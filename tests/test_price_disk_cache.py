@@ -55,6 +55,17 @@ def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
     assert got.attrs == want.attrs
 
 
+def _read_in_two_processes_without_warnings(path) -> None:
+    """Write ``TEXT`` to ``path`` and read it in this and a fresh process: the same frame, and
+    not one warning (a cache that cannot be written is silent)."""
+    write_price_file(path, TEXT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = price_files.read_price_csv(path)
+        _fresh_process()
+        _same(price_files.read_price_csv(path), first)
+
+
 def test_a_fresh_process_reads_the_cached_frame_exactly(tmp_path, cache, parses):
     path = tmp_path / "AAA.csv"
     write_price_file(path, TEXT)
@@ -190,13 +201,7 @@ def test_a_failing_write_falls_back_silently(tmp_path, cache, monkeypatch, parse
         raise PermissionError(13, "Read-only file system")
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    path = tmp_path / "AAA.csv"
-    write_price_file(path, TEXT)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        first = price_files.read_price_csv(path)
-        _fresh_process()
-        _same(price_files.read_price_csv(path), first)
+    _read_in_two_processes_without_warnings(tmp_path / "AAA.csv")
     assert len(parses) == 2
     assert not list(cache.glob("*"))
 
@@ -205,13 +210,7 @@ def test_an_unwritable_cache_path_falls_back_silently(tmp_path, monkeypatch, par
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv(config.PARSED_CACHE_ENV, str(blocker / "cache"))  # mkdir fails
-    path = tmp_path / "AAA.csv"
-    write_price_file(path, TEXT)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        first = price_files.read_price_csv(path)
-        _fresh_process()
-        _same(price_files.read_price_csv(path), first)
+    _read_in_two_processes_without_warnings(tmp_path / "AAA.csv")
     assert len(parses) == 2
 
 
