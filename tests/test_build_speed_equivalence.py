@@ -460,16 +460,22 @@ def test_layout_windows_equal_a_lookup_per_firm_event_and_day(prices_dir):
     _slow_windows(data, lay)
 
 
+def _cleaned_study(model: str, prices_dir) -> EventStudy:
+    """Every sixth event since 2021 on four listings (ff3: the New York ones), cleaned of the
+    whole events table: holes and other events' windows in the estimation windows."""
+    events = load_events()
+    chosen = events[events["date"] > "2021-01-01"].iloc[::6].reset_index(drop=True)
+    tickers = ["BABA", "JD", "DIDI"] if model == "ff3" else ["BABA", "JD", "9988.HK", "DIDI"]
+    return EventStudy.from_events(chosen, tickers=tickers, prices_dir=prices_dir, model=model,
+                                  other_events=events, clean_estimation=True)
+
+
 @pytest.mark.parametrize("model", ["market", "scholes-williams", "dimson", "international",
                                    "constant-mean", "market-adjusted", "ff3"])
 def test_usable_days_equal_the_stacked_design(model, prices_dir):
     from crackdown.estimation.layout import _usable_returns
 
-    events = load_events()
-    chosen = events[events["date"] > "2021-01-01"].iloc[::6].reset_index(drop=True)
-    tickers = ["BABA", "JD", "DIDI"] if model == "ff3" else ["BABA", "JD", "9988.HK", "DIDI"]
-    study = EventStudy.from_events(chosen, tickers=tickers, prices_dir=prices_dir, model=model,
-                                   other_events=events, clean_estimation=True)
+    study = _cleaned_study(model, prices_dir)
     lay = study._layout()
     n = len(study.firm_events)
     rng = np.random.default_rng(3)  # holes in every regressor, each on its own days
@@ -539,11 +545,7 @@ def test_fit_on_columns_and_rows_equals_the_stacked_design(model, prices_dir, mo
     from crackdown.estimation import layout as layout_module
     from crackdown.estimation.models import fit_normal_model
 
-    events = load_events()
-    chosen = events[events["date"] > "2021-01-01"].iloc[::6].reset_index(drop=True)
-    tickers = ["BABA", "JD", "DIDI"] if model == "ff3" else ["BABA", "JD", "9988.HK", "DIDI"]
-    study = EventStudy.from_events(chosen, tickers=tickers, prices_dir=prices_dir, model=model,
-                                   other_events=events, clean_estimation=True)
+    study = _cleaned_study(model, prices_dir)
     lay = study._layout()
     n = len(study.firm_events)
     for rows in (np.arange(n), np.arange(n)[::3], np.arange(n)[::-2]):
