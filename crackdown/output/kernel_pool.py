@@ -18,8 +18,10 @@ universe table; all keyed by their inputs) are paid once per worker.
 
 A clean namespace per notebook
 ------------------------------
-Before each notebook :data:`_RESET` runs silently in the kernel (``silent=True``: no output, no
-execution count). It
+When a notebook has ended, :data:`_CLEAN` is sent to the kernel (``silent=True``: no output,
+no execution count) without waiting for it: the kernel cleans up while the worker exports the
+report, and its reply is checked before the next notebook starts (a failed clean-up stops the
+batch's reuse of that kernel with an error naming ``--fresh-kernels``). It
 
 1. closes every matplotlib figure and restores the rc file's ``rcParams``
    (``matplotlib.rc_file_defaults``; the backend is kept, and the notebook's own
@@ -27,14 +29,22 @@ execution count). It
 2. resets the pandas options (``pd.reset_option("all")``);
 3. restores the warning filters the kernel had before its first notebook and invalidates the
    "shown once" registries (``warnings.resetwarnings``), so a warning is shown in every
-   notebook that triggers it, as in a fresh kernel;
-4. sets ``os.environ`` to the caller's environment *now* (what a fresh kernel would inherit)
-   plus the variables the kernel itself added at start (``JPY_PARENT_PID``, ...), with
-   ``CRACKDOWN_REPORT_DIR`` = the new report folder; restores ``sys.path``; changes to the
-   notebook's folder;
-5. calls IPython's ``InteractiveShell.reset(new_session=True)``: every user name, the ``In`` /
+   notebook that triggers it, as in a fresh kernel; restores ``sys.path``;
+4. calls IPython's ``InteractiveShell.reset(new_session=True)``: every user name, the ``In`` /
    ``Out`` caches and the history go, and the execution counter restarts at 1 (the executed
-   notebook numbers its cells as a fresh kernel does).
+   notebook numbers its cells as a fresh kernel does). The reset ends with a full garbage
+   collection, most of the clean-up's 0.1-0.2 s, which is why it is not waited for.
+
+Before each notebook :data:`_ENTER` sets ``os.environ`` to the caller's environment *now* (what
+a fresh kernel would inherit) plus the variables the kernel itself added at start
+(``JPY_PARENT_PID``, ...), with ``CRACKDOWN_REPORT_DIR`` = the new report folder, and changes to
+the notebook's folder. The kernel runs requests in order, so the clean-up is always complete
+before the next notebook's first cell.
+
+The notebooks run through one client connected when the kernel starts
+(:mod:`crackdown.output.notebook_engine`: a new client per notebook costs about 0.2 s of
+connection and IOPub flushing), and the executed notebook is written when it ends, not before
+and after every cell.
 
 Imported modules stay imported (that is the saving), so a module's own global state persists.
 ``crackdown`` keeps none that a notebook can change (its caches are keyed by their inputs and
@@ -76,7 +86,7 @@ from typing import Any, Self
 
 from crackdown.config import REPORT_DIR_ENV
 from crackdown.errors import CrackdownError
-from crackdown.output import report_io
+from crackdown.output import notebook_engine, report_io
 
 __all__ = [
     "KERNEL_NAME",
@@ -93,17 +103,14 @@ _KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
 #: this module as an IPython extension of every report kernel (the render-once hook)
 _EXTENSION_ARG = f"--IPKernelApp.extra_extensions={__name__}"
 
-_RESET = r'''
-def _crackdown_reset(cwd, report_dir, env_name, start_env, env):
-    import json, os, sys, warnings
+#: run when a notebook has ended (sent without waiting: the kernel cleans up while the
+#: worker exports the report); the kernel answers the next request only after it
+_CLEAN = r'''
+def _crackdown_clean():
+    import os, sys, warnings
     ip = get_ipython()
-    start_env, env = json.loads(start_env), json.loads(env)
-    state = getattr(ip, "_crackdown_pool_state", None)
-    if state is None:
-        added = {k: v for k, v in os.environ.items() if start_env.get(k) != v}
-        added.pop(env_name, None)
-        state = ip._crackdown_pool_state = {
-            "added": added, "path": list(sys.path), "filters": list(warnings.filters)}
+    state = getattr(ip, "_crackdown_pool_state", None) or {
+        "path": list(sys.path), "filters": list(warnings.filters)}
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close("all")
@@ -118,14 +125,30 @@ def _crackdown_reset(cwd, report_dir, env_name, start_env, env):
     warnings.resetwarnings()
     warnings.filters[:] = state["filters"]
     getattr(warnings, "_filters_mutated", lambda: None)()
+    sys.path[:] = state["path"]
+    ip.reset(new_session=True)
+_crackdown_clean()
+'''
+
+#: run before each notebook: the environment, report folder and working directory
+_ENTER = r'''
+def _crackdown_enter(cwd, report_dir, env_name, start_env, env):
+    import json, os, sys, warnings
+    ip = get_ipython()
+    start_env, env = json.loads(start_env), json.loads(env)
+    state = getattr(ip, "_crackdown_pool_state", None)
+    if state is None:
+        added = {k: v for k, v in os.environ.items() if start_env.get(k) != v}
+        added.pop(env_name, None)
+        state = ip._crackdown_pool_state = {
+            "added": added, "path": list(sys.path), "filters": list(warnings.filters)}
     os.environ.clear()
     os.environ.update(env)
     os.environ.update(state["added"])
     os.environ[env_name] = report_dir
-    sys.path[:] = state["path"]
     os.chdir(cwd)
-    ip.reset(new_session=True)
-_crackdown_reset(%r, %r, %r, %r, %r)
+_crackdown_enter(%r, %r, %r, %r, %r)
+del _crackdown_enter
 '''
 
 
@@ -307,6 +330,8 @@ class ReusedKernel:
         self._thread = cf.ThreadPoolExecutor(1, thread_name_prefix="crackdown-kernel")
         self._km: Any = None
         self._control: Any = None
+        self._client: Any = None
+        self._cleaning: str | None = None
         self._log: Path | None = None
         self._start_env: dict[str, str] = {}
         self.starts = 0
@@ -350,16 +375,26 @@ class ReusedKernel:
         self._control = control
         self.starts += 1
         self._run_code("pass", self.start_timeout, starting=True)
+        # the notebooks' client: connected and ready once, reused by every notebook
+        # (crackdown.output.notebook_engine; nbclient would otherwise make one per notebook)
+        client = km.client()
+        client.start_channels()
+        _run_sync(client.wait_for_ready, timeout=self.start_timeout)
+        self._client = client
 
     def _run_code(self, code: str, timeout: float, *, starting: bool = False) -> None:
         """Execute ``code`` silently and wait for its reply; raise if it failed."""
-        msg_id = self._control.execute(code, silent=True, store_history=False,
-                                       allow_stdin=False)
+        self._wait_reply(self._send_code(code), timeout, "start" if starting else "reset")
+
+    def _send_code(self, code: str) -> str:
+        return self._control.execute(code, silent=True, store_history=False, allow_stdin=False)
+
+    def _wait_reply(self, msg_id: str, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if time.monotonic() > deadline:
-                what = "start" if starting else "reset its namespace"
-                raise CrackdownError(f"the report kernel did not {what} within {timeout:g} s; "
+                verb = "start" if what == "start" else "reset its namespace"
+                raise CrackdownError(f"the report kernel did not {verb} within {timeout:g} s; "
                                      "rerun, or use --fresh-kernels")
             try:
                 reply = _run_sync(self._control.get_shell_msg, timeout=0.5)
@@ -379,20 +414,28 @@ class ReusedKernel:
             return
 
     def _prepare(self, cwd: str, folder: Path) -> int:
+        cleaning, self._cleaning = self._cleaning, None
         if not self._alive():
             self._start(cwd)
+        elif cleaning is not None:  # the previous notebook's clean-up (normally done by now)
+            self._wait_reply(cleaning, 60.0, "reset")
         report_io.register_kernel(folder, _pgid(self._km))
         env = dict(os.environ)
         env.pop(REPORT_DIR_ENV, None)
-        self._run_code(_RESET % (cwd, str(folder), REPORT_DIR_ENV, json.dumps(self._start_env),
+        self._run_code(_ENTER % (cwd, str(folder), REPORT_DIR_ENV, json.dumps(self._start_env),
                                  json.dumps(env)), 60.0)
         return self._log.stat().st_size if self._log is not None else 0
 
     def _close_clients(self) -> None:
-        for kc in self._km.__dict__.get("clients", [])[1:]:  # [0] is the control client
-            with contextlib.suppress(Exception):
-                kc.stop_channels()
-        del self._km.__dict__["clients"][1:]
+        """Close the clients a notebook made (none normally), not the control and notebook
+        clients of this kernel."""
+        clients = self._km.__dict__.get("clients", [])
+        keep = [kc for kc in clients if kc is self._control or kc is self._client]
+        for kc in clients:
+            if not any(kc is k for k in keep):
+                with contextlib.suppress(Exception):
+                    kc.stop_channels()
+        clients[:] = keep
 
     def _copy_log(self, offset: int, folder: Path) -> None:
         if self._log is None:
@@ -413,14 +456,18 @@ class ReusedKernel:
         try:
             offset = self._prepare(cwd, folder)
             pm.execute_notebook(nb_path, executed, parameters=parameters,
+                                engine_name=notebook_engine.register_engine(),
                                 kernel_name=KERNEL_NAME, progress_bar=False, cwd=cwd,
                                 execution_timeout=execution_timeout,
-                                start_timeout=self.start_timeout, km=self._km)
+                                start_timeout=self.start_timeout, km=self._km, kc=self._client)
         except PapermillExecutionError:
-            raise  # a cell raised: the kernel is idle, the next notebook resets it
+            self._clean()  # a cell raised: the kernel is idle and is reused
+            raise
         except BaseException:
             self._stop()  # timeout, dead kernel, interruption: start afresh next time
             raise
+        else:
+            self._clean()
         finally:
             if self._km is not None:
                 self._close_clients()
@@ -428,10 +475,16 @@ class ReusedKernel:
             report_io.unregister_kernel(folder)
             self.notebooks += 1
 
+    def _clean(self) -> None:
+        """Send :data:`_CLEAN` without waiting (its reply is checked before the next notebook)."""
+        with contextlib.suppress(Exception):  # a kernel that cannot take it is replaced later
+            self._cleaning = self._send_code(_CLEAN)
+
     def _stop(self) -> None:
         """Kill the kernel at once (nothing to save: outputs are read from the client)."""
         km, self._km = self._km, None
         control, self._control = self._control, None
+        self._client = self._cleaning = None
         if control is not None:
             with contextlib.suppress(Exception):
                 control.stop_channels()

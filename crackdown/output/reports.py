@@ -72,6 +72,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -80,7 +81,7 @@ from typing import Any
 
 from crackdown import cluster, config
 from crackdown.errors import CrackdownError, StudyConfigError
-from crackdown.output import kernel_pool, report_cluster, report_io
+from crackdown.output import kernel_pool, notebook_engine, report_cluster, report_io
 from crackdown.output.kernel_pool import KERNEL_NAME, ReusedKernel
 from crackdown.output.kernel_pool import kernel_manager_class as _kernel_manager_class
 from crackdown.output.report_index import (
@@ -334,7 +335,16 @@ _REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
 def _html_exporter(exclude_input: bool) -> Any:
     """nbconvert's HTMLExporter (lab template, no CDN scripts); ``exclude_input`` hides the
     code cells and the In/Out prompts (a report for readers: markdown, tables, figures and
-    error tracebacks stay)."""
+    error tracebacks stay).
+
+    One exporter per thread and setting, reused for every report of a batch: a new exporter
+    loads and compiles its Jinja templates again (about 0.1 s per report).
+    """
+    return _cached_html_exporter(exclude_input, threading.get_ident())
+
+
+@functools.cache
+def _cached_html_exporter(exclude_input: bool, thread: int) -> Any:
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
@@ -436,7 +446,7 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
     def execute() -> None:
         pm.execute_notebook(
             str(nb_path), str(executed), parameters=injected, kernel_name=kernel_name,
-            progress_bar=False, cwd=str(nb_path.parent), execution_timeout=execution_timeout,
+            engine_name=notebook_engine.register_engine(), progress_bar=False, cwd=str(nb_path.parent), execution_timeout=execution_timeout,
             start_timeout=start_timeout,
             kernel_manager_class=_kernel_manager_class(folder / KERNEL_LOG_FILE),
         )

@@ -1,0 +1,122 @@
+"""The report engine (crackdown.output.notebook_engine): the executed notebook is written when
+the run ends (and at most every ``autosave_cell_every`` seconds before), it is the notebook
+papermill's own engine writes, and a reused kernel runs every notebook through one client."""
+
+from __future__ import annotations
+
+import nbformat
+import papermill as pm
+import papermill.engines as pm_engines
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from crackdown.output import kernel_pool, notebook_engine
+
+CELLS = [
+    "# parameters\nlabel = 'x'",
+    "import time\nprint('start', label)",
+    "time.sleep(SLEEP)\nprint('middle')\ntime.sleep(SLEEP)\nprint('end')",
+    "result = {'label': label, 'n': 3}\nresult",
+]
+
+
+def _notebook(path, sleep=0.0, fail=False):
+    nb = nbformat.v4.new_notebook()
+    cells = [c.replace("SLEEP", repr(sleep)) for c in CELLS]
+    if fail:
+        cells.append("raise ValueError('boom')")
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def engine_writes(monkeypatch):
+    """Count the engine's writes of the executed notebook (papermill's own final write in
+    ``execute_notebook`` is a separate name and is not counted)."""
+    writes = []
+    original = pm_engines.write_ipynb
+
+    def counting(nb, path):
+        writes.append(path)
+        return original(nb, path)
+
+    monkeypatch.setattr(pm_engines, "write_ipynb", counting)
+    return writes
+
+
+def _run(src, out, engine, **kwargs):
+    return pm.execute_notebook(str(src), str(out), parameters={"label": "run"},
+                               kernel_name=kernel_pool.KERNEL_NAME, progress_bar=False,
+                               engine_name=engine,
+                               kernel_manager_class=kernel_pool.kernel_manager_class(),
+                               **kwargs)
+
+
+def _comparable(nb):
+    """Cells' sources and outputs, without the timing metadata."""
+    return [(c.cell_type, c.source, c.get("execution_count"), c.get("outputs"),
+             c.metadata.get("tags"), c.metadata.get("papermill", {}).get("status"))
+            for c in nb.cells]
+
+
+def test_one_write_per_run_and_the_same_notebook_as_papermills_engine(tmp_path, engine_writes):
+    src = _notebook(tmp_path / "nb.ipynb")
+    _run(src, tmp_path / "default.ipynb", None)
+    default_writes = len(engine_writes)
+    engine_writes.clear()
+    _run(src, tmp_path / "ours.ipynb", notebook_engine.register_engine())
+    # papermill's engine writes at the start and before and after every cell (the 4 cells and
+    # the injected parameters cell), then a final sync; ours once, at the end
+    assert default_writes == 1 + 2 * (len(CELLS) + 1) + 1
+    assert engine_writes == [str(tmp_path / "ours.ipynb")]
+    ours = nbformat.read(tmp_path / "ours.ipynb", as_version=4)
+    default = nbformat.read(tmp_path / "default.ipynb", as_version=4)
+    assert _comparable(ours) == _comparable(default)
+    assert ours.cells[-1].outputs[0]["data"]["text/plain"] == "{'label': 'run', 'n': 3}"
+    assert ours.metadata.papermill["duration"] > 0
+
+
+def test_a_failing_run_is_written_with_its_error(tmp_path, engine_writes):
+    src = _notebook(tmp_path / "nb.ipynb", fail=True)
+    out = tmp_path / "ours.ipynb"
+    with pytest.raises(PapermillExecutionError, match="boom"):
+        _run(src, out, notebook_engine.register_engine())
+    nb = nbformat.read(out, as_version=4)
+    assert nb.cells[-1].outputs[0]["ename"] == "ValueError"
+    assert nb.metadata.papermill["exception"] is True
+    assert engine_writes == [str(out)]  # then papermill writes it again before raising
+
+
+def test_a_long_run_is_autosaved_between_outputs(tmp_path, engine_writes):
+    """A cell printing, sleeping 1.2 s, printing ...: with ``autosave_cell_every=1`` an output
+    after more than 1 s since the last write triggers a write (papermill's autosave)."""
+    src = _notebook(tmp_path / "nb.ipynb", sleep=1.2)
+    _run(src, tmp_path / "ours.ipynb", notebook_engine.register_engine(),
+         autosave_cell_every=1)
+    assert len(engine_writes) == 3  # after 'middle', after 'end', the final one
+
+
+def test_reused_kernel_runs_every_notebook_through_one_client(tmp_path):
+    src = _notebook(tmp_path / "nb.ipynb")
+    with kernel_pool.ReusedKernel() as kernel:
+        seen = []
+        for label in ("first", "second", "third"):
+            folder = tmp_path / label
+            folder.mkdir()
+            kernel.execute(str(src), str(folder / "out.ipynb"), {"label": label}, folder)
+            nb = nbformat.read(folder / "out.ipynb", as_version=4)
+            # every output is this notebook's own: none from the clean-up or the last run
+            assert nb.cells[2].outputs[0]["text"] == f"start {label}\n"
+            assert nb.cells[-1].outputs[0]["data"]["text/plain"] == (
+                f"{{'label': '{label}', 'n': 3}}")
+            assert [c.execution_count for c in nb.cells] == [1, 2, 3, 4, 5]
+            seen.append((kernel._client, kernel.pid,
+                         len(kernel._km.__dict__.get("clients", []))))
+        assert kernel.starts == 1 and kernel.notebooks == 3
+        clients = {id(c) for c, _, _ in seen}
+        assert len(clients) == 1 and len({pid for _, pid, _ in seen}) == 1
+        assert {n for _, _, n in seen} == {2}  # the control client and the notebooks' client
