@@ -44,8 +44,12 @@ of it. It is offered as a separate comparison by
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
+import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -193,13 +197,82 @@ def benchmark_returns(
     ------
     PriceDataError
         Fewer constituents have prices than the recipe's ``min_constituents``.
-    """
-    from crackdown.marketdata.prices import load_prices
-    from crackdown.marketdata.returns import compute_returns, returns_matrix
 
+    Notes
+    -----
+    Memoized per process when every constituent comes from the prices folder: the key holds
+    the names, range, kind and every constituent file's identity (see :func:`_memo_key`), and
+    each call gets its own deep copies. A study builds its benchmark once per call, and a
+    batch report builds many studies with the same 44 constituents (about 0.1 s each).
+    """
     names = list(dict.fromkeys(names))
     members = {n: benchmark_constituents(n) for n in names}
     tickers = list(dict.fromkeys(t for n in names for t in members[n]))
+    key = _memo_key(names, start, end, kind, prices_dir, tickers)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key) if key is not None else None
+        if hit is not None:
+            _MEMO.move_to_end(key)
+    if hit is None:
+        hit = _benchmark_returns(names, members, tickers, start, end, prices_dir, kind)
+        if key is not None and key == _memo_key(names, start, end, kind, prices_dir, tickers):
+            with _MEMO_LOCK:
+                _MEMO[key] = hit
+                while len(_MEMO) > MEMO_MAX_ENTRIES:
+                    _MEMO.popitem(last=False)
+    frame = hit[0].copy(deep=True)
+    frame.attrs = copy.deepcopy(hit[0].attrs)
+    return frame, copy.deepcopy(hit[1])
+
+
+#: Results of :func:`benchmark_returns` kept per process (each is one float column per name).
+MEMO_MAX_ENTRIES = 32
+_MEMO: OrderedDict[tuple, tuple[pd.DataFrame, dict]] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+
+
+def _memo_key(names: list[str], start, end, kind: str, prices_dir, tickers: list[str]
+              ) -> tuple | None:
+    """The memo key of a :func:`benchmark_returns` call, or None when it is not memoized.
+
+    Only when every constituent is a file of the prices folder (the folder is the first
+    source :func:`~crackdown.marketdata.prices.load_prices` reads) and none of those files was
+    modified less than ``MEMO_MIN_AGE_NS`` ago: the key holds each file's identity (resolved
+    path, mtime, size, inode, device), so a changed file is a new key, and the price memo's
+    generation (:func:`~crackdown.marketdata.price_files.clear_price_memo` clears this memo
+    too). A constituent from the cache or yfinance is never memoized.
+    """
+    from crackdown import config
+    from crackdown.marketdata.price_files import (
+        MEMO_MIN_AGE_NS,
+        file_identity,
+        folder_file,
+        memo_generation,
+    )
+
+    try:
+        folder = config.prices_dir(prices_dir)
+        if folder is None or not folder.is_dir():
+            return None
+        span = tuple(None if x is None else pd.Timestamp(x) for x in (start, end))
+    except (TypeError, ValueError, OSError):
+        return None  # load_prices says what is wrong
+    now = time.time_ns()
+    files = []
+    for ticker in tickers:
+        path = folder_file(folder, ticker)
+        identity = file_identity(path) if path is not None else None
+        if identity is None or now - identity[1] < MEMO_MIN_AGE_NS:
+            return None
+        files.append(identity)
+    return (tuple(names), span, kind, memo_generation(), tuple(files))
+
+
+def _benchmark_returns(names: list[str], members: dict[str, list[str]], tickers: list[str],
+                       start, end, prices_dir, kind: str) -> tuple[pd.DataFrame, dict]:
+    from crackdown.marketdata.prices import load_prices
+    from crackdown.marketdata.returns import compute_returns, returns_matrix
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         prices = load_prices(tickers, start, end, prices_dir=prices_dir, on_missing="report")

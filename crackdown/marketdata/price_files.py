@@ -447,8 +447,26 @@ def clear_price_memo(*, disk: bool = True) -> None:
     """
     with _MEMO_LOCK:
         _MEMO.clear()
+        _GENERATION[0] += 1
         if disk:
             _DISK_NOT_BEFORE[0] = time.time_ns()
+
+
+#: incremented by every :func:`clear_price_memo` (memos derived from price files key on it)
+_GENERATION = [0]
+
+
+def memo_generation() -> int:
+    """How many times :func:`clear_price_memo` ran in this process: a memo of values derived
+    from price files (e.g. :func:`crackdown.marketdata.benchmarks.benchmark_returns`) includes
+    it in its keys, so clearing the price memo clears those too."""
+    return _GENERATION[0]
+
+
+def file_identity(path: str | os.PathLike[str]) -> tuple | None:
+    """``(resolved path, st_mtime_ns, st_size, st_ino, st_dev)`` of a price file (the key of
+    the memo of :func:`read_price_csv`); None when it cannot be stat'ed."""
+    return _memo_key(Path(path))
 
 
 def _memo_key(path: Path) -> tuple | None:
