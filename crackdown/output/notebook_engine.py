@@ -1,5 +1,8 @@
-"""The papermill engine of the batch reports: the executed notebook is written when it ends,
-and a reused kernel keeps one connected client.
+"""The papermill side of the batch reports: a notebook's declared parameters, and the engine
+that writes the executed notebook when it ends and runs a reused kernel through one client.
+
+:func:`notebook_parameters` reads the ``parameters`` cell without importing papermill (see
+there).
 
 papermill's default engine (``nbclient``) writes the whole executed notebook to disk, JSON
 encoding and schema validation included, when the run starts and before and after **every**
@@ -27,9 +30,13 @@ reused client are skipped, not attributed to a cell.
 from __future__ import annotations
 
 import functools
+import json
+import os
 from typing import Any
 
-__all__ = ["ENGINE_NAME", "register_engine"]
+from crackdown.errors import StudyConfigError
+
+__all__ = ["ENGINE_NAME", "is_per_event", "notebook_parameters", "register_engine"]
 
 #: papermill engine name of the report runs (registered by :func:`register_engine`)
 ENGINE_NAME = "crackdown"
@@ -105,3 +112,66 @@ def _logger() -> Any:
     from papermill.log import logger
 
     return logger
+
+
+def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Parameters declared in the notebook's ``parameters`` cell, as papermill.inspect_notebook
+    gives them: ``{name: {"name", "inferred_type_name", "default", "help"}}``.
+
+    The first code cell tagged ``parameters`` is parsed with :mod:`ast` (its top-level
+    assignments, in order; ``default`` is the value's source text, ``help`` the comment after
+    it, ``inferred_type_name`` the annotation or ``"None"``), without importing papermill (about
+    1 s for the batch's main process, which needs only the names). A cell that is not valid
+    Python goes to papermill's own line-by-line inspection.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            nb = json.load(handle)
+        cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"
+                 and "parameters" in (c.get("metadata", {}).get("tags") or [])]
+        source = cells[0]["source"] if cells else ""
+        source = source if isinstance(source, str) else "".join(source)
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise StudyConfigError(f"{path}: cannot read the notebook ({type(exc).__name__}: {exc})"
+                               ) from None
+    try:
+        return _assignments(source)
+    except SyntaxError:
+        import papermill as pm
+
+        try:
+            return pm.inspect_notebook(str(path))
+        except Exception as exc:  # noqa: BLE001 - nbformat validation, JSON errors
+            raise StudyConfigError(f"{path}: cannot read the notebook "
+                                   f"({type(exc).__name__}: {exc})") from None
+
+
+def _assignments(source: str) -> dict[str, dict[str, Any]]:
+    """``name = value  # help`` and ``name: type = value  # help`` at the top of ``source``."""
+    import ast
+
+    lines = source.splitlines()
+    found: dict[str, dict[str, Any]] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, annotation = node.targets[0], None
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, annotation = node.target, node.annotation
+        else:
+            continue
+        if not isinstance(target, ast.Name):
+            continue
+        default = ast.get_source_segment(source, node.value) or ""
+        rest = lines[node.end_lineno - 1][node.end_col_offset:] if node.end_lineno else ""
+        comment = rest.split("#", 1)[1].strip() if "#" in rest else ""
+        found[target.id] = {
+            "name": target.id,
+            "inferred_type_name": ("None" if annotation is None
+                                   else ast.get_source_segment(source, annotation)),
+            "default": default, "help": comment}
+    return found
+
+
+def is_per_event(path: str | os.PathLike[str]) -> bool:
+    """True when the notebook's ``parameters`` cell defines ``event_id`` (one run per event)."""
+    return "event_id" in notebook_parameters(path)

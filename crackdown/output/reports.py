@@ -84,6 +84,7 @@ from crackdown.errors import CrackdownError, StudyConfigError
 from crackdown.output import kernel_pool, notebook_engine, report_cluster, report_io
 from crackdown.output.kernel_pool import KERNEL_NAME, ReusedKernel
 from crackdown.output.kernel_pool import kernel_manager_class as _kernel_manager_class
+from crackdown.output.notebook_engine import is_per_event, notebook_parameters
 from crackdown.output.report_index import (
     STATUS_FILE,
     check_run_once_folder,
@@ -244,69 +245,6 @@ def resolve_notebook(name: str, folder: str | os.PathLike[str] | None = None) ->
             f"{', '.join(available) if available else '(none)'}"
         )
     return path
-
-
-def notebook_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Parameters declared in the notebook's ``parameters`` cell, as papermill.inspect_notebook
-    gives them: ``{name: {"name", "inferred_type_name", "default", "help"}}``.
-
-    The first code cell tagged ``parameters`` is parsed with :mod:`ast` (its top-level
-    assignments, in order; ``default`` is the value's source text, ``help`` the comment after
-    it, ``inferred_type_name`` the annotation or ``"None"``), without importing papermill (about
-    1 s for the batch's main process, which needs only the names). A cell that is not valid
-    Python goes to papermill's own line-by-line inspection.
-    """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            nb = json.load(handle)
-        cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"
-                 and "parameters" in (c.get("metadata", {}).get("tags") or [])]
-        source = cells[0]["source"] if cells else ""
-        source = source if isinstance(source, str) else "".join(source)
-    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
-        raise StudyConfigError(f"{path}: cannot read the notebook ({type(exc).__name__}: {exc})"
-                               ) from None
-    try:
-        return _assignments(source)
-    except SyntaxError:
-        import papermill as pm
-
-        try:
-            return pm.inspect_notebook(str(path))
-        except Exception as exc:  # noqa: BLE001 - nbformat validation, JSON errors
-            raise StudyConfigError(f"{path}: cannot read the notebook "
-                                   f"({type(exc).__name__}: {exc})") from None
-
-
-def _assignments(source: str) -> dict[str, dict[str, Any]]:
-    """``name = value  # help`` and ``name: type = value  # help`` at the top of ``source``."""
-    import ast
-
-    lines = source.splitlines()
-    found: dict[str, dict[str, Any]] = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, annotation = node.targets[0], None
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, annotation = node.target, node.annotation
-        else:
-            continue
-        if not isinstance(target, ast.Name):
-            continue
-        default = ast.get_source_segment(source, node.value) or ""
-        rest = lines[node.end_lineno - 1][node.end_col_offset:] if node.end_lineno else ""
-        comment = rest.split("#", 1)[1].strip() if "#" in rest else ""
-        found[target.id] = {
-            "name": target.id,
-            "inferred_type_name": ("None" if annotation is None
-                                   else ast.get_source_segment(source, annotation)),
-            "default": default, "help": comment}
-    return found
-
-
-def is_per_event(path: str | os.PathLike[str]) -> bool:
-    """True when the notebook's ``parameters`` cell defines ``event_id`` (one run per event)."""
-    return "event_id" in notebook_parameters(path)
 
 
 # --------------------------------------------------------------------------------------------
