@@ -597,3 +597,144 @@ def test_batched_ols_on_columns_and_rows_equals_the_stacked_rows(method):
     assert not got.ok.all() and got.ok.any()
     with pytest.raises(ValueError, match="column 1 of X must have shape"):
         fit_batched_ols(y, [1.0, x[:, :5]], mask)
+
+
+# ------------------------------------------------------------------ the panel: views, gathers
+_PANEL_ARRAYS = ("ar_event", "ar_est", "ret_event", "n_obs", "n_params", "df_resid", "sigma2",
+                 "forecast_var_factor", "market_est", "market_event", "dates_est",
+                 "dates_event", "model")
+
+
+def _copied_panel(lay, fits, included, model_used) -> dict[str, np.ndarray]:
+    """The panel arrays built the obvious way: NaN arrays, each fit's included rows copied in
+    through a dict of panel positions, every layout array copied for the included rows."""
+    rows = np.flatnonzero(included)
+    pos_of = {int(r): p for p, r in enumerate(rows)}
+    n, t_len, l_len = len(rows), lay.y_est.shape[1], lay.y_event.shape[1]
+    out = {"ar_event": np.full((n, l_len), np.nan), "ar_est": np.full((n, t_len), np.nan),
+           "forecast_var_factor": np.full((n, l_len), np.nan), "sigma2": np.full(n, np.nan),
+           "n_obs": np.zeros(n, dtype=int), "n_params": np.zeros(n, dtype=int),
+           "df_resid": np.zeros(n, dtype=int)}
+    for spec, frows, fit in fits:
+        for j, r in enumerate(frows):
+            if int(r) not in pos_of:
+                continue
+            p = pos_of[int(r)]
+            for name in ("ar_event", "ar_est", "forecast_var_factor", "sigma2", "n_obs",
+                         "df_resid"):
+                out[name][p] = getattr(fit, name)[j]
+            out["n_params"][p] = spec.n_params
+    dates_est = np.array([[lay.dates_est[r, t] for t in range(t_len)] for r in rows],
+                         dtype="datetime64[ns]").reshape(n, t_len)
+    out.update(ret_event=lay.y_event[rows].copy(), market_est=lay.bench_est[rows].copy(),
+               market_event=lay.bench_event[rows].copy(), dates_est=dates_est,
+               dates_event=lay.dates_event[rows].copy(), model=model_used.astype(str)[rows])
+    return out
+
+
+def _built_panel(study, monkeypatch):
+    """``study.fit()`` and the arguments its ``EventPanel.build`` was called with."""
+    from crackdown.estimation.panel import EventPanel
+
+    seen = {}
+    original = EventPanel.build.__func__
+
+    def spy(cls, study_, lay, fits, included, model_used, flagged):
+        seen.update(lay=lay, fits=fits, included=included.copy(), model_used=model_used)
+        return original(cls, study_, lay, fits, included, model_used, flagged)
+
+    monkeypatch.setattr(EventPanel, "build", classmethod(spy))
+    return study.fit(), seen
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("case", ["all_included", "some_excluded", "with_fallback"])
+def test_panel_views_and_deferred_gathers_equal_the_copied_panel(case, prices_dir,
+                                                                 monkeypatch):
+    """``EventPanel.build`` takes views when every row is included (the fit's residuals, the
+    layout's benchmark and dates), gathers on first read otherwise, and maps rows with a
+    position array: every array equals the panel copied row by row, and a pickled panel
+    holds the arrays."""
+    import pickle
+
+    from crackdown.estimation.layout import Deferred
+
+    events = load_events()
+    chosen = events[events["date"] > "2021-01-01"].iloc[::5].reset_index(drop=True)
+    kw = {"all_included": {"tickers": ["BABA", "JD", "9988.HK"], "model": "market-adjusted"},
+          "some_excluded": {"tickers": ["BABA", "DIDI", "9988.HK", "BEKE"]},
+          "with_fallback": {"tickers": ["BABA", "DIDI", "9988.HK", "BEKE"],
+                            "model": "constant-mean", "fallback": "market-adjusted",
+                            "min_estimation_obs": 235}}[case]
+    study = EventStudy.from_events(chosen, prices_dir=prices_dir, **kw)
+    res, seen = _built_panel(study, monkeypatch)
+    panel, lay, fits = res.panel, seen["lay"], seen["fits"]
+    every = bool(seen["included"].all())
+    assert every == (case == "all_included")
+    assert len(fits) == (2 if case == "with_fallback" else 1)
+    state = dict(panel.__dict__)  # before any array is read
+    if case == "all_included":  # the fit's and the layout's own arrays, not copies
+        assert state["ar_est"] is fits[0][2].ar_est and state["market_est"] is lay.bench_est
+        assert isinstance(state["dates_est"], Deferred)
+    elif case == "some_excluded":
+        assert all(isinstance(state[k], Deferred) for k in ("ar_est", "market_est",
+                                                             "dates_est"))
+    else:  # two fits: the residuals are scattered into one array
+        assert isinstance(state["ar_est"], np.ndarray)
+    clone = pickle.loads(pickle.dumps(panel))
+    assert not any(isinstance(v, Deferred) for v in clone.__dict__.values())
+    want = _copied_panel(lay, fits, seen["included"], seen["model_used"])
+    for name in _PANEL_ARRAYS:
+        for got in (getattr(panel, name), getattr(clone, name)):
+            assert got.dtype == want[name].dtype and got.flags.c_contiguous, name
+            assert np.array_equal(got, want[name], equal_nan=got.dtype.kind in "fM"), name
+    first = panel.ar_est
+    assert panel.ar_est is first and np.isfinite(first).any()  # computed once, then kept
+    sub = panel.subset(np.arange(0, panel.n, 2))
+    assert np.array_equal(sub.dates_est, want["dates_est"][::2])
+    assert np.array_equal(sub.market_est, want["market_est"][::2], equal_nan=True)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_perfect_fit_flags_from_the_constant_return_statistics_equal_a_fresh_scan():
+    """``flag_perfect_fits`` given the usable-day statistics of ``drop_constant_returns``
+    flags the same rows with the same details as when it scans the usable returns itself."""
+    from crackdown.estimation.layout import drop_constant_returns, flag_perfect_fits
+    from crackdown.estimation.models import fit_normal_model
+
+    rng = np.random.default_rng(9)
+    dates = pd.DatetimeIndex(calendars.sessions("XNYS", "2020-01-02", "2021-06-30"))
+    market = rng.normal(0.0004, 0.01, len(dates))
+    wide = pd.DataFrame({"SPY": market}, index=dates)
+    names = []
+    for k, sd in enumerate((0.0, 3e-10, 3e-9, 1e-3, 0.0, 2e-2)):
+        name = f"S{k}"
+        wide[name] = 0.0002 + 1.3 * market + rng.normal(0, 1, len(dates)) * sd
+        names.append(name)
+    wide["FLAT"] = 0.001  # constant: dropped before the fit
+    wide.iloc[::7, 1:] = np.nan
+    fe = pd.DataFrame({"event_id": [f"e{j}" for j in range(3) for _ in names + ["FLAT"]],
+                       "ticker": (names + ["FLAT"]) * 3,
+                       "day0": np.repeat(dates[[-30, -60, -90]], len(names) + 1),
+                       "exchange": "XNYS"})
+    study = EventStudy(wide, fe, benchmark="SPY")
+    lay = study._layout()
+    n = len(fe)
+    runs = []
+    for with_stats in (True, False):
+        status = np.array(["used"] * n, dtype=object)
+        detail = [""] * n
+        stats: dict = {}
+        rows = drop_constant_returns(study, study.spec, lay, np.arange(n), status, detail,
+                                     stats=stats if with_stats else None)
+        y_e, xe = study._estimation_design(study.spec, lay)
+        y_v, xv = study._event_design(study.spec, lay, rows)
+        fit = fit_normal_model(study.spec, y_e, xe, lay.clean_mask, y_v, xv, rows=rows)
+        flag_perfect_fits(study, study.spec, lay, rows, fit, status, detail,
+                          stats=stats if with_stats else None)
+        assert not with_stats or np.array_equal(stats["rows"], rows)
+        runs.append((status, detail, fit.ok.copy()))
+    (s1, d1, ok1), (s2, d2, ok2) = runs
+    assert s1.tolist() == s2.tolist() and d1 == d2 and np.array_equal(ok1, ok2)
+    assert (s1 == "degenerate_design").sum() == 9  # S0, S1 and S4 (exact) of each event
+    assert (s1 == "insufficient_estimation").sum() == 3  # FLAT

@@ -68,6 +68,10 @@ def resolve_benchmarks(fe: pd.DataFrame, raw: pd.DataFrame, benchmark) -> list[s
         return [benchmark] * len(fe)
     cache: dict[tuple[str, str], str] = {}
     given = raw["benchmark"].to_numpy(dtype=object) if "benchmark" in raw.columns else None
+    if benchmark is None and given is not None:
+        listed = given.tolist()
+        if all(type(b) is str and b for b in listed):  # every row names its benchmark
+            return listed
     out = []
     for i, (ticker, exchange) in enumerate(zip(fe["ticker"].tolist(), fe["exchange"].tolist())):
         if isinstance(benchmark, Mapping):

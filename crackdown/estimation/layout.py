@@ -60,6 +60,81 @@ class Layout:
     bench_shift: dict = field(default_factory=dict)
     world_est: np.ndarray | None = None
     world_event: np.ndarray | None = None
+    #: ``(date_rows, group_of, starts)``: the padded grid dates of each exchange, each row's
+    #: exchange and its estimation window's start on the padded grid (see
+    #: :meth:`deferred_dates_est`)
+    date_windows: tuple | None = field(default=None, repr=False)
+
+    def deferred_dates_est(self, rows: np.ndarray | None = None):
+        """``dates_est[rows]`` (every row when None) as a :class:`Deferred`: gathered from
+        the grid dates on first read, without gathering the other rows' dates."""
+        if self.date_windows is None:
+            return self.dates_est if rows is None else self.dates_est[rows]
+        date_rows, group_of, starts = self.date_windows
+        sel = slice(None) if rows is None else rows
+        return Deferred(_window_rows, date_rows, group_of[sel], starts[sel],
+                        self.y_est.shape[1])
+
+
+class Deferred:
+    """An array computed on first read: ``make(*args)``.
+
+    A field of :class:`Layout` or :class:`crackdown.estimation.panel.EventPanel` installed
+    with :func:`deferred_fields` may hold one; reading the field computes the array once and
+    keeps it (the same values as computing it up front). Pickled as the computed array.
+    ``make`` must be a module-level function (so that the object can be pickled).
+    """
+
+    __slots__ = ("args", "make")
+
+    def __init__(self, make, *args) -> None:
+        self.make, self.args = make, args
+
+    def value(self) -> np.ndarray:
+        return self.make(*self.args)
+
+    def __reduce__(self):
+        return (_identity, (self.value(),))
+
+
+def _identity(value):
+    return value
+
+
+class _DeferredField:
+    """Data descriptor of a field that may hold a :class:`Deferred` (see there)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name]
+        if isinstance(value, Deferred):
+            value = obj.__dict__[self.name] = value.value()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+
+def deferred_fields(cls, names: tuple[str, ...]):
+    """Let the dataclass fields ``names`` of ``cls`` hold a :class:`Deferred` (computed on
+    first read). Install after ``@dataclass`` (the fields keep no default)."""
+    for name in names:
+        setattr(cls, name, _DeferredField(name))
+    return cls
+
+
+deferred_fields(Layout, ("dates_est",))
+
+
+def _window_rows(series: np.ndarray, which: np.ndarray, starts: np.ndarray,
+                 width: int) -> np.ndarray:
+    """``out[n] = series[which[n], starts[n]:starts[n] + width]``: one gather of contiguous
+    slices (:func:`numpy.lib.stride_tricks.sliding_window_view`)."""
+    return sliding_window_view(series, width, axis=1)[which, starts]
 
 
 
@@ -239,7 +314,8 @@ def build_layout(study) -> Layout:
     b_est, b_event = win_e[bench_row, s_e], win_v[bench_row, s_v]
     # the benchmark k sessions later (thin-trading betas)
     bench_shift = {k: (win_e[bench_row, s_e + k], win_v[bench_row, s_v + k]) for k in shifts}
-    dates_est = sliding_window_view(date_rows, t_len, axis=1)[group_of, s_e]
+    # the (N, T) dates are gathered when first read (most fits never read them)
+    dates_est = Deferred(_window_rows, date_rows, group_of, s_e, t_len)
     dates_event = sliding_window_view(date_rows, l_len, axis=1)[group_of, s_v]
     return Layout(
         keys=fe,
@@ -260,6 +336,7 @@ def build_layout(study) -> Layout:
         bench_shift=bench_shift,
         world_est=world_est,
         world_event=world_event,
+        date_windows=(date_rows, group_of, s_e),
     )
 
 
@@ -416,12 +493,15 @@ def _usable_blocks(study, spec, lay: Layout, rows: np.ndarray):
 
 
 def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np.ndarray,
-                          detail: list[str]) -> np.ndarray:
+                          detail: list[str], stats: dict | None = None) -> np.ndarray:
     """Rows of ``rows`` whose return varies; the others get ``insufficient_estimation``.
 
     A return that is the same on all of at least two usable estimation days (a price that
     never moves) has zero variance: every standardized test would divide by zero and the
-    model's fit is undefined. ``status`` and ``detail`` are updated in place.
+    model's fit is undefined. ``status`` and ``detail`` are updated in place. With ``stats``
+    (a dict), the usable days, largest and smallest usable return of the rows kept are left
+    in it (keys ``rows, n_use, hi, lo``) for :func:`flag_perfect_fits`, which then need not
+    compute them again.
     """
     if spec is None or len(rows) == 0:
         return rows
@@ -433,6 +513,9 @@ def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np
         filled_hi[sl] = np.fmax.reduce(y, axis=1)  # NaN-ignoring: the largest usable return
         filled_lo[sl] = np.fmin.reduce(y, axis=1)
     constant = (n_use >= 2) & (filled_hi == filled_lo)
+    if stats is not None:
+        keep = ~constant
+        stats.update(rows=rows[keep], n_use=n_use[keep], hi=filled_hi[keep], lo=filled_lo[keep])
     for j in np.flatnonzero(constant):
         status[rows[j]] = "insufficient_estimation"
         detail[rows[j]] = (
@@ -444,12 +527,14 @@ def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np
 
 
 def flag_perfect_fits(study, spec, lay: Layout, rows: np.ndarray, fit, status: np.ndarray,
-                      detail: list[str]) -> None:
+                      detail: list[str], stats: dict | None = None) -> None:
     """Mark fits whose residual variance is rounding error as ``degenerate_design``.
 
     ``sigma2 <= PERFECT_FIT * Var(r)`` over the usable estimation days (Var with ddof 1): the
     regressors reproduce the stock's returns (its own returns under another name). Sets
     ``fit.ok`` to False for them (excluded) and updates ``status`` and ``detail`` in place.
+    ``stats``: what :func:`drop_constant_returns` left for the same ``rows`` (else computed
+    here).
     """
     if len(rows) == 0:
         return
@@ -457,6 +542,19 @@ def flag_perfect_fits(study, spec, lay: Layout, rows: np.ndarray, fit, status: n
     # max|r|^2 can be perfect, and Var(r) is computed for those alone (row by row, as for all)
     var_y = np.full(len(rows), np.nan)
     maybe = np.zeros(len(rows), dtype=bool)
+    if stats and np.array_equal(stats["rows"], rows):
+        top = np.fmax(stats["hi"], -stats["lo"])
+        s2 = fit.sigma2
+        with np.errstate(invalid="ignore", over="ignore"):
+            maybe[:] = fit.ok & (stats["n_use"] > 1) & np.isfinite(s2) & (
+                s2 <= 4 * PERFECT_FIT * top * top)
+        cand = np.flatnonzero(maybe)
+        if len(cand):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                var_y[cand] = np.nanvar(_usable_returns(study, spec, lay, rows[cand]), axis=1,
+                                        ddof=1)
+        _flag(spec, rows, fit, status, detail, maybe, var_y)
+        return
     for sl, y in _usable_blocks(study, spec, lay, rows):
         n_use = y.shape[1] - np.isnan(y).sum(axis=1)
         top = np.fmax(np.fmax.reduce(y, axis=1), -np.fmin.reduce(y, axis=1))
@@ -468,6 +566,11 @@ def flag_perfect_fits(study, spec, lay: Layout, rows: np.ndarray, fit, status: n
         if len(cand):
             with np.errstate(invalid="ignore", divide="ignore"):
                 var_y[sl][cand] = np.nanvar(y[cand], axis=1, ddof=1)
+    _flag(spec, rows, fit, status, detail, maybe, var_y)
+
+
+def _flag(spec, rows, fit, status, detail, maybe, var_y) -> None:
+    """The perfect fits among the candidates ``maybe`` (:func:`flag_perfect_fits`)."""
     with np.errstate(invalid="ignore"):
         perfect = maybe & (fit.sigma2 <= PERFECT_FIT * var_y)
     for j in np.flatnonzero(perfect):

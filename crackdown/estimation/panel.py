@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import StudyConfigError
+from crackdown.estimation.layout import Deferred, deferred_fields
 
 
 @dataclass
@@ -49,6 +50,12 @@ class EventPanel:
         days (estudy2's Patell convention uses all index days); NaN when no benchmark.
     dates_est, dates_event : ndarray of datetime64 (N, T) and (N, L)
         Calendar dates of the grid days (NaT outside the grid).
+
+        ``ar_est``, ``market_est`` and ``dates_est`` may be passed as a
+        :class:`crackdown.estimation.layout.Deferred` (:meth:`build` does when not every
+        firm-event is included): the array is gathered on first read (the same values), so
+        a fit whose estimation-window arrays are never read (abnormal returns, CARs) never
+        allocates them; the tests read them.
     model : ndarray of str (N,)
     session_grid : {"exchange", "data"}
         Grid of the relative days: each listing's exchange calendar, or the returns index.
@@ -193,31 +200,43 @@ class EventPanel:
 
     @classmethod
     def build(cls, study, lay, fits, included, model_used, flagged) -> EventPanel:
+        """The panel of the ``included`` rows of ``lay`` from the ``fits`` of
+        :meth:`crackdown.estimation.study.EventStudy.fit` (``(spec, rows, fit)`` triples).
+
+        Panel row ``p`` is the ``p``-th included layout row (``rows = flatnonzero(included)``);
+        a fitted row ``r`` goes to ``p = cumsum(included)[r] - 1``. Every included row is in
+        exactly one fit. Nothing is copied that need not be: when one fit holds every
+        included row in order, ``ar_est`` is that fit's residual array (every fitted row
+        included) or a gather of its rows on first read; ``market_est`` and ``dates_est`` are
+        the layout's arrays when every row is included and otherwise gathered on first read
+        (:class:`crackdown.estimation.layout.Deferred`). The values are those of a copy.
+        """
         rows = np.flatnonzero(included)
-        pos_of = {int(r): p for p, r in enumerate(rows)}
+        pos = np.cumsum(included, dtype=np.intp) - 1  # panel row of an included layout row
         n, t_len = len(rows), lay.y_est.shape[1]
         l_len = lay.y_event.shape[1]
         ar_event = np.full((n, l_len), np.nan)
-        ar_est = np.full((n, t_len), np.nan)
         fvf = np.full((n, l_len), np.nan)
         n_obs = np.zeros(n, dtype=int)
         n_params = np.zeros(n, dtype=int)
         df_resid = np.zeros(n, dtype=int)
         sigma2 = np.full(n, np.nan)
-        groups = []
+        groups, parts = [], []
         for spec, frows, fit in fits:
-            sel = np.array([int(r) in pos_of for r in frows], dtype=bool)
+            frows = np.asarray(frows, dtype=np.intp)
+            sel = included[frows]
             if not sel.any():
                 continue
-            prow = np.array([pos_of[int(r)] for r in frows[sel]])
+            prow = pos[frows[sel]]
             ar_event[prow] = fit.ar_event[sel]
-            ar_est[prow] = fit.ar_est[sel]
             fvf[prow] = fit.forecast_var_factor[sel]
             n_obs[prow] = fit.n_obs[sel]
             n_params[prow] = spec.n_params
             df_resid[prow] = fit.df_resid[sel]
             sigma2[prow] = fit.sigma2[sel]
             groups.append((spec, fit, prow, np.flatnonzero(sel)))
+            parts.append((fit, sel, prow))
+        ar_est = _panel_residuals(parts, n, t_len)
         fe = lay.keys
         keys = pd.DataFrame(
             {
@@ -230,6 +249,7 @@ class EventPanel:
                 "benchmark": fe["benchmark"].to_numpy()[rows],
             }
         )
+        every = n == len(included)  # every layout row is a panel row, in order
         e_lo, e_hi = study.estimation
         w_lo, w_hi = study.window
         return cls(
@@ -244,11 +264,40 @@ class EventPanel:
             df_resid=df_resid,
             sigma2=sigma2,
             forecast_var_factor=fvf,
-            market_est=lay.bench_est[rows],
+            market_est=lay.bench_est if every else Deferred(_take_rows, lay.bench_est, rows),
             market_event=lay.bench_event[rows],
-            dates_est=lay.dates_est[rows],
+            dates_est=lay.deferred_dates_est(None if every else rows),
             dates_event=lay.dates_event[rows],
             model=model_used.astype(str)[rows],
             groups=groups,
             session_grid=study.session_grid,
         )
+
+
+# ``ar_est``, ``market_est`` and ``dates_est`` may be given as a Deferred gather (build)
+deferred_fields(EventPanel, ("ar_est", "market_est", "dates_est"))
+
+
+def _take_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``a[rows]`` (a module-level function: a :class:`Deferred` of it can be pickled)."""
+    return a[rows]
+
+
+def _panel_residuals(parts: list, n: int, t_len: int) -> np.ndarray:
+    """The ``(n, T)`` estimation residuals of the panel from ``(fit, sel, prow)`` per fit.
+
+    One fit covering panel rows ``0..n-1`` in order: its own ``ar_est`` when every fitted row
+    is included (C-contiguous float64, as a copy would be; not copied), else a
+    :class:`Deferred` gather of its included rows (made on first read). Otherwise a NaN array
+    with each fit's included rows scattered in.
+    """
+    if len(parts) == 1:
+        fit, sel, prow = parts[0]
+        a = fit.ar_est
+        if (len(prow) == n and bool((prow == np.arange(n)).all())
+                and a.dtype == np.float64 and a.flags.c_contiguous):
+            return a if bool(sel.all()) else Deferred(_take_rows, a, sel)
+    out = np.full((n, t_len), np.nan)
+    for fit, sel, prow in parts:
+        out[prow] = fit.ar_est[sel]
+    return out

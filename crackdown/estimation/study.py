@@ -648,14 +648,18 @@ class EventStudy:
                 model_used[i] = self.fallback
                 detail[i] = f"{detail[i]}; used fallback model {self.fallback}"
         main_rows = np.flatnonzero(np.isin(status, ("used", "short_estimation")))
-        main_rows = drop_constant_returns(self, self.spec, lay, main_rows, status, detail)
-        fb_rows = drop_constant_returns(self, self.fallback_spec, lay, fb_rows, status, detail)
+        usable: tuple[dict, dict] = ({}, {})  # usable-day statistics, for flag_perfect_fits
+        main_rows = drop_constant_returns(self, self.spec, lay, main_rows, status, detail,
+                                          stats=usable[0])
+        fb_rows = drop_constant_returns(self, self.fallback_spec, lay, fb_rows, status, detail,
+                                        stats=usable[1])
         self._check_factor_coverage(self.spec, lay, main_rows)
         if self.fallback_spec is not None:
             self._check_factor_coverage(self.fallback_spec, lay, fb_rows)
 
         fits = []
-        for spec, rows in ((self.spec, main_rows), (self.fallback_spec, fb_rows)):
+        for spec, rows, stats in ((self.spec, main_rows, usable[0]),
+                                  (self.fallback_spec, fb_rows, usable[1])):
             if spec is None or len(rows) == 0:
                 continue
             y_e, xe = self._estimation_design(spec, lay)  # every row, no copies
@@ -667,7 +671,7 @@ class EventStudy:
             no_var = np.flatnonzero(status[rows] == "short_estimation")
             fit.ar_est[no_var] = np.nan  # fewer than min_estimation_obs days: no variance
             fit.sigma2[no_var] = np.nan
-            flag_perfect_fits(self, spec, lay, rows, fit, status, detail)
+            flag_perfect_fits(self, spec, lay, rows, fit, status, detail, stats=stats)
             for j in np.flatnonzero(~fit.ok & (status[rows] != "degenerate_design")):
                 i = rows[j]
                 why = ("collinear regressors in the estimation window"
@@ -707,9 +711,8 @@ class EventStudy:
                 detail[i] = f"{detail[i] + '; ' if detail[i] else ''}{text}"
                 if status[i] == "used" or miss.all():
                     status[i] = "missing_event_window"
-        for i in range(n):
-            if lay.day0_note[i]:
-                detail[i] = f"{detail[i] + '; ' if detail[i] else ''}{lay.day0_note[i]}"
+        for i in [i for i, note in enumerate(lay.day0_note) if note]:
+            detail[i] = f"{detail[i] + '; ' if detail[i] else ''}{lay.day0_note[i]}"
 
         included = np.zeros(n, dtype=bool)
         for spec, rows, fit in fits:
@@ -717,6 +720,8 @@ class EventStudy:
             all_missing = ~np.isfinite(ar_event_all[ok_rows]).any(axis=1)
             included[ok_rows[~all_missing]] = True
         flagged = np.isin(status, FLAGGED_STATUSES)
+        keys = list(zip(event_ids.tolist(), tickers.tolist()))  # (event_id, ticker) per row
+        note_of, info_of = self.day0_notes.get, self.firm_event_info.get
         outcomes = pd.DataFrame(
             {
                 "event_id": fe["event_id"].to_numpy(),
@@ -729,11 +734,11 @@ class EventStudy:
                 "n_estimation_obs": n_est,
                 "included": included,
                 "flagged": flagged & included,
-                "day0_note": [self.day0_notes.get((e, t), "") for e, t in zip(event_ids, tickers)],
+                "day0_note": [note_of(k, "") for k in keys],
                 "benchmark": fe["benchmark"].to_numpy(),
             }
         )
-        info = [self.firm_event_info.get((e, t), {}) for e, t in zip(event_ids, tickers)]
+        info = [info_of(k, {}) for k in keys]
         for col, default in (("timing", ""), ("day0_uncertain", False), ("confounded_by", "")):
             outcomes[col] = [i.get(col, default) for i in info]
         for spec, rows, fit in fits:
