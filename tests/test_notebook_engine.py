@@ -120,3 +120,28 @@ def test_reused_kernel_runs_every_notebook_through_one_client(tmp_path):
         clients = {id(c) for c, _, _ in seen}
         assert len(clients) == 1 and len({pid for _, pid, _ in seen}) == 1
         assert {n for _, _, n in seen} == {2}  # the control client and the notebooks' client
+
+
+def test_a_report_worker_validates_notebooks_without_rfc3987_syntax(tmp_path):
+    """``report_io.worker_init`` keeps jsonschema's optional rfc3987_syntax out of a worker;
+    nbformat still validates (and rejects an invalid notebook) there."""
+    import subprocess
+    import sys
+
+    good = _notebook(tmp_path / "nb.ipynb")
+    code = (
+        "import sys\n"
+        "from crackdown.output import report_io\n"
+        "report_io.worker_init()\n"
+        "import nbformat, papermill\n"
+        f"nb = nbformat.read({str(good)!r}, as_version=4)\n"
+        "nbformat.validate(nb)\n"
+        "nb.cells[0]['cell_type'] = 'no such type'\n"
+        "try:\n"
+        "    nbformat.validate(nb)\n"
+        "except nbformat.ValidationError:\n"
+        "    print('invalid rejected')\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[:2] == ["invalid rejected", "None"]
