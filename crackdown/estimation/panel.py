@@ -120,6 +120,30 @@ class EventPanel:
                           est_rel_days=self.est_rel_days, groups=groups,
                           session_grid=self.session_grid, **kw)
 
+    @staticmethod
+    def _mixed_calendar_rows(event_ids: np.ndarray, exchanges: np.ndarray,
+                             same_calendar) -> np.ndarray:
+        """Rows of events whose listings are on more than one calendar (a boolean mask).
+
+        One factorization of the events and exchanges and one ``same_calendar`` call per
+        distinct set of exchanges (not a scan of every row per event: a panel of pseudo
+        events has thousands of events).
+        """
+        codes, events = pd.factorize(event_ids)
+        x_codes, names = pd.factorize(exchanges)
+        pairs = np.unique(codes.astype(np.int64) * len(names) + x_codes)
+        exchanges_of: dict[int, list[str]] = {}
+        for event, x in zip(*(a.tolist() for a in np.divmod(pairs, len(names))), strict=True):
+            exchanges_of.setdefault(event, []).append(str(names[x]))
+        verdict: dict[tuple[str, ...], bool] = {}
+        mixed_event = np.zeros(len(events), dtype=bool)
+        for event, listed in exchanges_of.items():
+            key = tuple(listed)
+            if key not in verdict:
+                verdict[key] = not same_calendar(listed)
+            mixed_event[event] = verdict[key]
+        return mixed_event[codes]
+
     def aligned_residuals(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Estimation residuals with the rows' sessions paired in information time.
 
@@ -151,12 +175,11 @@ class EventPanel:
         if self.session_grid != "exchange" or (exchanges == "").any():
             return self.ar_est, self.est_rel_days, 0
         event_ids = self.keys["event_id"].astype(str).to_numpy()
-        mixed = [e for e in pd.unique(event_ids)
-                 if not same_calendar(list(set(exchanges[event_ids == e])))]
-        if not mixed:
+        mixed = self._mixed_calendar_rows(event_ids, exchanges, same_calendar)
+        if not mixed.any():
             return self.ar_est, self.est_rel_days, 0
         day0 = self.keys["day0"].to_numpy(dtype="datetime64[ns]")
-        rows = np.flatnonzero(np.isin(event_ids, mixed))
+        rows = np.flatnonzero(mixed)
         keys0 = np.empty(len(rows), dtype="datetime64[ns]")
         for x in pd.unique(exchanges[rows]):
             sel = exchanges[rows] == x
