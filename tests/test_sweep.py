@@ -194,6 +194,28 @@ def test_joint_pvalues_are_the_curve_statistic_against_its_draws(with_draws):
     assert res.curve(ev)["caar"].is_monotonic_increasing
 
 
+@pytest.mark.shared
+def test_grouped_placebo_draws_equal_the_per_event_path(with_draws, monkeypatch):
+    """The grouped pass (issue #14) gives the per-event path's draws: CAARs bit for bit, the
+    headline statistic and p-value to 1e-12 (r̄'s matrix products may round by an ulp), the
+    same joint tests."""
+    monkeypatch.setattr(sweep_tasks, "_PER_PANEL_DRAWS", True)
+    ev = cd.load_events(event_ids=["alibaba_antitrust_fine", "education_double_reduction"])
+    ref = sweep(ev, models=["market", "market-adjusted"], windows=[(-1, 1), (0, 1)],
+                estimations=[(-250, -11)], benchmarks=["auto"], n_draws=9, seed=3,
+                scheduler="in-process")
+    got, want = with_draws.draws, ref.draws
+    pd.testing.assert_frame_equal(got.drop(columns=["headline_stat", "headline_p"]),
+                                  want.drop(columns=["headline_stat", "headline_p"]),
+                                  check_exact=True)
+    for col in ("headline_stat", "headline_p"):
+        a, b = got[col].to_numpy(), want[col].to_numpy()
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a[~np.isnan(b)], b[~np.isnan(b)], rtol=1e-12, atol=0)
+    assert np.isfinite(got["headline_p"]).sum() >= 20
+    pd.testing.assert_frame_equal(with_draws.joint, ref.joint, check_exact=True)
+
+
 # ------------------------------------------------------------------ failures, outputs
 @pytest.mark.shared
 def test_a_failing_task_is_retried_once_then_reported(prices_dir, monkeypatch):

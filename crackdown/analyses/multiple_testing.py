@@ -27,7 +27,9 @@ the observed p-values ordered ``p_(1) <= ... <= p_(E)``,
 draws where an event's statistic cannot be computed (no prices at the shifted date) leave it
 out of that draw's maximum. Shifts are drawn from ``min_shift <= |k| <= max_shift`` sessions;
 pseudo windows may fall on other real events, which can only widen the null distribution (the
-adjustment is then conservative).
+adjustment is then conservative). Each batched fit of ``chunk`` draws is tested in one grouped
+pass (:mod:`crackdown.inference.grouped`: every pseudo event's statistic from the fit's whole
+panel, equal to the per-event function on that event's rows).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ import pandas as pd
 
 from crackdown.errors import StudyConfigError
 
-__all__ = ["MULTIPLE_TESTING_COLUMNS", "STATISTICS", "bh_qvalues", "campaign_multiple_testing",
-           "westfall_young_stepdown"]
+__all__ = ["GROUPED_STATISTICS", "MULTIPLE_TESTING_COLUMNS", "STATISTICS", "bh_qvalues",
+           "campaign_multiple_testing", "grouped_pvalues", "westfall_young_stepdown"]
 
 #: Columns of :func:`campaign_multiple_testing`.
 MULTIPLE_TESTING_COLUMNS = ("event_id", "cluster_id", "statistic", "pvalue", "cluster_p",
@@ -73,6 +75,77 @@ def _grank(panel, window):
 #: Statistic name -> function(panel of one event, window) -> TestResult.
 STATISTICS: dict[str, Callable] = {"portfolio_t": _portfolio_t,
                                    "kolari_pynnonen_bmp": _kp_bmp, "grank_t": _grank}
+
+
+def _group_residuals(panel, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Rows of :meth:`EventPanel.aligned_residuals` as ``panel.subset(group rows)`` gives them.
+
+    Alignment is per event (each group is one pseudo event), so one call on the whole panel
+    gives every group's rows; only listings without an exchange switch it off for the whole
+    panel, so the groups holding such rows keep ``ar_est`` (as their own subset would) and the
+    others are aligned on their own. Columns are relative (information) days; the extra
+    all-NaN columns change no statistic.
+    """
+    ex = panel.keys["exchange"].astype(str).to_numpy()
+    if panel.session_grid != "exchange" or not (ex == "").any():
+        return panel.aligned_residuals()[0]
+    plain = (np.bincount(codes[ex == ""], minlength=n_groups) > 0)[codes]
+    rest, days, _ = panel.subset(np.flatnonzero(~plain)).aligned_residuals()
+    est = panel.est_rel_days
+    lo = int(min(est[0], days[0])) if len(days) else int(est[0])
+    hi = int(max(est[-1], days[-1])) if len(days) else int(est[-1])
+    out = np.full((panel.n, hi - lo + 1), np.nan)
+    out[np.ix_(np.flatnonzero(plain), est - lo)] = panel.ar_est[plain]
+    if len(days):
+        out[np.ix_(np.flatnonzero(~plain), days - lo)] = rest
+    return out
+
+
+def _grouped_portfolio_t(panel, codes, n_groups, window):
+    from crackdown.inference.grouped import grouped_portfolio_t
+
+    return grouped_portfolio_t(panel.ar_event, _group_residuals(panel, codes, n_groups), codes,
+                               window, n_groups=n_groups, rel_days=panel.rel_days)
+
+
+def _grouped_kp_bmp(panel, codes, n_groups, window):
+    from crackdown.inference.grouped import grouped_kolari_pynnonen_bmp
+
+    return grouped_kolari_pynnonen_bmp(
+        panel.ar_event, panel.ar_est, codes, window, n_groups=n_groups, rel_days=panel.rel_days,
+        corr_residuals=_group_residuals(panel, codes, n_groups), **panel.standardization(window))
+
+
+#: Statistic name -> function(panel, group codes, n_groups, window) -> GroupedTest: the
+#: statistics of :data:`STATISTICS` computed for many groups of one panel at once (equal to
+#: the per-panel function on each group's rows, see :mod:`crackdown.inference.grouped`).
+GROUPED_STATISTICS: dict[str, Callable] = {"portfolio_t": _grouped_portfolio_t,
+                                           "kolari_pynnonen_bmp": _grouped_kp_bmp}
+
+
+def grouped_pvalues(statistic: str, panel, codes: np.ndarray, n_groups: int,
+                    window: tuple[int, int]) -> np.ndarray:
+    """``(G,)`` p-values of ``statistic`` per group of ``panel``'s rows (NaN: not computable).
+
+    Grouped computation where :data:`GROUPED_STATISTICS` has one, else the per-panel function
+    on each group (``_safe``). An error of the whole grouped call (e.g. a window outside the
+    panel) gives NaN everywhere, as it would for every group.
+    """
+    from crackdown.errors import CrackdownError
+
+    codes = np.asarray(codes, dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if statistic in GROUPED_STATISTICS:
+            try:
+                return GROUPED_STATISTICS[statistic](panel, codes, n_groups, window).pvalue
+            except (CrackdownError, ValueError, ZeroDivisionError):
+                return np.full(n_groups, np.nan)
+        out = np.full(n_groups, np.nan)
+        rows = pd.Series(np.arange(len(codes))).groupby(codes).indices
+        for g, sel in rows.items():
+            out[g] = _safe(STATISTICS[statistic], panel.subset(sel), window)[1]
+        return out
 
 
 def bh_qvalues(pvalues) -> np.ndarray:
@@ -147,6 +220,7 @@ def multiple_testing(
     min_shift: int = 40,
     max_shift: int = 500,
     chunk: int = 25,
+    _per_panel: bool = False,
 ) -> pd.DataFrame:
     """Per event: p-value, cluster BH q-value and Westfall-Young step-down FWER p-value.
 
@@ -166,6 +240,10 @@ def multiple_testing(
         Range of ``|k_b|`` in sessions.
     chunk : int
         Draws re-estimated per batched fit (memory).
+    _per_panel : bool
+        Private: test every pseudo event on its own ``panel.subset`` (the reference path that
+        ``benchmarks/fwer_speed.py`` times) instead of one grouped pass per batched fit
+        (:data:`GROUPED_STATISTICS`; same p-values, see :mod:`crackdown.inference.grouped`).
 
     Returns
     -------
@@ -215,15 +293,29 @@ def multiple_testing(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = study.with_firm_events(pseudo).fit()
-        rows_of_pseudo = pd.Series(fit.panel.keys["event_id"].to_numpy()).groupby(
-            fit.panel.keys["event_id"].to_numpy()).indices
-        for b in range(start, min(start + chunk, len(shifts))):
-            for j, e in enumerate(ids):
-                sel = rows_of_pseudo.get(f"{e}|{b}")
-                if sel is not None:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        draws[b, j] = _safe(fn, fit.panel.subset(sel), window)[1]
+        stop = min(start + chunk, len(shifts))
+        if _per_panel or statistic not in GROUPED_STATISTICS:
+            rows_of_pseudo = pd.Series(fit.panel.keys["event_id"].to_numpy()).groupby(
+                fit.panel.keys["event_id"].to_numpy()).indices
+            for b in range(start, stop):
+                for j, e in enumerate(ids):
+                    sel = rows_of_pseudo.get(f"{e}|{b}")
+                    if sel is not None:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", RuntimeWarning)
+                            draws[b, j] = _safe(fn, fit.panel.subset(sel), window)[1]
+            continue
+        # one grouped pass: group (b, j) = pseudo event f"{ids[j]}|{b}"
+        code_of = {f"{e}|{b}": (b - start) * len(ids) + j
+                   for b in range(start, stop) for j, e in enumerate(ids)}
+        codes = pd.Series(fit.panel.keys["event_id"].to_numpy()).map(code_of)
+        sub = fit.panel
+        if codes.isna().any():  # rows of no pseudo event of the family (none expected)
+            sub = sub.subset(np.flatnonzero(codes.notna().to_numpy()))
+            codes = codes.dropna()
+        draws[start:stop] = grouped_pvalues(
+            statistic, sub, codes.to_numpy(dtype=np.int64), len(code_of), window,
+        ).reshape(stop - start, len(ids))
     clusters = family["cluster_id"].astype(str).to_numpy()
     size = pd.Series(clusters).map(pd.Series(clusters).value_counts()).to_numpy()
     frame = pd.DataFrame({"cluster_id": clusters, "p": pvals, "m": size})

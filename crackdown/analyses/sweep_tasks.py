@@ -237,6 +237,36 @@ def _placebo_draws(task: SweepTask, base: SweepBase, window, study, todo, pseudo
     except CrackdownError:
         return out  # every draw NaN: counted as invalid draws by the joint test
     panel = res.panel
+    if _PER_PANEL_DRAWS:
+        return _placebo_draws_per_panel(task, panel, window, study, todo, out)
+    # one grouped pass over the fit's panel: group (event j, draw k) = code j * n_draws + k
+    code_of = {f"{ev}\x1fplacebo_{k:04d}": j * task.n_draws + k
+               for j, (ev, _) in enumerate(todo) for k in range(task.n_draws)}
+    codes = pd.Series(panel.keys["event_id"].to_numpy()).map(code_of)
+    if codes.isna().any():  # rows of no (event, draw) of this task (none expected)
+        panel = panel.subset(np.flatnonzero(codes.notna().to_numpy()))
+        codes = codes.dropna()
+    codes = codes.to_numpy(dtype=np.int64)
+    n_groups = len(code_of)
+    caar = _grouped_caar(panel, codes, n_groups, window)
+    head = _grouped_headline(panel, codes, n_groups, window)
+    size = np.bincount(codes, minlength=n_groups)
+    for j, (ev, _) in enumerate(todo):
+        part = slice(j * task.n_draws, (j + 1) * task.n_draws)
+        has = size[part] > 0
+        two = size[part] >= 2  # one listing: no cross-sectional test
+        for arr, values, keep in zip(out[(ev, window)], (caar[part], *head[part].T),
+                                     (has, two, two), strict=True):
+            arr[keep] = values[keep]
+    return out
+
+
+#: Private: test every (event, draw) on its own ``panel.subset`` as before issue #14 (the
+#: reference path; tests/test_sweep.py compares the two).
+_PER_PANEL_DRAWS = False
+
+
+def _placebo_draws_per_panel(task: SweepTask, panel, window, study, todo, out: dict) -> dict:
     ids = panel.keys["event_id"].to_numpy()
     order: dict[str, list[int]] = {}
     for i, key in enumerate(ids):
@@ -249,6 +279,41 @@ def _placebo_draws(task: SweepTask, base: SweepBase, window, study, todo, pseudo
                 r = _event_stats(panel, np.asarray(idx), window, study.returns_kind,
                                  task.alpha, full=False)
                 caar[k], stat[k], pval[k] = r["caar"], r["headline_stat"], r["headline_p"]
+    return out
+
+
+def _grouped_caar(panel, codes: np.ndarray, n_groups: int, window) -> np.ndarray:
+    """CAAR of :func:`_event_stats` per group: ``Σ_t AAR_t`` over the window's days, ``AAR_t``
+    the mean of the rows' finite abnormal returns on day t (the same sums, bit for bit:
+    :func:`crackdown.inference.grouped.grouped_nansum`); NaN when a day has none."""
+    from crackdown.inference.grouped import grouped_nansum
+
+    ar = panel.ar_event[:, panel.columns(*window)]
+    total = grouped_nansum(ar, codes, n_groups, column_major=True)  # sub.ar_event[:, cols]
+    cnt = np.zeros(total.shape)
+    np.add.at(cnt, codes, np.isfinite(ar))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        aar = total / cnt
+    return np.where((cnt > 0).all(axis=1), aar.sum(axis=1), np.nan)
+
+
+def _grouped_headline(panel, codes: np.ndarray, n_groups: int, window) -> np.ndarray:
+    """``(G, 2)`` headline statistic and p-value per group (NaN where not computable)."""
+    from crackdown.analyses.multiple_testing import GROUPED_STATISTICS, STATISTICS, _safe
+    from crackdown.inference.headline import HEADLINE_TEST
+
+    out = np.full((n_groups, 2), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if HEADLINE_TEST in GROUPED_STATISTICS:
+            try:
+                res = GROUPED_STATISTICS[HEADLINE_TEST](panel, codes, n_groups, window)
+            except (CrackdownError, ValueError, ZeroDivisionError):
+                return out
+            return np.column_stack([res.statistic, res.pvalue])
+        rows = pd.Series(np.arange(len(codes))).groupby(codes).indices
+        for g, sel in rows.items():
+            out[g] = _safe(STATISTICS[HEADLINE_TEST], panel.subset(sel), window)
     return out
 
 
