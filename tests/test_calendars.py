@@ -359,11 +359,8 @@ def test_exchange_for_ticker_bad_symbol(bad):
 def test_exchange_for_ticker_prefers_universe(monkeypatch):
     universe = pytest.importorskip("crackdown.timeline.universe")
     fake = {"FAKEHK": "XHKG", "FAKELON": "XLON"}
-
-    def fake_row(ticker):
-        return None if ticker not in fake else pd.Series({"exchange": fake[ticker]})
-
-    monkeypatch.setattr(universe, "universe_row", fake_row)
+    # the per-ticker columns exchange_for_ticker reads (built once from the table)
+    monkeypatch.setattr(universe, "_column_maps", lambda: {"exchange": fake, "benchmark": {}})
     # A plain symbol would map to XNYS; the universe says XHKG.
     assert exchange_for_ticker("FAKEHK") == "XHKG"
     with pytest.raises(CalendarError, match="universe.csv.*'XLON'"):

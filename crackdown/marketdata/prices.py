@@ -118,12 +118,38 @@ def is_offline(offline: bool | None = None) -> bool:
 
 
 def _slice(frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None):
+    return frame.loc[_range_mask(frame, start, end)]
+
+
+def _range_mask(frame: pd.DataFrame, start: pd.Timestamp | None,
+                end: pd.Timestamp | None) -> np.ndarray:
+    """Rows of ``frame`` dated in ``[start, end]`` (inclusive; None: unbounded).
+
+    A naive ``datetime64[ns]`` index is compared as a numpy array with the bounds in
+    nanoseconds (the same answers, NaT included: never in range); any other index, or a bound
+    outside the nanosecond range, is compared by pandas.
+    """
+    index = frame.index
+    if type(index) is pd.DatetimeIndex and index.dtype == np.dtype("datetime64[ns]"):
+        try:
+            lo, hi = (None if b is None else b.as_unit("ns").to_datetime64()
+                      for b in (start, end))
+        except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
+            pass
+        else:
+            day = index.to_numpy()
+            mask = np.ones(len(frame), dtype=bool)
+            if lo is not None:
+                mask &= day >= lo
+            if hi is not None:
+                mask &= day <= hi
+            return mask
     mask = np.ones(len(frame), dtype=bool)
     if start is not None:
         mask &= frame.index >= start
     if end is not None:
         mask &= frame.index <= end
-    return frame.loc[mask]
+    return mask
 
 
 def flat_zero_volume(frame: pd.DataFrame) -> np.ndarray:
@@ -134,29 +160,107 @@ def flat_zero_volume(frame: pd.DataFrame) -> np.ndarray:
     price. :func:`crackdown.marketdata.returns.align_to_calendar` tells the two apart with the
     exchange calendar. Files without Open/High/Low or Volume give all False.
     """
-    need = ("Open", "High", "Low", "Close", "Volume")
-    if not all(c in frame.columns for c in need):
+    if not all(c in frame.columns for c in _FLAT_COLUMNS):
         return np.zeros(len(frame), dtype=bool)
-    o, h, lo, c, v = (frame[col].to_numpy(dtype=float) for col in need)
+    return _flat(*(frame[col].to_numpy(dtype=float) for col in _FLAT_COLUMNS))
+
+
+_FLAT_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
+
+
+def _flat(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+          v: np.ndarray) -> np.ndarray:
+    """:func:`flat_zero_volume` of the columns as float arrays."""
     return (v == 0) & (o == h) & (h == lo) & (lo == c)
 
 
-def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> dict[str, np.ndarray]:
-    """The rows of one ticker's frame as the :data:`LONG_COLUMNS` arrays of
-    :func:`load_prices` (stacked once for all tickers, not one frame per ticker)."""
+#: :data:`LONG_COLUMNS` that hold one value per ticker (repeated over its rows at the end)
+_PER_TICKER = ("ticker", "price_column", "source")
+
+
+def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> dict:
+    """The rows of one ticker's frame as the :data:`LONG_COLUMNS` of :func:`load_prices`:
+    arrays of the rows, and the per-ticker values (:data:`_PER_TICKER`) with the row count
+    ``n``; stacked once for all tickers by :func:`_stack_long`, not one frame per ticker."""
     column = price_column_of(frame)
     n = len(frame)
     volume = (frame["Volume"].to_numpy(dtype=float) if "Volume" in frame.columns
               else np.full(n, np.nan))
     return {
+        "n": n,
         "date": pd.DatetimeIndex(frame.index).astype("datetime64[ns]").to_numpy(),
-        "ticker": np.full(n, ticker, dtype=object),
+        "ticker": ticker,
         "price": frame[column].to_numpy(dtype=float),
-        "price_column": np.full(n, column, dtype=object),
+        "price_column": column,
         "volume": volume,
-        "source": np.full(n, source, dtype=object),
+        "source": source,
         "flat_zero_volume": flat_zero_volume(frame),
     }
+
+
+def _plain(frame: pd.DataFrame) -> np.ndarray | None:
+    """The values of the usual parsed file as one float64 ``(rows, columns)`` array, or None.
+
+    The usual file has a naive ``datetime64[ns]`` DatetimeIndex and unique columns that
+    numpy reads as one float64 array (float columns, or ints that every reader converts to
+    float the same way); anything else (object, bool, extension columns) gives None.
+    """
+    if not (type(frame.index) is pd.DatetimeIndex
+            and frame.index.dtype == np.dtype("datetime64[ns]")
+            and frame.columns.is_unique):
+        return None
+    values = frame.to_numpy()
+    return values if values.dtype == np.float64 and values.ndim == 2 else None
+
+
+def _rows_to_long(frame: pd.DataFrame, mask: np.ndarray | None, ticker: str,
+                  source: str) -> dict:
+    """``_to_long(frame.loc[mask], ticker, source)`` (``mask`` None: every row).
+
+    A :func:`_plain` frame is read as one float array, its rows taken with ``mask``; no
+    sliced frame and no Series per column are built (the same values: each column is the
+    float64 conversion ``to_numpy(dtype=float)`` gives, the index is naive nanoseconds). Any
+    other frame is sliced and goes through :func:`_to_long`.
+    """
+    values = _plain(frame)
+    if values is None:
+        return _to_long(frame if mask is None else frame.loc[mask], ticker, source)
+    day = frame.index.to_numpy()
+    if mask is not None and not mask.all():
+        values, day = values[mask], day[mask]
+    names = frame.columns.tolist()
+    column = price_column_of(frame)
+
+    def col(name: str) -> np.ndarray:
+        return values[:, names.index(name)]
+
+    n = len(day)
+    have = set(names)
+    flat = (_flat(*(col(c) for c in _FLAT_COLUMNS)) if have.issuperset(_FLAT_COLUMNS)
+            else np.zeros(n, dtype=bool))
+    return {
+        "n": n,
+        "date": day,
+        "ticker": ticker,
+        "price": col(column),
+        "price_column": column,
+        "volume": col("Volume") if "Volume" in have else np.full(n, np.nan),
+        "source": source,
+        "flat_zero_volume": flat,
+    }
+
+
+def _stack_long(parts: list[dict]) -> pd.DataFrame:
+    """The long frame of :func:`load_prices` from the parts of :func:`_to_long`: row arrays
+    concatenated, per-ticker values repeated over each ticker's rows."""
+    lengths = [part["n"] for part in parts]
+    data = {}
+    for c in LONG_COLUMNS:
+        if c in _PER_TICKER:
+            data[c] = np.repeat(np.array([part[c] for part in parts], dtype=object), lengths)
+        else:
+            data[c] = np.concatenate([part[c] for part in parts])
+    return pd.DataFrame(data)
 
 
 def _read_folder_csv(path: Path) -> pd.DataFrame:
@@ -198,26 +302,42 @@ def load_ticker(
         ``'folder', 'cache', 'yfinance'``.
     """
     ticker = normalize_tickers([ticker])[0]
+    frame, mask, source = _load_one(ticker, _request(start, end, prices_dir),
+                                    cache_dir=cache_dir, offline=offline)
+    return (frame if mask is None else frame.loc[mask]), source
+
+
+def _request(start: object, end: object, prices_dir) -> tuple:
+    """The ticker-independent part of :func:`load_ticker`: ``(start, end, span text, folder)``
+    (the errors of a bad range or a missing folder are the same for every ticker)."""
     start_ts, end_ts = _to_timestamp(start, "start"), _to_timestamp(end, "end")
     if start_ts is not None and end_ts is not None and start_ts > end_ts:
         raise PriceDataError(
             f"start {_fmt(start_ts, '')} is after end {_fmt(end_ts, '')}; swap the dates"
         )
-    span = _range_text(start_ts, end_ts)
-    folder = _resolve_folder(prices_dir)
+    return start_ts, end_ts, _range_text(start_ts, end_ts), _resolve_folder(prices_dir)
+
+
+def _load_one(ticker: str, request: tuple, *, cache_dir, offline
+              ) -> tuple[pd.DataFrame, np.ndarray | None, str]:
+    """:func:`load_ticker` of a normalized ticker and a :func:`_request`:
+    ``(frame, mask, source)``, the rows in range being ``frame.loc[mask]`` (a folder file:
+    the whole parsed file and the mask of its rows in range) or ``frame`` itself (``mask``
+    None: the cache and yfinance frames are sliced already)."""
+    start_ts, end_ts, span, folder = request
     if folder is not None:
         path = folder_file(folder, ticker)
         if path is not None:
             full = _read_folder_csv(path)
-            frame = _slice(full, start_ts, end_ts)
-            if frame.empty:
+            mask = _range_mask(full, start_ts, end_ts)
+            if not mask.any() or not len(full.columns):  # full.loc[mask].empty
                 raise PriceDataError(
                     f"{path} covers {_fmt(full.index.min(), '')}..{_fmt(full.index.max(), '')}, "
                     f"no rows in the requested range {span} for {ticker} (the dates a study's "
                     f"estimation and event windows need, or fetch's --start/--end); choose "
                     f"events or dates inside the file's coverage or add the missing rows"
                 )
-            return frame, "folder"
+            return full, mask, "folder"
     problem = ""
     try:
         cached = read_cache(ticker, cache_dir)
@@ -231,7 +351,7 @@ def load_ticker(
                 f" covers {cached[1].get('first_date')}..{cached[1].get('last_date')}); change "
                 f"the dates or " + _WHAT_TO_DO.format(ticker=ticker)
             )
-        return frame, "cache"
+        return frame, None, "cache"
     if is_offline(offline):
         where = f"no file in {folder}" if folder is not None else "no prices folder set"
         extra = f" {problem}." if problem else ""
@@ -254,7 +374,7 @@ def load_ticker(
     except CacheWriteError as exc:  # the download is good: use it, say it was not kept
         warnings.warn(f"{ticker}: downloaded but not cached: {exc}; the download is used for "
                       f"this run only", CacheWriteWarning, stacklevel=3)
-    return _slice(frame, start_ts, end_ts), "yfinance"
+    return _slice(frame, start_ts, end_ts), None, "yfinance"
 
 
 def load_prices(
@@ -314,19 +434,27 @@ def load_prices(
         from tqdm.auto import tqdm
 
         iterator = tqdm(names, desc="prices", unit="ticker")
-    parts: list[dict[str, np.ndarray]] = []
+    parts: list[dict] = []
     missing: dict[str, str] = {}
-    for ticker in iterator:
+    request: tuple | PriceDataError | None = None  # the range and folder, checked once
+    for ticker in iterator:  # (names are normalized: load_ticker's check would not change them)
+        if request is None:
+            try:
+                request = _request(start, end, prices_dir)
+            except PriceDataError as exc:
+                request = exc
         try:
-            frame, source = load_ticker(ticker, start, end, prices_dir=prices_dir,
-                                        cache_dir=cache_dir, offline=offline)
+            if isinstance(request, PriceDataError):  # every ticker fails as in load_ticker
+                raise PriceDataError(str(request))
+            frame, mask, source = _load_one(ticker, request, cache_dir=cache_dir,
+                                            offline=offline)
         except PriceDataError as exc:
             missing[ticker] = str(exc)
             if on_missing == "raise":
                 continue  # raised below, naming every ticker without prices
             warnings.warn(str(exc), stacklevel=2)
             continue
-        parts.append(_to_long(frame, ticker, source))
+        parts.append(_rows_to_long(frame, mask, ticker, source))
     if on_missing == "raise" and missing:
         if len(missing) == 1:
             raise PriceDataError(next(iter(missing.values())))
@@ -334,8 +462,7 @@ def load_prices(
             f"no prices for {len(missing)} tickers ({', '.join(missing)}): "
             + "; ".join(f"{t}: {m}" for t, m in missing.items()))
     if parts:
-        result = pd.DataFrame({c: np.concatenate([part[c] for part in parts])
-                               for c in LONG_COLUMNS})
+        result = _stack_long(parts)
     else:
         result = pd.DataFrame({c: pd.Series(dtype=float) for c in LONG_COLUMNS})
         result["flat_zero_volume"] = result["flat_zero_volume"].astype(bool)

@@ -204,13 +204,66 @@ def _where_in(days: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return pos, found
 
 
+@dataclass
+class _Placed:
+    """One ticker's rows placed on its sessions, as arrays (what :class:`TickerOnCalendar`
+    holds, before any pandas object is built; :func:`compute_returns` reads the arrays and
+    builds indexes only for the tickers that have something to report).
+
+    ``sessions`` and ``price``: the kept sessions (datetime64[ns]) and their prices;
+    ``outside`` and ``non_session``: dates in date order (``non_session`` None: no priced
+    row inside the calendar, the unnamed empty index); ``placeholders``: dates in the rows'
+    order (None: the unnamed empty default); ``day``/``value``: the rows sorted by date with
+    their prices as read, ``invalid``/``suspect`` masks over them.
+    """
+
+    sessions: np.ndarray
+    price: np.ndarray
+    outside: np.ndarray
+    non_session: np.ndarray | None
+    placeholders: np.ndarray | None
+    day: np.ndarray
+    value: np.ndarray
+    invalid: np.ndarray
+    suspect: np.ndarray
+
+    def prices_of(self, mask: np.ndarray, name) -> pd.Series:
+        """The rows' prices under ``mask``, indexed by date (``invalid_prices`` layout)."""
+        return pd.Series(self.value[mask], index=pd.DatetimeIndex(self.day[mask], name=name))
+
+    def on_calendar(self, ticker: str, exchange: str, name) -> TickerOnCalendar:
+        """The :class:`TickerOnCalendar` (``name``: the dates' name, kept on its indexes)."""
+        empty = pd.DatetimeIndex([], dtype="datetime64[ns]")
+        return TickerOnCalendar(
+            ticker=ticker,
+            exchange=exchange,
+            sessions=pd.DatetimeIndex(self.sessions),
+            price=self.price,
+            non_session_dates=(empty if self.non_session is None
+                               else pd.DatetimeIndex(self.non_session, name=name)),
+            outside_calendar_dates=pd.DatetimeIndex(self.outside, name=name),
+            placeholder_dates=(empty if self.placeholders is None
+                               else pd.DatetimeIndex(self.placeholders, name=name)),
+            invalid_prices=self.prices_of(self.invalid, name),
+            suspect_prices=self.prices_of(self.suspect, name),
+        )
+
+
 def _align(ticker: str, exchange: str, dates: pd.DatetimeIndex, values: np.ndarray,
-           flat: np.ndarray | None, grid: np.ndarray | None = None) -> TickerOnCalendar:
+           flat: np.ndarray | None) -> TickerOnCalendar:
     """:func:`align_to_calendar` on arrays: ``dates`` (ns) and ``values`` of each row (any
-    order), ``flat`` the rows' ``flat_zero_volume`` or None; ``grid`` the exchange's sessions
-    (:func:`_full_grid`, looked up when None)."""
-    name = dates.name
-    raw = dates.to_numpy()
+    order), ``flat`` the rows' ``flat_zero_volume`` or None."""
+    placed = _place(ticker, exchange, dates.to_numpy(), values, flat)
+    return placed.on_calendar(ticker, exchange, dates.name)
+
+
+def _place(ticker: str, exchange: str, raw: np.ndarray, values: np.ndarray,
+           flat: np.ndarray | None, calendar: dict | None = None) -> _Placed:
+    """The rows (dates ``raw``, datetime64[ns] in any order; prices ``values``; placeholder
+    flags ``flat`` or None) sorted, checked and put on the sessions from the first to the
+    last priced one. ``calendar``: a dict that keeps the exchanges' sessions and early closes
+    between calls (each looked up when first needed)."""
+    calendar = {} if calendar is None else calendar
     order = np.argsort(raw, kind="stable")
     day = raw[order]
     ints = day.view(np.int64)  # NaT equals NaT here, as in DatetimeIndex.duplicated
@@ -218,62 +271,47 @@ def _align(ticker: str, exchange: str, dates: pd.DatetimeIndex, values: np.ndarr
     if dup.any():
         shown = sorted({f"{pd.Timestamp(d):%Y-%m-%d}" for d in day[1:][dup]})
         raise PriceDataError(f"{ticker}: duplicated date(s) {', '.join(shown[:5])} in the prices")
-    value = values[order]
+    read = values[order]
     with np.errstate(invalid="ignore"):
-        invalid_mask = ~np.isnan(value) & ~(np.isfinite(value) & (value > 0))
-    suspect_mask = suspect_price_mask(value)
-    index = pd.DatetimeIndex(day, name=name)
-    invalid = pd.Series(value[invalid_mask], index=index[invalid_mask])
-    suspect = pd.Series(value[suspect_mask], index=index[suspect_mask])
-    value = np.where(invalid_mask | suspect_mask, np.nan, value)
-    aligned = _on_sessions(ticker, exchange, raw, flat, index, value, grid)
-    aligned.invalid_prices, aligned.suspect_prices = invalid, suspect
-    return aligned
-
-
-def _on_sessions(ticker: str, exchange: str, raw: np.ndarray, flat: np.ndarray | None,
-                 index: pd.DatetimeIndex, value: np.ndarray,
-                 grid: np.ndarray | None = None) -> TickerOnCalendar:
-    """Sorted prices ``value`` on ``index`` put on the sessions from the first to the last
-    priced one; ``raw`` and ``flat`` are the rows' dates and placeholder flags as given."""
-    day = index.to_numpy()
+        invalid = ~np.isnan(read) & ~(np.isfinite(read) & (read > 0))
+    suspect = suspect_price_mask(read)
+    value = np.where(invalid | suspect, np.nan, read)
+    # on the sessions: rows outside the calendar's range cannot be checked (left out)
     inside = (day >= _FIRST) & (day <= _LAST)
-    outside = index[~inside]
-    index, day, value = index[inside], day[inside], value[inside]
+    outside = day[~inside]
+    on_day, value = day[inside], value[inside]
     priced = ~np.isnan(value)
-    empty = pd.DatetimeIndex([], dtype="datetime64[ns]")
+    no_price = np.array([], dtype="datetime64[ns]")
     if not priced.any():
-        return TickerOnCalendar(ticker, exchange, empty, np.array([], dtype=float), empty,
-                                outside)
-    grid = _full_grid(exchange) if grid is None else grid
-    first, last = day[priced][0], day[priced][-1]
+        return _Placed(no_price, np.array([], dtype=float), outside, None, None, day, read,
+                       invalid, suspect)
+    grid = calendar.get(("sessions", exchange))
+    if grid is None:
+        grid = calendar[("sessions", exchange)] = _full_grid(exchange)
+    first, last = on_day[priced][0], on_day[priced][-1]
     span = grid[np.searchsorted(grid, first, "left"):np.searchsorted(grid, last, "right")]
-    pos, is_session = _where_in(day, span)
-    non_session = index[~is_session & priced]
+    pos, is_session = _where_in(on_day, span)
+    non_session = on_day[~is_session & priced]
     on_sessions = np.full(len(span), np.nan)
     on_sessions[pos[is_session]] = value[is_session]
-    placeholders = pd.DatetimeIndex([], dtype="datetime64[ns]")
+    placeholders = None
     if flat is not None and not ticker.startswith("^"):
         flat_days = raw[flat]  # the rows' order
         at, on_span = _where_in(flat_days, span)
-        keep = on_span & ~np.isin(flat_days, early_closes(exchange).to_numpy())
+        early = calendar.get(("early", exchange))
+        if early is None:
+            early = calendar[("early", exchange)] = early_closes(exchange).to_numpy()
+        keep = on_span & ~np.isin(flat_days, early)
         keep[keep] = ~np.isnan(on_sessions[at[keep]])
-        placeholders = pd.DatetimeIndex(flat_days[keep], name=index.name)
+        placeholders = flat_days[keep]
         on_sessions[at[keep]] = np.nan
     valid = np.flatnonzero(~np.isnan(on_sessions))
     if valid.size == 0:
-        return TickerOnCalendar(ticker, exchange, empty, np.array([], dtype=float),
-                                non_session, outside, placeholders)
+        return _Placed(no_price, np.array([], dtype=float), outside, non_session,
+                       placeholders, day, read, invalid, suspect)
     kept = slice(valid[0], valid[-1] + 1)
-    return TickerOnCalendar(
-        ticker=ticker,
-        exchange=exchange,
-        sessions=pd.DatetimeIndex(span[kept]),
-        price=on_sessions[kept],
-        non_session_dates=non_session,
-        outside_calendar_dates=outside,
-        placeholder_dates=placeholders,
-    )
+    return _Placed(span[kept], on_sessions[kept], outside, non_session, placeholders, day,
+                   read, invalid, suspect)
 
 
 def price_items(found: pd.Series) -> list[str]:
@@ -324,36 +362,40 @@ def session_returns(
 
 
 def _aligned_tickers(prices_long: pd.DataFrame):
-    """``(ticker, TickerOnCalendar)`` of every ticker of the long frame, in first-seen order.
+    """``(ticker, exchange, _Placed)`` of every ticker of the long frame, in first-seen order.
 
     The rows are grouped once (one factorization), not compared with each ticker in turn; a
     ticker's rows keep their order. Same result as :func:`align_to_calendar` on each ticker's
-    rows.
+    rows (``_Placed.on_calendar`` gives it).
     """
     codes, uniques = pd.factorize(prices_long["ticker"])  # first-seen order; NaN: no rows
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     date_col = prices_long["date"]
     if isinstance(date_col.dtype, np.dtype) and date_col.dtype.kind == "M":
-        dates = pd.DatetimeIndex(date_col).astype("datetime64[ns]")
+        dates = pd.DatetimeIndex(date_col).astype("datetime64[ns]").to_numpy()
     else:
         dates = None  # parsed per ticker, as align_to_calendar does
     price = prices_long["price"].to_numpy(dtype=float)
     flat = (prices_long["flat_zero_volume"].to_numpy(dtype=bool)
             if "flat_zero_volume" in prices_long.columns else None)
-    grids: dict[str, np.ndarray] = {}  # each exchange's sessions, once
+    calendar: dict = {}  # each exchange's sessions and early closes, looked up once
     for j, ticker in enumerate(uniques):
         rows = order[bounds[j]:bounds[j + 1]]
         name = str(ticker)
-        if dates is None:
-            aligned = align_to_calendar(name, prices_long.iloc[rows])
+        if dates is None:  # (parsed before the exchange is looked up, as align_to_calendar)
+            day = pd.DatetimeIndex(pd.to_datetime(prices_long["date"].iloc[rows])).astype(
+                "datetime64[ns]").to_numpy()
         else:
-            exchange = exchange_for_ticker(name)
-            if exchange not in grids:
-                grids[exchange] = _full_grid(exchange)
-            aligned = _align(name, exchange, dates[rows], price[rows],
-                             None if flat is None else flat[rows], grids[exchange])
-        yield ticker, aligned
+            day = dates[rows]
+        exchange = exchange_for_ticker(name)
+        yield ticker, exchange, _place(name, exchange, day, price[rows],
+                                       None if flat is None else flat[rows], calendar)
+
+
+def _day_texts(days: np.ndarray) -> list[str]:
+    """``["YYYY-MM-DD", ...]`` of datetime64[ns] days, as ``f"{Timestamp:%Y-%m-%d}"``."""
+    return [f"{d:%Y-%m-%d}" for d in pd.DatetimeIndex(days)]
 
 
 def compute_returns(
@@ -398,28 +440,27 @@ def compute_returns(
     bad_prices: dict[str, dict[str, list[str]]] = {"invalid": {}, "suspect": {}}
     columns = ("date", "ticker", "exchange", "ret", "n_sessions", "gap_before",
                "missing_price")
-    built: dict[str, list[np.ndarray]] = {c: [] for c in columns}
-    for ticker, aligned in _aligned_tickers(prices_long):
-        for what, found in (("invalid", aligned.invalid_prices),
-                            ("suspect", aligned.suspect_prices)):
-            if len(found):
-                bad_prices[what][str(ticker)] = price_items(found)
-        if len(aligned.non_session_dates):
-            non_session[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.non_session_dates]
-        if len(aligned.outside_calendar_dates):
-            outside[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.outside_calendar_dates]
-        if len(aligned.placeholder_dates):
-            placeholder[str(ticker)] = [f"{d:%Y-%m-%d}" for d in aligned.placeholder_dates]
-        ret, n_sess, gap = session_returns(aligned.price, kind, span_gaps)
+    built: dict[str, list] = {c: [] for c in columns}
+    lengths: list[int] = []
+    for ticker, exchange, placed in _aligned_tickers(prices_long):
+        for what, mask in (("invalid", placed.invalid), ("suspect", placed.suspect)):
+            if mask.any():  # indexes built only for a ticker with something to report
+                bad_prices[what][str(ticker)] = price_items(placed.prices_of(mask, "date"))
+        for found, days in ((non_session, placed.non_session), (outside, placed.outside),
+                            (placeholder, placed.placeholders)):
+            if days is not None and len(days):
+                found[str(ticker)] = _day_texts(days)
+        ret, n_sess, gap = session_returns(placed.price, kind, span_gaps)
         n = len(ret)
-        for col, values in (("date", aligned.sessions[1:].to_numpy()),
-                            ("ticker", np.full(n, str(ticker), dtype=object)),
-                            ("exchange", np.full(n, aligned.exchange, dtype=object)),
-                            ("ret", ret), ("n_sessions", n_sess), ("gap_before", gap),
-                            ("missing_price", np.isnan(aligned.price[1:]))):
+        for col, values in (("date", placed.sessions[1:]), ("ticker", str(ticker)),
+                            ("exchange", exchange), ("ret", ret), ("n_sessions", n_sess),
+                            ("gap_before", gap), ("missing_price", np.isnan(placed.price[1:]))):
             built[col].append(values)
-    if built["date"]:
-        result = pd.DataFrame({c: np.concatenate(v) for c, v in built.items()})
+        lengths.append(n)
+    if built["date"]:  # the ticker and exchange of each row: one repeat, not a fill per ticker
+        result = pd.DataFrame({c: np.repeat(np.array(v, dtype=object), lengths)
+                               if c in ("ticker", "exchange") else np.concatenate(v)
+                               for c, v in built.items()})
     else:
         result = pd.DataFrame({c: [] for c in RETURN_COLUMNS})
     result["date"] = pd.to_datetime(result["date"]).astype("datetime64[ns]")

@@ -133,6 +133,24 @@ def _row_positions() -> dict[str, int]:
 _ROW_CACHE: dict[str, pd.Series] = {}
 
 
+@lru_cache(maxsize=1)
+def _column_maps() -> dict[str, dict[str, str]]:
+    """``{"exchange": {ticker: value}, "benchmark": {ticker: value}}`` of the table.
+
+    Built once per process from the table's columns, for the first row of each ticker (the row
+    :func:`universe_row` returns): the per-ticker lookups of :func:`exchange_for_ticker` and
+    :func:`default_benchmark` are then two dict look-ups, with no pandas row per ticker. The
+    values are the cells as read (strings, ``''`` = empty).
+    """
+    frame = _read_universe()
+    maps: dict[str, dict[str, str]] = {"exchange": {}, "benchmark": {}}
+    tickers = frame["ticker"].tolist()
+    for column, found in maps.items():
+        for ticker, value in zip(tickers, frame[column].tolist()):
+            found.setdefault(ticker, value)
+    return maps
+
+
 def universe_row(ticker: str) -> pd.Series | None:
     """Return the universe row of ``ticker`` (exact Yahoo symbol), or ``None`` if not listed.
 
@@ -181,9 +199,9 @@ def default_benchmark(ticker_or_exchange: str) -> str:
         The exchange has no default benchmark.
     """
     key = ticker_or_exchange.strip()
-    row = universe_row(key)
-    if row is not None:
-        return str(row["benchmark"])
+    listed = _column_maps()["benchmark"].get(key)
+    if listed is not None:
+        return str(listed)
     if key in EXCHANGE_BENCHMARKS:
         return EXCHANGE_BENCHMARKS[key]
     exchange = exchange_for_ticker(key)
@@ -197,11 +215,12 @@ def default_benchmark(ticker_or_exchange: str) -> str:
 
 
 def _listed_exchange(ticker: str) -> str | None:
-    """Exchange of ``ticker`` in the universe table, or None when it is not listed there."""
-    row = universe_row(ticker)
-    if row is None:
+    """Exchange of ``ticker`` in the universe table, or None when it is not listed there
+    (the ``exchange`` cell of its row, :func:`_column_maps`)."""
+    cell = _column_maps()["exchange"].get(ticker) if isinstance(ticker, str) else None
+    if cell is None:
         return None
-    value = str(row["exchange"]).strip().upper()
+    value = str(cell).strip().upper()
     if value not in SUPPORTED_EXCHANGES:
         raise CalendarError(
             f"crackdown/timeline/universe.csv gives ticker {ticker!r} the exchange {value!r}, "
