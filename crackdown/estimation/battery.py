@@ -28,12 +28,18 @@ def run_test_battery(panel: EventPanel, window: tuple[int, int]) -> list:
     market-adjusted), the forecast-error factors ``1 + x_t'(X'X)^{-1}x_t`` and the exact CAR
     factor ``V_i = L_w + s'(X'X)^{-1}s``. A test that cannot be computed (e.g. a single firm
     for Kolari-Pynnönen) is reported as a row with NaN statistic and the reason.
+
+    The Kolari-Pynnönen rows adjust the battery's own BMP and Patell results
+    (:func:`crackdown.inference.parametric.kolari_pynnonen_adjust`, the same numbers as
+    :func:`~crackdown.inference.parametric.kolari_pynnonen_bmp` /
+    :func:`~crackdown.inference.parametric.kolari_pynnonen_patell` on the same arrays), and one
+    ``errstate`` / warning filter covers the whole battery.
     """
     try:
         from crackdown.inference import grank
         from crackdown.inference import nonparametric as nonpar
         from crackdown.inference import parametric as par
-        from crackdown.inference.base import TestResult
+        from crackdown.inference.base import TestResult, shared_results
     except ImportError:  # pragma: no cover - inference is part of the package
         return []
     from crackdown.errors import CrackdownError
@@ -42,18 +48,17 @@ def run_test_battery(panel: EventPanel, window: tuple[int, int]) -> list:
     std = panel.standardization(window)
     ar, e = panel.ar_event, panel.ar_est
     e_info, _, _ = panel.aligned_residuals()  # information time (== e on one calendar)
-    kp = {"corr_residuals": e_info}
+    # BMP and Patell are computed once: their Kolari-Pynnönen rows adjust the same results
+    bmp = _once(lambda: par.bmp_t(ar, e, window, **common, **std))
+    patell = _once(lambda: par.patell_z(ar, e, window, **common, n_obs=panel.n_obs, **std))
     calls = [
         ("portfolio_t", lambda: par.portfolio_t(ar, e_info, window, **common)),
-        ("kolari_pynnonen_bmp",
-         lambda: par.kolari_pynnonen_bmp(ar, e, window, **common, **std, **kp)),
-        ("kolari_pynnonen_patell",
-         lambda: par.kolari_pynnonen_patell(ar, e, window, **common, n_obs=panel.n_obs, **std,
-                                            **kp)),
+        ("kolari_pynnonen_bmp", lambda: par.kolari_pynnonen_adjust(bmp(), e_info)),
+        ("kolari_pynnonen_patell", lambda: par.kolari_pynnonen_adjust(patell(), e_info)),
         ("lamb", lambda: par.lamb_test(ar, e_info, window, **common,
                                        forecast_var_factor=panel.forecast_var_factor)),
-        ("bmp_t", lambda: par.bmp_t(ar, e, window, **common, **std)),
-        ("patell_z", lambda: par.patell_z(ar, e, window, **common, n_obs=panel.n_obs, **std)),
+        ("bmp_t", bmp),
+        ("patell_z", patell),
         ("brown_warner_1980", lambda: par.brown_warner_1980(ar, e, window, **common)),
         ("cross_sectional_t", lambda: par.cross_sectional_t(ar, window, **common)),
         ("grank_t", lambda: grank.grank_t(ar, e, window, **common, **std,
@@ -67,13 +72,32 @@ def run_test_battery(panel: EventPanel, window: tuple[int, int]) -> list:
 
     calls.sort(key=lambda c: c[0] != HEADLINE_TEST)  # stable: the headline test first
     out = []
-    for name, call in calls:
-        try:
-            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # empty slices of 1-firm events
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings(), \
+            shared_results():  # firm variances and window CARs once per panel
+        warnings.simplefilter("ignore", RuntimeWarning)  # empty slices of 1-firm events
+        for name, call in calls:
+            try:
                 out.append(call())
-        except (CrackdownError, ValueError, ZeroDivisionError) as exc:
-            out.append(TestResult(name=name, statistic=float("nan"), pvalue=float("nan"),
-                                  distribution="", window=window, n=panel.n,
-                                  convention=f"not computed: {exc}"))
+            except (CrackdownError, ValueError, ZeroDivisionError) as exc:
+                out.append(TestResult(name=name, statistic=float("nan"), pvalue=float("nan"),
+                                      distribution="", window=window, n=panel.n,
+                                      convention=f"not computed: {exc}"))
     return out
+
+
+def _once(call):
+    """``call`` evaluated on first use and remembered, its exception included (raised again)."""
+    memo: list = []
+
+    def cached():
+        if not memo:
+            try:
+                memo.append((call(), None))
+            except Exception as exc:  # noqa: BLE001 - re-raised to every caller
+                memo.append((None, exc))
+        value, exc = memo[0]
+        if exc is not None:
+            raise exc
+        return value
+
+    return cached

@@ -8,6 +8,7 @@ forecast-error factors, the benchmark's returns and the calendar dates of each c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,9 @@ class EventPanel:
 
     @property
     def n(self) -> int:
-        return len(self.keys)
+        """Number of rows ``N`` (``len(keys)``; read from ``ar_event`` so that the deferred
+        ``keys`` of a :meth:`subset` are not built for it)."""
+        return len(self.ar_event)
 
     def columns(self, lo: int | None = None, hi: int | None = None) -> np.ndarray:
         """Column positions of event days ``lo..hi`` (default: the whole window)."""
@@ -102,7 +105,13 @@ class EventPanel:
         return np.arange(lo - w_lo, hi - w_lo + 1)
 
     def subset(self, rows: np.ndarray) -> EventPanel:
-        """A panel of the given rows (e.g. one event)."""
+        """A panel of the given rows (e.g. one event).
+
+        The same arrays as indexing every field with ``rows``; ``keys`` (a small DataFrame,
+        ``keys.iloc[rows]`` with a fresh index) is gathered on first read. When this panel's
+        information-time alignment is known (:meth:`aligned_residuals` was called on it or on
+        the panel it was cut from), the subset reuses it for whole events (see there).
+        """
         rows = np.asarray(rows)
         kw = {}
         for name in ("ar_event", "ar_est", "ret_event", "n_obs", "n_params", "df_resid", "sigma2",
@@ -110,15 +119,24 @@ class EventPanel:
                      "dates_event", "model"):
             kw[name] = getattr(self, name)[rows]
         groups = []
+        if self.groups:
+            member = np.zeros(self.n, dtype=bool)
+            member[rows] = True
+            increasing = bool(np.all(np.diff(rows) > 0))
         for spec, fit, panel_rows, fit_rows in self.groups:
-            keep = np.isin(panel_rows, rows)
+            keep = member[panel_rows]  # == np.isin(panel_rows, rows)
             if keep.any():
-                new_pos = np.searchsorted(rows, panel_rows[keep]) if np.all(np.diff(rows) > 0) \
+                new_pos = np.searchsorted(rows, panel_rows[keep]) if increasing \
                     else np.array([int(np.flatnonzero(rows == r)[0]) for r in panel_rows[keep]])
                 groups.append((spec, fit, new_pos, fit_rows[keep]))
-        return EventPanel(keys=self.keys.iloc[rows].reset_index(drop=True), rel_days=self.rel_days,
-                          est_rel_days=self.est_rel_days, groups=groups,
-                          session_grid=self.session_grid, **kw)
+        out = EventPanel(keys=Deferred(_take_key_rows, self.keys, rows), rel_days=self.rel_days,
+                         est_rel_days=self.est_rel_days, groups=groups,
+                         session_grid=self.session_grid, **kw)
+        source = self._information_source()
+        if source is not None:
+            info, parent_rows = source
+            out.__dict__[_INHERITED] = (info, parent_rows[rows])
+        return out
 
     @staticmethod
     def _mixed_calendar_rows(event_ids: np.ndarray, exchanges: np.ndarray,
@@ -158,6 +176,12 @@ class EventPanel:
         rank tests' mean-rank series) use this; firm-level variances use each row's own
         ``ar_est``.
 
+        A re-gridded row depends only on its own sessions and its event's origin: after
+        :meth:`share_information_time`, a :meth:`subset` made of whole events (every row of
+        each of its events) assembles its residuals from the panel's alignment, the same
+        arrays as computing them on the subset, without the calendar look-ups (the size
+        check's pseudo events).
+
         Returns
         -------
         residuals : (N, K) array
@@ -165,37 +189,54 @@ class EventPanel:
         n_summed : int
             Cells that sum several sessions of a listing (the anchor exchange was closed).
         """
-        from crackdown.timeline.information_time import (
-            align_in_information_time,
-            information_day,
-            same_calendar,
-        )
+        inherited = self.__dict__.get(_INHERITED)
+        if inherited is not None and inherited[0].whole_events(inherited[1]):
+            return inherited[0].assemble(self.ar_est, self.est_rel_days, inherited[1])
+        own = self.__dict__.get(_OWN)
+        if own is not None:
+            return own.assemble(self.ar_est, self.est_rel_days, None)
+        events = _mixed_events(self)
+        if events is None or not events.rows.size:
+            return self.ar_est, self.est_rel_days, 0
+        from crackdown.timeline.information_time import align_in_information_time
 
-        exchanges = self.keys["exchange"].astype(str).to_numpy()
-        if self.session_grid != "exchange" or (exchanges == "").any():
-            return self.ar_est, self.est_rel_days, 0
-        event_ids = self.keys["event_id"].astype(str).to_numpy()
-        mixed = self._mixed_calendar_rows(event_ids, exchanges, same_calendar)
-        if not mixed.any():
-            return self.ar_est, self.est_rel_days, 0
-        day0 = self.keys["day0"].to_numpy(dtype="datetime64[ns]")
-        rows = np.flatnonzero(mixed)
-        keys0 = np.empty(len(rows), dtype="datetime64[ns]")
-        for x in pd.unique(exchanges[rows]):
-            sel = exchanges[rows] == x
-            keys0[sel] = information_day(day0[rows][sel], x)
-        origin = pd.Series(keys0).groupby(event_ids[rows]).transform("min")
+        rows = events.rows
         part, part_days, n_summed = align_in_information_time(
-            self.ar_est[rows], self.dates_est[rows], exchanges[rows],
-            origin.to_numpy(dtype="datetime64[ns]"))
+            self.ar_est[rows], self.dates_est[rows], events.exchanges, events.origin)
         lo = int(min(self.est_rel_days[0], part_days[0] if len(part_days) else 0))
         hi = int(max(self.est_rel_days[-1], part_days[-1] if len(part_days) else 0))
         out = np.full((self.n, hi - lo + 1), np.nan)
-        own = np.setdiff1d(np.arange(self.n), rows)
-        out[np.ix_(own, self.est_rel_days - lo)] = self.ar_est[own]
+        own_rows = np.flatnonzero(~events.mixed)
+        out[np.ix_(own_rows, self.est_rel_days - lo)] = self.ar_est[own_rows]
         if len(part_days):
             out[np.ix_(rows, part_days - lo)] = part
         return out, np.arange(lo, hi + 1), n_summed
+
+    def share_information_time(self) -> None:
+        """Align every row in information time once and keep it for subsets (:meth:`subset`).
+
+        Afterwards :meth:`aligned_residuals` of this panel, and of each subset of whole
+        events cut from it (or from such a subset), are assembled from the kept alignment
+        (:class:`_InformationRows`; whole events per call of the aligner, the same arrays).
+        For many small subsets of one panel (the size check and placebo test of an event at
+        their pseudo dates); memory: one ``(mixed rows, K)`` array kept with the panel.
+        """
+        if _OWN not in self.__dict__:
+            self.__dict__[_OWN] = _InformationRows.build(self)
+
+    def _information_source(self) -> tuple[_InformationRows, np.ndarray] | None:
+        """Known alignment of this panel's rows: ``(info, rows of info's panel)`` or None."""
+        own = self.__dict__.get(_OWN)
+        if own is not None:
+            return own, np.arange(self.n)
+        return self.__dict__.get(_INHERITED)
+
+    def __getstate__(self) -> dict:
+        """Pickle the fields only (the information-time cache is rebuilt on demand)."""
+        state = dict(self.__dict__)
+        state.pop(_OWN, None)
+        state.pop(_INHERITED, None)
+        return state
 
     def standardization(self, window: tuple[int, int]) -> dict:
         """Keyword arguments of the standardized tests over ``window`` (relative days).
@@ -297,8 +338,225 @@ class EventPanel:
         )
 
 
-# ``ar_est``, ``market_est`` and ``dates_est`` may be given as a Deferred gather (build)
-deferred_fields(EventPanel, ("ar_est", "market_est", "dates_est"))
+# ``ar_est``, ``market_est`` and ``dates_est`` may be given as a Deferred gather (build),
+# ``keys`` too (subset)
+deferred_fields(EventPanel, ("ar_est", "market_est", "dates_est", "keys"))
+
+#: ``EventPanel.__dict__`` keys of the information-time cache (not dataclass fields).
+_OWN, _INHERITED = "_information_rows_own", "_information_rows_inherited"
+
+
+def _take_key_rows(keys: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``keys.iloc[rows]`` with a fresh RangeIndex (module level, so a Deferred pickles)."""
+    return keys.iloc[rows].reset_index(drop=True)
+
+
+def _str_values(column: pd.Series) -> np.ndarray:
+    """``column.astype(str).to_numpy()`` without the pandas conversion when it is str already."""
+    values = column.to_numpy()
+    if values.dtype == object and all(type(v) is str for v in values.tolist()):
+        return values
+    return column.astype(str).to_numpy()
+
+
+def _event_minimum(codes: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
+    """Per row, the minimum of ``values`` (datetime64[ns]) over the rows of its group.
+
+    NaT is skipped (NaT only when the whole group is NaT), as
+    ``pandas.Series(values).groupby(codes).transform("min")``; ``np.minimum.at`` on the int64
+    view with NaT mapped to the int64 maximum.
+    """
+    nat, top = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    ints = values.astype("datetime64[ns]").view(np.int64)
+    ints = np.where(ints == nat, top, ints)
+    low = np.full(n_groups, top, dtype=np.int64)
+    np.minimum.at(low, codes, ints)
+    low = np.where(low == top, nat, low)
+    return low[codes].view("datetime64[ns]")
+
+
+@dataclass(frozen=True)
+class _MixedEvents:
+    """Rows of a panel's events on several calendars and each one's information-time origin.
+
+    ``codes`` / ``counts``: each row's event (0..E-1) and the rows per event; ``mixed``: the
+    rows of events listed on more than one calendar, ``rows = flatnonzero(mixed)``, their
+    ``exchanges`` and ``origin`` (the earliest information day of the event's day 0s).
+    """
+
+    codes: np.ndarray
+    counts: np.ndarray
+    mixed: np.ndarray
+    rows: np.ndarray
+    exchanges: np.ndarray
+    origin: np.ndarray
+
+
+def _mixed_events(panel: EventPanel) -> _MixedEvents | None:
+    """:class:`_MixedEvents` of ``panel``; None when every row keeps ``ar_est`` as it is (the
+    ``"data"`` grid, or a row without an exchange)."""
+    from crackdown.timeline.information_time import information_day, same_calendar
+
+    keys = panel.keys
+    exchanges = _str_values(keys["exchange"])
+    if panel.session_grid != "exchange" or (exchanges == "").any():
+        return None
+    event_ids = _str_values(keys["event_id"])
+    names, codes, counts = np.unique(event_ids, return_inverse=True, return_counts=True)
+    codes = codes.reshape(-1)
+    mixed = panel._mixed_calendar_rows(event_ids, exchanges, same_calendar)
+    rows = np.flatnonzero(mixed)
+    x_rows = exchanges[rows]
+    keys0 = np.empty(len(rows), dtype="datetime64[ns]")
+    if len(rows):
+        day0 = keys["day0"].to_numpy(dtype="datetime64[ns]")[rows]
+        for x in pd.unique(x_rows):
+            sel = x_rows == x
+            keys0[sel] = information_day(day0[sel], x)
+    origin = _event_minimum(codes[rows], len(names), keys0)
+    return _MixedEvents(codes, counts, mixed, rows, x_rows, origin)
+
+
+#: Rows of estimation residuals re-gridded per call of ``align_in_information_time`` when a
+#: panel's alignment is built (whole events per call; small calls stay in the CPU caches).
+_ALIGN_CHUNK_ROWS = 96
+
+
+def _align_by_chunks(est, dates, exchanges, origin, event_codes, align):
+    """Re-grid ``est`` (mixed rows, events contiguous or not) onto information days in chunks.
+
+    Each call of ``align`` (:func:`~crackdown.timeline.information_time.align_in_information_time`)
+    gets whole events (``event_codes``) of about :data:`_ALIGN_CHUNK_ROWS` rows, with the
+    residuals and, below them, ones: a cell of the ones is NaN where the row has no session and
+    counts its sessions elsewhere. A row's cells depend only on its own sessions and origin,
+    so the chunks' columns are placed on one grid of relative information days (NaN where a
+    row has no session, as a single call would give).
+
+    Returns
+    -------
+    part : (n, W) array on relative information days ``part_lo ..``
+    first, last : (n,) int arrays, the row's first and last column with a session (-1: none)
+    summed : (n,) int array, cells that sum several sessions
+    part_lo : int
+    """
+    n = len(est)
+    order = np.argsort(event_codes, kind="stable")  # whole events per chunk
+    bounds = np.flatnonzero(np.diff(event_codes[order])) + 1
+    starts = [0]
+    for b in bounds.tolist():
+        if b - starts[-1] >= _ALIGN_CHUNK_ROWS:
+            starts.append(b)
+    starts.append(n)
+    pieces = []
+    for a, b in pairwise(starts):
+        rows = order[a:b]
+        e, d, x, o = est[rows], dates[rows], exchanges[rows], origin[rows]
+        both, days, _ = align(np.vstack([e, np.ones_like(e)]), np.vstack([d, d]),
+                              np.concatenate([x, x]), np.concatenate([o, o]))
+        pieces.append((rows, both[: len(rows)], both[len(rows):],
+                       int(days[0]) if len(days) else 0))
+    width_of = [p.shape[1] for _, p, _, _ in pieces]
+    used = [lo for (_, _, _, lo), w in zip(pieces, width_of, strict=True) if w]
+    part_lo = min(used) if used else 0
+    part_hi = max((lo + w - 1 for (_, _, _, lo), w in zip(pieces, width_of, strict=True) if w),
+                  default=part_lo - 1)
+    part = np.full((n, part_hi - part_lo + 1), np.nan)
+    first = np.full(n, -1, dtype=np.intp)
+    last = np.full(n, -1, dtype=np.intp)
+    summed = np.zeros(n, dtype=np.intp)
+    for (rows, values, sessions, lo), w in zip(pieces, width_of, strict=True):
+        if not w:
+            continue
+        shift = lo - part_lo
+        part[rows, shift:shift + w] = values
+        have = ~np.isnan(sessions)
+        any_day = have.any(axis=1)
+        first[rows] = np.where(any_day, shift + np.argmax(have, axis=1), -1)
+        last[rows] = np.where(any_day, shift + w - 1 - np.argmax(have[:, ::-1], axis=1), -1)
+        summed[rows] = ((sessions > 1) & ~np.isnan(values)).sum(axis=1)
+    return part, first, last, summed, part_lo
+
+
+@dataclass(frozen=True)
+class _InformationRows:
+    """Information-time alignment of every row of a panel, kept to be cut by row.
+
+    ``codes`` / ``counts``: each row's event (0..E-1) and the rows per event; ``mixed``: rows of
+    events on several calendars; for those (``pos[row]`` into the part arrays, -1 otherwise)
+    ``part`` holds the re-gridded residuals on relative information days ``part_lo + j``,
+    ``first`` / ``last`` the first and last column with a session (-1: none) and ``summed``
+    the cells that sum several sessions. The columns a subset gets are
+    ``min(first)..max(last)`` over its mixed rows: the range
+    :func:`~crackdown.timeline.information_time.align_in_information_time` gives those rows.
+    """
+
+    codes: np.ndarray
+    counts: np.ndarray
+    mixed: np.ndarray
+    pos: np.ndarray
+    part: np.ndarray
+    part_lo: int
+    first: np.ndarray
+    last: np.ndarray
+    summed: np.ndarray
+
+    @classmethod
+    def build(cls, panel: EventPanel) -> _InformationRows | None:
+        """The alignment of ``panel``'s rows; None when every row keeps ``ar_est`` as it is
+        (the ``"data"`` grid or a row without an exchange)."""
+        from crackdown.timeline.information_time import align_in_information_time
+
+        events = _mixed_events(panel)
+        if events is None:
+            return None
+        rows = events.rows
+        pos = np.full(len(events.mixed), -1, dtype=np.intp)
+        pos[rows] = np.arange(len(rows))
+        if not len(rows):
+            empty = np.zeros(0, dtype=np.intp)
+            return cls(events.codes, events.counts, events.mixed, pos, np.zeros((0, 0)), 0,
+                       empty, empty, empty)
+        part, first, last, summed, part_lo = _align_by_chunks(
+            panel.ar_est[rows], panel.dates_est[rows], events.exchanges, events.origin,
+            events.codes[rows], align_in_information_time)
+        return cls(events.codes, events.counts, events.mixed, pos, part, part_lo, first, last,
+                   summed)
+
+    def whole_events(self, rows: np.ndarray) -> bool:
+        """True when ``rows`` (distinct) hold every row of each of their events."""
+        rows = np.asarray(rows)
+        if len(np.unique(rows)) != len(rows):
+            return False
+        events, counts = np.unique(self.codes[rows], return_counts=True)
+        return bool(np.array_equal(self.counts[events], counts))
+
+    def assemble(self, ar_est: np.ndarray, est_rel_days: np.ndarray,
+                 rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+        """:meth:`EventPanel.aligned_residuals` of the panel of ``rows`` (None: every row),
+        whose estimation residuals are ``ar_est``."""
+        mixed = self.mixed if rows is None else self.mixed[rows]
+        if not mixed.any():
+            return ar_est, est_rel_days, 0
+        n = len(mixed)
+        local = np.flatnonzero(mixed)
+        p = self.pos[local] if rows is None else self.pos[rows[local]]
+        first, last = self.first[p], self.last[p]
+        have = first >= 0
+        n_summed = int(self.summed[p].sum())
+        if have.any():
+            c_lo, c_hi = int(first[have].min()), int(last[have].max())
+            part = self.part[p][:, c_lo:c_hi + 1]
+            part_days = np.arange(self.part_lo + c_lo, self.part_lo + c_hi + 1)
+        else:
+            part, part_days = np.zeros((len(p), 0)), np.zeros(0, dtype=int)
+        lo = int(min(est_rel_days[0], part_days[0] if len(part_days) else 0))
+        hi = int(max(est_rel_days[-1], part_days[-1] if len(part_days) else 0))
+        out = np.full((n, hi - lo + 1), np.nan)
+        own = np.setdiff1d(np.arange(n), local)
+        out[np.ix_(own, est_rel_days - lo)] = ar_est[own]
+        if len(part_days):
+            out[np.ix_(local, part_days - lo)] = part
+        return out, np.arange(lo, hi + 1), n_summed
 
 
 def _take_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -69,6 +69,7 @@ def placebo_test(results, event_id: str | None = None, lo: int | None = None,
                                                      exclude_dates=exclude_dates)
     res = s.with_firm_events(pseudo_fe).fit()
     ids = res.panel.keys["event_id"].to_numpy()
+    res.panel.share_information_time()  # one alignment pass; each draw's subset reuses it
     draws = np.full(len(pseudo), np.nan)
     for k in range(len(pseudo)):
         sel = np.flatnonzero(ids == f"placebo_{k:04d}")
@@ -171,8 +172,8 @@ def pseudo_firm_events(study, firms: pd.DataFrame, pseudo: pd.DatetimeIndex,
     bench = source.drop_duplicates(["ticker"]).set_index("ticker")["benchmark"]
     pseudo = pd.DatetimeIndex(pseudo)
     labels = np.array([f"placebo_{k:04d}" for k in range(len(pseudo))], dtype=object)
-    parts = []
-    for order, (t, x) in enumerate(firms[["ticker", "exchange"]].itertuples(index=False)):
+    parts = []  # per firm: the draws it has, its day 0s, ticker, exchange, benchmark
+    for t, x in firms[["ticker", "exchange"]].itertuples(index=False):
         if x == main_exchange or s.session_grid == "data":
             day0, keep = pseudo, np.ones(len(pseudo), dtype=bool)
         else:  # the first session of the firm's own exchange on or after the pseudo date
@@ -180,12 +181,20 @@ def pseudo_firm_events(study, firms: pd.DataFrame, pseudo: pd.DatetimeIndex,
             pos = grid.searchsorted(pseudo)
             keep = pos < len(grid)
             day0 = grid[pos[keep]]
-        parts.append(pd.DataFrame({"k": np.flatnonzero(keep), "order": order,
-                                   "event_id": labels[keep], "ticker": t, "day0": day0,
-                                   "exchange": x, "benchmark": bench.get(t, "")}))
+        parts.append((np.flatnonzero(keep), day0, t, x, bench.get(t, "")))
     cols = ["event_id", "ticker", "day0", "exchange", "benchmark"]
-    pseudo_fe = (pd.concat(parts, ignore_index=True).sort_values(["k", "order"], kind="stable")
-                 [cols].reset_index(drop=True) if parts else pd.DataFrame(columns=cols))
+    if parts:  # rows by draw, then in the order of ``firms`` (one concatenation, one sort)
+        k = np.concatenate([p[0] for p in parts])
+        firm = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
+        rows = np.lexsort((firm, k))
+        text = {name: np.array([p[j] for p in parts], dtype=object)[firm[rows]]
+                for j, name in ((2, "ticker"), (3, "exchange"), (4, "benchmark"))}
+        day0 = parts[0][1].append([p[1] for p in parts[1:]]) if len(parts) > 1 else parts[0][1]
+        pseudo_fe = pd.DataFrame({"event_id": labels[k[rows]], "ticker": text["ticker"],
+                                  "day0": day0[rows], "exchange": text["exchange"],
+                                  "benchmark": text["benchmark"]})
+    else:
+        pseudo_fe = pd.DataFrame(columns=cols)
     if "world" in s.firm_events.columns:  # international model: keep each listing's world
         source = firms if "world" in firms.columns else s.firm_events
         world = source.drop_duplicates(["ticker"]).set_index("ticker")["world"]
@@ -250,6 +259,7 @@ def size_check(results, event_id: str | None = None, lo: int | None = None,
         warnings.simplefilter("ignore")
         fit = s.with_firm_events(pseudo_fe).fit()
     ids = fit.panel.keys["event_id"].to_numpy()
+    fit.panel.share_information_time()  # one alignment pass; each draw's subset reuses it
     counts: dict[str, list[int]] = {}
     for k in range(int(n_draws)):
         sel = np.flatnonzero(ids == f"placebo_{k:04d}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -157,10 +161,12 @@ def resolve_window(
                 f"rel_days has shape {rel.shape} but the event array has {n_days} columns; "
                 "give one relative day per column."
             )
-        if not np.all(np.diff(rel) > 0):
+        days = rel.tolist()
+        if not all(b > a for a, b in pairwise(days)):
             raise StudyConfigError("rel_days must be strictly increasing (one column per day).")
     else:
         rel = np.arange(n_days)
+        days = None
     if window is None:
         lo, hi = int(rel[0]), int(rel[-1])
     elif isinstance(window, (int, np.integer)):
@@ -176,11 +182,14 @@ def resolve_window(
         raise StudyConfigError(f"window ({lo}, {hi}) has lo > hi; give (lo, hi) with lo <= hi.")
     unit = "relative day" if rel_days is not None else "column position"
     for end in (lo, hi):
-        if end not in set(rel.tolist()):
+        inside = (0 <= end < n_days) if days is None else (end in days)
+        if not inside:
             raise StudyConfigError(
                 f"window ({lo}, {hi}): {unit} {end} is not in the event window "
                 f"({int(rel[0])}..{int(rel[-1])}); choose days inside it."
             )
+    if days is None:  # column positions 0..L-1
+        return np.arange(lo, hi + 1), (lo, hi)
     cols = np.flatnonzero((rel >= lo) & (rel <= hi))
     return cols, (lo, hi)
 
@@ -271,11 +280,83 @@ def chi2_sf(x, df) -> np.ndarray | float:
         return _tail(special.chdtrc(df, x), df > 0, x, 0.0, np.inf)
 
 
+#: Results remembered inside :func:`shared_results` (None outside): key -> (input, value).
+_SHARED: ContextVar[dict | None] = ContextVar("crackdown_inference_shared", default=None)
+
+
+@contextmanager
+def shared_results() -> Iterator[None]:
+    """Inside the block, :func:`centered_variance` and :func:`window_cars` compute once per
+    input array (the same object) and arguments, and hand out copies of that result.
+
+    A battery of tests on one panel asks for the same firm variances and window CARs many
+    times; the values are the ones each call would compute (the inputs must not be modified
+    inside the block). Nested blocks share the outer memo.
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _remembered(kind: str, x: np.ndarray, args: tuple, compute: Callable[[], tuple]) -> tuple:
+    """``compute()`` (a tuple of arrays and numbers), remembered in :func:`shared_results`
+    under ``(kind, x, args)``; arrays are copied out so callers may modify them."""
+    memo = _SHARED.get()
+    if memo is None:
+        return compute()
+    key = (kind, id(x), args)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not x:
+        hit = memo[key] = (x, compute())
+    return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in hit[1])
+
+
+def _array_key(a) -> tuple:
+    a = np.asarray(a)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def window_cars(ar: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """CAR over columns ``cols`` of each row and the rows complete on them.
+
+    Returns ``(car, complete, n_excluded)``: ``car_i = Σ_{t in cols} ar_it`` (NaN when a day
+    is missing), ``complete_i`` = no NaN on those days, ``n_excluded = #{not complete}``.
+    """
+    def compute():
+        sub = ar[:, cols]
+        complete = ~np.isnan(sub).any(axis=1)
+        return sub.sum(axis=1), complete, int((~complete).sum())
+
+    if _SHARED.get() is None or not isinstance(ar, np.ndarray):
+        return compute()
+    return _remembered("window_cars", ar, _array_key(cols), compute)
+
+
 def centered_variance(x: np.ndarray, ddof: np.ndarray | int, axis: int = 1) -> np.ndarray:
-    """NaN-aware variance ``sum((x - mean)^2) / (n - ddof)`` along ``axis`` (NaN if n <= ddof)."""
-    n = np.sum(~np.isnan(x), axis=axis)
-    mean = _nanmean_safe(x, axis)
-    dev2 = np.nansum((x - np.expand_dims(mean, axis)) ** 2, axis=axis)
+    """NaN-aware variance ``sum((x - mean)^2) / (n - ddof)`` along ``axis`` (NaN if n <= ddof).
+
+    ``np.nansum`` is ``sum`` of a copy with 0 at the NaNs; that copy is made here directly
+    (``np.where``), the same numbers with fewer calls. Remembered inside
+    :func:`shared_results`.
+    """
+    if _SHARED.get() is not None and isinstance(x, np.ndarray):
+        return _remembered("centered_variance", x, (axis, _array_key(ddof)),
+                           lambda: (_centered_variance(x, ddof, axis),))[0]
+    return _centered_variance(x, ddof, axis)
+
+
+def _centered_variance(x: np.ndarray, ddof: np.ndarray | int, axis: int) -> np.ndarray:
+    x = np.asarray(x)
+    missing = np.isnan(x)
+    n = np.sum(~missing, axis=axis)
+    mean = _mean_present(x, missing, n, axis)
+    dev = (x - np.expand_dims(mean, axis)) ** 2
+    dev2 = np.where(np.isnan(dev), 0.0, dev).sum(axis=axis)
     denom = n - np.asarray(ddof)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(denom > 0, dev2 / np.where(denom > 0, denom, 1), np.nan)
@@ -283,7 +364,44 @@ def centered_variance(x: np.ndarray, ddof: np.ndarray | int, axis: int = 1) -> n
 
 
 def _nanmean_safe(x: np.ndarray, axis: int) -> np.ndarray:
-    n = np.sum(~np.isnan(x), axis=axis)
-    s = np.nansum(x, axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
+    """NaN-aware mean along ``axis``: ``nansum / count``, NaN where nothing is present."""
+    x = np.asarray(x)
+    missing = np.isnan(x)
+    return _mean_present(x, missing, np.sum(~missing, axis=axis), axis)
+
+
+def _mean_present(x: np.ndarray, missing: np.ndarray, n: np.ndarray, axis: int) -> np.ndarray:
+    """``sum(x where present) / n`` along ``axis`` (NaN where ``n == 0``): ``np.nansum``'s sum
+    of a copy with 0 at the NaNs, divided by the (positive) count."""
+    s = np.where(missing, 0.0, x).sum(axis=axis) if x.dtype.kind == "f" else np.nansum(x, axis)
+    return np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
+
+
+def rank_rows(x: np.ndarray) -> np.ndarray:
+    """Average ranks within each row of a 2-D array, NaN omitted (NaN keeps NaN).
+
+    ``R_ij = 1 + (first + last) / 2`` with ``first..last`` the 0-based positions of the tie
+    group of ``x_ij`` among the row's sorted non-NaN values: the values of
+    ``scipy.stats.rankdata(x, axis=1, nan_policy="omit")`` (ranks are integers or halves, so
+    exact), in numpy only (no scipy wrapper).
+    """
+    x = np.asarray(x, dtype=float)
+    n, m = x.shape
+    if x.size == 0:
+        return np.full(x.shape, np.nan)
+    order = np.argsort(x, axis=1)  # NaN last; the order inside a tie group does not matter
+    xs = np.sort(x, axis=1)
+    j = np.arange(m)
+    start = np.empty((n, m), dtype=bool)  # a tie group starts / ends at this sorted position
+    start[:, 0] = True
+    np.not_equal(xs[:, 1:], xs[:, :-1], out=start[:, 1:])
+    end = np.empty((n, m), dtype=bool)
+    end[:, -1] = True
+    end[:, :-1] = start[:, 1:]
+    first = np.maximum.accumulate(np.where(start, j, 0), axis=1)
+    last = np.minimum.accumulate(np.where(end, j, m)[:, ::-1], axis=1)[:, ::-1]
+    ranks = (first + last + 2) / 2.0
+    ranks[np.isnan(xs)] = np.nan
+    out = np.empty((n, m))
+    out[np.arange(n)[:, None], order] = ranks
+    return out

@@ -37,10 +37,11 @@ from crackdown.inference.base import (
     TestResult,
     as_matrix,
     centered_variance,
+    rank_rows,
     resolve_window,
     two_sided_pvalue,
 )
-from crackdown.inference.parametric import _describe_variance, _scar
+from crackdown.inference.parametric import _describe_variance, _per_firm, _scar
 
 __all__ = ["grank_t"]
 
@@ -88,7 +89,8 @@ def grank_t(
     n = len(rows)
     if n < 2:
         raise StudyConfigError(f"GRANK-T needs at least two firms with a complete window; got {n}")
-    ddof = k if sigma_ddof is None else np.broadcast_to(np.asarray(sigma_ddof), (ar.shape[0],))
+    # the ddof of _scar (float per firm): the same s_i, remembered inside shared_results()
+    ddof = k if sigma_ddof is None else _per_firm("sigma_ddof", sigma_ddof, ar.shape[0])
     s = np.sqrt(centered_variance(e, ddof))  # the s_i of SCAR_i
     grid = e if rank_residuals is None else as_matrix("rank_residuals", rank_residuals)
     if grid.shape[0] != ar.shape[0]:
@@ -98,9 +100,7 @@ def grank_t(
         raise StudyConfigError("GRANK-T: the standardized CARs have no cross-sectional spread")
     scar_star = scar[rows] / sd_scar
     gsar = np.column_stack([grid[rows] / s[rows, None], scar_star])
-    from scipy import stats  # rankdata: scipy.stats only when a rank test runs
-
-    ranks = stats.rankdata(gsar, axis=1, nan_policy="omit")
+    ranks = rank_rows(gsar)  # = scipy.stats.rankdata(axis=1, nan_policy='omit')
     t_i = np.sum(np.isfinite(gsar), axis=1)
     u = ranks / (t_i[:, None] + 1.0) - 0.5
     n_t = np.sum(np.isfinite(u), axis=0)

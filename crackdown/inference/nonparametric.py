@@ -26,12 +26,20 @@ Options that reproduce estudy2 (R, v0.10.0)
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal
 
 import numpy as np
 
 from crackdown.errors import StudyConfigError
-from crackdown.inference.base import TestResult, as_matrix, resolve_window, two_sided_pvalue
+from crackdown.inference.base import (
+    TestResult,
+    as_matrix,
+    rank_rows,
+    resolve_window,
+    two_sided_pvalue,
+    window_cars,
+)
 
 __all__ = [
     "corrado_rank_test",
@@ -39,11 +47,15 @@ __all__ = [
     "generalized_sign_test",
     "modified_rank_test",
     "sign_test",
+    "wilcoxon_exact_pvalue",
     "wilcoxon_signed_rank_test",
 ]
 
 CrossSum = Literal["available", "estudy2_rowmeans"]
 SdDivisor = Literal["mean_firm_obs", "days"]
+
+#: Largest sample with an exact Wilcoxon p-value (as scipy's ``method="auto"``).
+_WILCOXON_EXACT_MAX_N = 50
 
 
 def _inputs(ar_event, ar_est):
@@ -57,10 +69,9 @@ def _inputs(ar_event, ar_est):
     return ar, e
 
 
-def _window_cars(ar, cols):
-    sub = ar[:, cols]
-    complete = ~np.isnan(sub).any(axis=1)
-    return sub.sum(axis=1), complete, int((~complete).sum())
+def _window_cars(ar_event: np.ndarray, cols: np.ndarray):
+    """CAR over ``cols`` for firms complete on those days; returns (car, mask, n_excluded)."""
+    return window_cars(ar_event, cols)
 
 
 def _caar(ar, cols) -> float:
@@ -248,9 +259,7 @@ def corrado_rank_test(
     _check_option("centering", centering, ("firm", "pooled"))
     cols, label = resolve_window(ar.shape[1], window, rel_days)
     full = np.concatenate([e, ar], axis=1)
-    from scipy import stats  # rankdata: scipy.stats only when a rank test runs
-
-    ranks = stats.rankdata(full, axis=1, nan_policy="omit")
+    ranks = rank_rows(full)  # = scipy.stats.rankdata(axis=1, nan_policy='omit')
     n_i = np.sum(~np.isnan(full), axis=1)
     expected = (n_i + 1) / 2.0
     centre = expected if centering == "firm" else np.full_like(expected, expected.mean())
@@ -287,9 +296,7 @@ def modified_rank_test(
     _check_option("sd_divisor", sd_divisor, ("mean_firm_obs", "days"))
     cols, label = resolve_window(ar.shape[1], window, rel_days)
     full = np.concatenate([e, ar], axis=1)
-    from scipy import stats  # rankdata: scipy.stats only when a rank test runs
-
-    ranks = stats.rankdata(full, axis=1, nan_policy="omit")
+    ranks = rank_rows(full)  # = scipy.stats.rankdata(axis=1, nan_policy='omit')
     n_i = np.sum(~np.isnan(full), axis=1)
     u = ranks / (n_i[:, None] + 1.0) - 0.5
     s_t, n_t = _cross_sum(u, cross_sum)
@@ -304,13 +311,53 @@ def modified_rank_test(
     )
 
 
+@cache
+def _wilcoxon_cumulative_counts(n: int) -> np.ndarray:
+    """``C[w] = #{subsets of {1..n} with sum <= w}``, ``w = 0..n(n+1)/2`` (int64, n <= 50).
+
+    The exact null distribution of ``W+`` without ties or zeros: each of the ``2^n`` sign
+    patterns is equally likely, so ``P(W+ <= w) = C[w] / 2^n``. Built by the recursion
+    ``c_k(w) = c_{k-1}(w) + c_{k-1}(w - k)`` (rank ``k`` negative or positive); every count is
+    below ``2^50``, so the integers and ``C[w] / 2^n`` are exact in int64 / float64.
+    """
+    if not 0 <= n <= _WILCOXON_EXACT_MAX_N:
+        raise StudyConfigError(f"exact Wilcoxon counts need 0 <= n <= 50; got n={n}")
+    c = np.ones(1, dtype=np.int64)
+    for k in range(1, n + 1):
+        nxt = np.zeros(k * (k + 1) // 2 + 1, dtype=np.int64)
+        nxt[: c.size] += c
+        nxt[k:] += c
+        c = nxt
+    out = np.cumsum(c)
+    out.setflags(write=False)
+    return out
+
+
+def wilcoxon_exact_pvalue(w_plus: float, n: int) -> float:
+    """Two-sided exact p-value of the signed-rank statistic ``W+`` of ``n`` untied, non-zero values.
+
+    ``p = min(1, 2 min(P(T >= W+), P(T <= W+)))`` with ``T`` the null distribution of ``W+``
+    (:func:`_wilcoxon_cumulative_counts`), the convention of
+    ``scipy.stats.wilcoxon(method="exact", alternative="two-sided")`` (which rounds a
+    non-integral statistic down for the upper and up for the lower tail). Every term is an
+    integer over ``2^n``, so the value equals scipy's exactly. ``n <= 50``.
+    """
+    cum = _wilcoxon_cumulative_counts(int(n))
+    total, top = int(cum[-1]), cum.size - 1  # 2^n subsets, largest W+ = n(n+1)/2
+    lo, hi = int(np.ceil(w_plus)), int(np.floor(w_plus))
+    below = int(cum[min(lo, top)]) if lo >= 0 else 0  # #{T <= ceil(W+)}
+    above = total - (int(cum[min(hi - 1, top)]) if hi >= 1 else 0)  # #{T >= floor(W+)}
+    return min(1.0, 2.0 * min(above, below) / total)
+
+
 def wilcoxon_signed_rank_test(ar_event, window=None, *, rel_days=None) -> TestResult:
     """Wilcoxon (1945) signed-rank test of the CARs against a symmetric-about-zero null.
 
     Statistic ``W+`` = sum of the ranks of ``|CAR_i|`` (average ranks for ties) over positive
-    CARs, zeros dropped (R ``wilcox.test`` / estudy2 convention). Two-sided p-value from
-    :func:`scipy.stats.wilcoxon`: exact null distribution when N <= 50 with no ties or zeros,
-    else the normal approximation (no continuity correction).
+    CARs, zeros dropped (R ``wilcox.test`` / estudy2 convention). Two-sided p-value: exact null
+    distribution when N <= 50 with no ties or zeros (:func:`wilcoxon_exact_pvalue`, equal to
+    ``scipy.stats.wilcoxon(method="exact")``), else :func:`scipy.stats.wilcoxon`'s normal
+    approximation (no continuity correction).
     """
     ar = as_matrix("ar_event", ar_event)
     cols, label = resolve_window(ar.shape[1], window, rel_days)
@@ -322,14 +369,21 @@ def wilcoxon_signed_rank_test(ar_event, window=None, *, rel_days=None) -> TestRe
     if n == 0:
         stat, p, method = float("nan"), float("nan"), "exact"
     else:
-        from scipy import stats  # the exact null distribution of W+
+        absx = np.abs(x)
+        ties = np.unique(absx).size < n
+        method = "exact" if (n <= _WILCOXON_EXACT_MAX_N and not ties) else "approx"
+        if method == "exact":  # untied: the ranks are 1..n in the order of |x|
+            ranks = np.empty(n)
+            ranks[np.argsort(absx)] = np.arange(1.0, n + 1.0)
+            stat = float(ranks[x > 0].sum())
+            p = wilcoxon_exact_pvalue(stat, n)
+        else:
+            from scipy import stats  # ties or n > 50: average ranks and the normal tail
 
-        r = stats.rankdata(np.abs(x))
-        stat = float(r[x > 0].sum())
-        ties = np.unique(np.abs(x)).size < n
-        method = "exact" if (n <= 50 and not ties) else "approx"
-        p = float(stats.wilcoxon(x, zero_method="wilcox", correction=False,
-                                 alternative="two-sided", method=method).pvalue)
+            r = stats.rankdata(absx)
+            stat = float(r[x > 0].sum())
+            p = float(stats.wilcoxon(x, zero_method="wilcox", correction=False,
+                                     alternative="two-sided", method=method).pvalue)
     return TestResult(
         name="wilcoxon_signed_rank",
         statistic=stat,

@@ -49,11 +49,14 @@ import numpy as np
 from crackdown.errors import StudyConfigError
 from crackdown.inference.base import (
     TestResult,
+    _array_key,
     _nanmean_safe,
+    _remembered,
     as_matrix,
     centered_variance,
     resolve_window,
     two_sided_pvalue,
+    window_cars,
 )
 
 __all__ = [
@@ -64,6 +67,7 @@ __all__ = [
     "brown_warner_1985",
     "cross_sectional_t",
     "estimation_sigma",
+    "kolari_pynnonen_adjust",
     "kolari_pynnonen_bmp",
     "kolari_pynnonen_factor",
     "kolari_pynnonen_patell",
@@ -109,10 +113,7 @@ def _per_firm(name: str, value, n: int, *, dtype=float) -> np.ndarray:
 
 def _window_cars(ar_event: np.ndarray, cols: np.ndarray):
     """CAR over ``cols`` for firms complete on those days; returns (car, mask, n_excluded)."""
-    sub = ar_event[:, cols]
-    complete = ~np.isnan(sub).any(axis=1)
-    car = sub.sum(axis=1)
-    return car, complete, int((~complete).sum())
+    return window_cars(ar_event, cols)
 
 
 def _n_obs(ar_est: np.ndarray, n_obs) -> np.ndarray:
@@ -516,16 +517,23 @@ def kolari_pynnonen_factor(
     return float(np.sqrt(numerator / denom))
 
 
+def _rbar_of_rows(e: np.ndarray, rows, min_overlap: int) -> tuple[float, int, int]:
+    """``(r̄, pairs used, pairs skipped)`` of the residuals ``e[rows]`` (0 when no pair)."""
+    r = pairwise_residual_correlations(e[rows], min_overlap=min_overlap)
+    iu = np.triu_indices(r.shape[0], k=1)
+    vals = r[iu]
+    n_pairs = int(np.isfinite(vals).sum())
+    rbar = float(vals[np.isfinite(vals)].mean()) if n_pairs else 0.0
+    return rbar, n_pairs, int(vals.size - n_pairs)
+
+
 def _kp(base: TestResult, ar_est, mean_correlation, min_overlap, name: str, rows,
         *, cross_sectional_variance: bool) -> TestResult:
     e = as_matrix("ar_est", ar_est)
     if mean_correlation is None:
-        r = pairwise_residual_correlations(e[rows], min_overlap=min_overlap)
-        iu = np.triu_indices(r.shape[0], k=1)
-        vals = r[iu]
-        n_pairs = int(np.isfinite(vals).sum())
-        n_skipped = int(vals.size - n_pairs)
-        rbar = float(vals[np.isfinite(vals)].mean()) if n_pairs else 0.0
+        rbar, n_pairs, n_skipped = _remembered(
+            "kp_rbar", e, (_array_key(rows), int(min_overlap)),
+            lambda: _rbar_of_rows(e, rows, min_overlap))
         source = f"r̄ from {n_pairs} residual pairs (>= {min_overlap} overlapping days)"
     else:
         rbar, n_pairs, n_skipped = float(mean_correlation), None, None
@@ -586,10 +594,8 @@ def kolari_pynnonen_bmp(
     base = bmp_t(ar, ar_est, window, rel_days=rel_days, n_params=n_params,
                  sigma_ddof=sigma_ddof, forecast_var_factor=forecast_var_factor,
                  car_var_factor=car_var_factor)
-    rows = np.isfinite(base.extra["scar"])
-    r_src = ar_est if corr_residuals is None else corr_residuals
-    return _kp(base, r_src, mean_correlation, min_overlap, "kolari_pynnonen_bmp", rows,
-               cross_sectional_variance=True)
+    return kolari_pynnonen_adjust(base, ar_est if corr_residuals is None else corr_residuals,
+                                  mean_correlation=mean_correlation, min_overlap=min_overlap)
 
 
 def kolari_pynnonen_patell(
@@ -619,10 +625,30 @@ def kolari_pynnonen_patell(
     base = patell_z(ar, ar_est, window, rel_days=rel_days, n_obs=n_obs, n_params=n_params,
                     sigma_ddof=sigma_ddof, forecast_var_factor=forecast_var_factor,
                     car_var_factor=car_var_factor)
+    return kolari_pynnonen_adjust(base, ar_est if corr_residuals is None else corr_residuals,
+                                  mean_correlation=mean_correlation, min_overlap=min_overlap)
+
+
+def kolari_pynnonen_adjust(base: TestResult, corr_residuals, *,
+                           mean_correlation: float | None = None,
+                           min_overlap: int = 30) -> TestResult:
+    """The Kolari-Pynnönen adjustment of a :func:`bmp_t` or :func:`patell_z` result.
+
+    ``kolari_pynnonen_bmp(...) == kolari_pynnonen_adjust(bmp_t(...), residuals)`` and likewise
+    for Patell (``sqrt((1 - r̄)/(1 + (N - 1) r̄))`` for BMP, ``1/sqrt(1 + (N - 1) r̄)`` for
+    Patell), ``r̄`` from ``corr_residuals`` (the ``ar_est`` of the base test, or the residuals
+    paired in information time) over the firms with a finite ``SCAR_i``: a battery that
+    reports the unadjusted test too computes it once.
+    """
+    kinds = {"bmp_t": ("kolari_pynnonen_bmp", True),
+             "patell_z": ("kolari_pynnonen_patell", False)}
+    if base.name not in kinds:
+        raise StudyConfigError(
+            f"kolari_pynnonen_adjust needs a bmp_t or patell_z result; got {base.name!r}")
+    name, cross_sectional = kinds[base.name]
     rows = np.isfinite(base.extra["scar"])
-    r_src = ar_est if corr_residuals is None else corr_residuals
-    return _kp(base, r_src, mean_correlation, min_overlap, "kolari_pynnonen_patell", rows,
-               cross_sectional_variance=False)
+    return _kp(base, corr_residuals, mean_correlation, min_overlap, name, rows,
+               cross_sectional_variance=cross_sectional)
 
 
 def lamb_test(
