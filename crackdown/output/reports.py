@@ -72,7 +72,6 @@ import os
 import re
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -82,6 +81,7 @@ from typing import Any
 from crackdown import cluster, config
 from crackdown.errors import CrackdownError, StudyConfigError
 from crackdown.output import kernel_pool, notebook_engine, report_cluster, report_io
+from crackdown.output.html_export import html_exporter as _html_exporter
 from crackdown.output.kernel_pool import KERNEL_NAME, ReusedKernel
 from crackdown.output.kernel_pool import kernel_manager_class as _kernel_manager_class
 from crackdown.output.notebook_engine import is_per_event, notebook_parameters
@@ -307,38 +307,6 @@ def _extract_pngs(nb: Any, folder: Path, label: str) -> list[str]:
             (folder / name).write_bytes(base64.b64decode(raw))
             names.append(name)
     return names
-
-
-#: nbconvert's lab template without the scripts it loads from a CDN: require.js (for widgets,
-#: which the reports have none of) and MathJax (the notebooks use no LaTeX, and it would read
-#: two "US$" in one cell as math); a report then opens offline with no failed request
-_REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-"""
-
-
-def _html_exporter(exclude_input: bool) -> Any:
-    """nbconvert's HTMLExporter (lab template, no CDN scripts); ``exclude_input`` hides the
-    code cells and the In/Out prompts (a report for readers: markdown, tables, figures and
-    error tracebacks stay).
-
-    One exporter per thread and setting, reused for every report of a batch: a new exporter
-    loads and compiles its Jinja templates again (about 0.1 s per report).
-    """
-    return _cached_html_exporter(exclude_input, threading.get_ident())
-
-
-@functools.cache
-def _cached_html_exporter(exclude_input: bool, thread: int) -> Any:
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-
-    return HTMLExporter(
-        template_name="lab", template_file="crackdown_report.html.j2",
-        extra_loaders=[DictLoader({"crackdown_report.html.j2": _REPORT_TEMPLATE})],
-        exclude_input=exclude_input, exclude_input_prompt=exclude_input,
-        exclude_output_prompt=exclude_input)
 
 
 def _is_disk_error(exc: BaseException) -> bool:
