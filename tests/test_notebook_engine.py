@@ -145,3 +145,39 @@ def test_a_report_worker_validates_notebooks_without_rfc3987_syntax(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split("\n")
     assert out[:2] == ["invalid rejected", "None"]
+
+
+def test_a_reused_kernel_freezes_what_survives_each_clean_up(tmp_path):
+    """After a notebook's clean-up the survivors are in the permanent generation (gc.freeze):
+    a fresh kernel has none frozen, the next notebook on the reused kernel finds them, and
+    what a notebook leaves behind is still collected at its clean-up (not frozen)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import gc, weakref\n"
+        "class Cycle:\n    pass\n"
+        "print(gc.get_freeze_count())\n"
+        "c = Cycle(); c.me = c\n"  # cyclic garbage once the namespace is reset
+        "import builtins\nbuiltins._crackdown_probe = weakref.ref(c)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    src = tmp_path / "gc.ipynb"
+    nbformat.write(nb, src)
+    frozen, probes = [], []
+    with kernel_pool.ReusedKernel() as kernel:
+        for label in ("first", "second"):
+            folder = tmp_path / label
+            folder.mkdir()
+            kernel.execute(str(src), str(folder / "out.ipynb"), {}, folder)
+            out = nbformat.read(folder / "out.ipynb", as_version=4)
+            frozen.append(int(out.cells[-1].outputs[0]["text"]))
+        check = tmp_path / "check.ipynb"
+        nb.cells = [nbformat.v4.new_code_cell(
+            "import builtins\nprint(builtins._crackdown_probe() is None)")]
+        nbformat.write(nb, check)
+        folder = tmp_path / "check"
+        folder.mkdir()
+        kernel.execute(str(check), str(folder / "out.ipynb"), {}, folder)
+        probes.append(nbformat.read(folder / "out.ipynb", as_version=4)
+                      .cells[-1].outputs[0]["text"].strip())
+    assert frozen[0] == 0 and frozen[1] > 10_000
+    assert probes == ["True"]  # the second notebook's cycle was collected, not frozen
