@@ -409,3 +409,33 @@ def test_default_benchmark_for_listed_unlisted_and_exchanges():
     assert default_benchmark("1211.HK") == "HK_NONTECH_EW"  # not in the table: from the suffix
     assert default_benchmark("AAPL") == "SPY"
     assert default_benchmark("XHKG") == "HK_NONTECH_EW" and default_benchmark("XNYS") == "SPY"
+
+
+def test_a_failed_download_says_the_same_whatever_yfinance_logged_before(tmp_path, monkeypatch):
+    """yfinance keeps failed look-ups in its process: a second download of a ticker logs other
+    words. The error must not depend on that (a reused report kernel and a fresh one must
+    write the same outcome table)."""
+    logs = iter([
+        [("['DIDIY']: DNSError('Failed to perform, curl: (6) Could not resolve host: "
+          "query2.finance.yahoo.com')")],
+        ["1 Failed download:", "['DIDIY']: possibly delisted; no timezone found",
+         "DNSError('Could not resolve host: query2.finance.yahoo.com')"],
+        ["['XYZQ']: YFTzMissingError('possibly delisted; no timezone found')"],
+        ["['XYZQ']: YFPricesMissingError('possibly delisted; no price data found')"],
+    ])
+
+    def download(ticker, **kwargs):
+        for text in next(logs):
+            logging.getLogger("yfinance").error(text)
+        return pd.DataFrame()
+
+    monkeypatch.setattr(yfinance, "download", download)
+    seen = []
+    for ticker in ("DIDIY", "DIDIY", "XYZQ", "XYZQ"):
+        with pytest.raises(PriceDataError) as info:
+            P.load_prices(ticker, "2022-01-02", "2023-02-17", cache_dir=tmp_path,
+                          prices_dir=tmp_path)
+        seen.append(str(info.value))
+    assert seen[0] == seen[1] and "cannot reach Yahoo Finance" in seen[0]
+    assert seen[2] == seen[3] and "does not know 'XYZQ'" in seen[2]
+    assert "yfinance:" not in "".join(seen)

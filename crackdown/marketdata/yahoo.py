@@ -107,20 +107,23 @@ _NETWORK_HINTS = ("resolve host", "dnserror", "connection", "timed out", "timeou
 
 
 def _explain_empty(ticker: str, messages: list[str]) -> str:
-    """Say why yfinance returned nothing, from its log messages."""
+    """Say why yfinance returned nothing, from its log messages (the same words for the same
+    cause: the report of a missing ticker must not depend on what the process fetched
+    before)."""
     relevant = [m for m in messages if ticker.lower() in m.lower() and "failed download" not in
                 m.lower()] or messages
     text = relevant[-1] if relevant else ""
     lowered = " ".join(messages).lower()
     if any(hint in lowered for hint in _NETWORK_HINTS):
-        reason = "this machine cannot reach Yahoo Finance (no internet connection)"
-    elif any(h in lowered for h in ("delisted", "not found", "no data found", "no price data",
-                                    "no timezone", "404")):
-        reason = f"Yahoo Finance does not know {ticker!r} or has no data for it in the range"
-    else:
-        reason = (f"either this machine cannot reach Yahoo Finance (offline) or {ticker!r} is "
-                  f"not a Yahoo symbol with data in the range")
-    if text:
+        # no yfinance text: it differs from one call to the next in a process (yfinance keeps
+        # the failed look-ups), and the reason is all there is to say
+        return "this machine cannot reach Yahoo Finance (no internet connection)"
+    if any(h in lowered for h in ("delisted", "not found", "no data found", "no price data",
+                                  "no timezone", "404")):
+        return f"Yahoo Finance does not know {ticker!r} or has no data for it in the range"
+    reason = (f"either this machine cannot reach Yahoo Finance (offline) or {ticker!r} is "
+              f"not a Yahoo symbol with data in the range")
+    if text:  # an unclassified failure: yfinance's own words are the only clue
         reason += f" (yfinance: {text[:200]})"
     return reason
 
