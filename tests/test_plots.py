@@ -476,3 +476,19 @@ def test_plot_benchmark_sensitivity_labels_the_largest_gaps_without_overlap():
     assert ax.get_xlabel().endswith("(%)") and ax.get_ylabel().endswith("(%)")
     assert ax.get_xlim()[1] == pytest.approx(21 * 1.1 * 1.0, rel=0.01)  # 21% x 1.1 margin
     plt.close(fig)
+
+
+def test_car_path_groups_past_the_palette_differ_by_dash_and_marker():
+    """Nine listings: the ninth shares the first one's colour, so it is dashed with squares."""
+    frame = pd.DataFrame([{"ticker": f"T{i}", "rel_day": d, "car": 0.01 * i * (d + 2)}
+                          for i in range(9) for d in (-1, 0, 1)])
+    fig = plots.plot_car_path(frame, value="car", group="ticker", title="nine listings")
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines() if ln.get_label() in
+             {f"T{i}" for i in range(9)}}
+    first, ninth = lines["T0"], lines["T8"]
+    assert first.get_color() == ninth.get_color()
+    assert (first.get_linestyle(), first.get_marker()) == ("-", "o")
+    assert (ninth.get_linestyle(), ninth.get_marker()) == ("--", "s")
+    styles = {(ln.get_color(), ln.get_linestyle(), ln.get_marker()) for ln in lines.values()}
+    assert len(styles) == 9  # every listing can be told apart in the legend
+    plt.close(fig)

@@ -22,6 +22,9 @@ from crackdown.output.plots._style import (
     _z_value,
 )
 
+#: line style and marker of the 1st-8th, 9th-16th and 17th-24th group (then again)
+_LINE_STYLES, _MARKERS = ("-", "--", ":"), ("o", "s", "^")
+
 
 def plot_car_path(
     frame: pd.DataFrame,
@@ -89,10 +92,13 @@ def plot_car_path(
                     "group='<column>' to draw one line per group"
                 )
             colour = OKABE_ITO[i % len(OKABE_ITO)]
+            # past the palette's 8 colours, lines differ by dash and marker too
+            cycle = (i // len(OKABE_ITO)) % len(_LINE_STYLES)
             y = sub[value].astype(float) * 100
             n_missing += int(y.isna().sum())
             label = value.upper() if name is None else str(name)
-            ax.plot(sub["rel_day"], y, marker="o", markersize=4, lw=2, color=colour, label=label)
+            ax.plot(sub["rel_day"], y, marker=_MARKERS[cycle], markersize=4, lw=2, color=colour,
+                    ls=_LINE_STYLES[cycle], label=label)
             band = _band(sub, value, ci)
             if band is not None:
                 lo, hi = band
