@@ -738,3 +738,59 @@ def test_perfect_fit_flags_from_the_constant_return_statistics_equal_a_fresh_sca
     assert s1.tolist() == s2.tolist() and d1 == d2 and np.array_equal(ok1, ok2)
     assert (s1 == "degenerate_design").sum() == 9  # S0, S1 and S4 (exact) of each event
     assert (s1 == "insufficient_estimation").sum() == 3  # FLAT
+
+
+# ------------------------------------------------------------------ firm-event info as columns
+# (issue #14, item 2, fifth round: day 0 mapped once per (announcement, exchange) of each
+# distinct ticker list and spread to the tickers; day0_notes / firm_event_info kept as the
+# columns behind a mapping built on first look-up, and fit's outcome columns read from them)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_own_ticker_lists_and_info_mappings_equal_a_loop_per_firm_event(prices_dir):
+    events = load_events()
+    own = events.loc[[len(t) > 1 for t in events["ticker_list"]]].iloc[:12]
+    # a repeated ticker list in another order, so one list's pattern is reused and another's
+    # is not
+    again = own.iloc[:2].copy()
+    again["event_id"] = again["event_id"] + "_again"
+    again["ticker_list"] = [list(reversed(t)) for t in again["ticker_list"]]
+    chosen = pd.concat([own, again, own.iloc[:1].assign(event_id="copy")], ignore_index=True)
+    study = EventStudy.from_events(chosen, prices_dir=prices_dir)
+    fe = study.firm_events
+    want_keys, want_note, want_unc = [], [], []
+    for ev in chosen.itertuples(index=False):
+        for t in ev.ticker_list:
+            x = _slow_exchange(t)
+            day0, uncertain = _slow_day0(ev.date, ev.time_beijing, x)
+            dz = calendars.day_zero(ev.date, ev.time_beijing or None, x)
+            want_keys.append((str(ev.event_id), t, x, day0))
+            want_note.append(dz.note)
+            want_unc.append(uncertain)
+    got_keys = list(zip(fe["event_id"], fe["ticker"], fe["exchange"], fe["day0"]))
+    assert got_keys == want_keys
+    assert len({x for _, _, x, _ in want_keys}) == 2  # both exchanges: the spread path
+    keys = [k[:2] for k in want_keys]
+    # the mappings behave as the dicts built per firm-event
+    notes, info = study.day0_notes, study.firm_event_info
+    assert len(notes) == len(info) == len(keys) and list(notes) == keys == list(info)
+    assert dict(notes) == dict(zip(keys, want_note))
+    assert [info[k]["day0_uncertain"] for k in keys] == want_unc
+    assert all(type(info[k]["day0_uncertain"]) is bool for k in keys)
+    assert {"timing", "day0_uncertain", "confounded_by"} == set(info[keys[0]])
+    assert keys[0] in info and ("nope", "X") not in info and notes.get(("nope", "X")) is None
+    with pytest.raises(KeyError):
+        info[("nope", "X")]
+    # fit reads the columns; with plain dict copies (as sweep tasks set them) it looks each
+    # firm-event up: same outcome frame
+    out = study.fit().outcomes
+    assert out["day0_note"].tolist() == want_note
+    copy = EventStudy.from_events(chosen, prices_dir=prices_dir)
+    copy.day0_notes = dict(study.day0_notes)
+    copy.firm_event_info = {k: dict(v) for k, v in study.firm_event_info.items()}
+    pd.testing.assert_frame_equal(copy.fit().outcomes, out, check_exact=True)
+    # a study whose firm-events are not in the mapping's order: looked up, defaults elsewhere
+    rev = EventStudy(study.returns, fe.iloc[::-1].reset_index(drop=True))
+    rev.day0_notes, rev.firm_event_info = study.day0_notes, study.firm_event_info
+    got = rev.fit().outcomes.set_index(["event_id", "ticker"])
+    want = out.set_index(["event_id", "ticker"]).loc[got.index]
+    for col in ("day0_note", "timing", "day0_uncertain", "confounded_by"):
+        assert got[col].tolist() == want[col].tolist()

@@ -9,7 +9,8 @@ that covers every window and turns them into returns on each exchange's calendar
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -164,6 +165,10 @@ def study_inputs(
     # are built as lists (no dict per firm-event)
     exchange_of: dict[str, str] = {}
     day0_of: dict[tuple, object] = {}
+    # per distinct ticker list: its exchanges, the distinct ones (first-appearance order) and
+    # each ticker's position among them, so an event maps one day 0 per exchange and
+    # broadcasts it with list indexing (no Python work per firm-event)
+    pattern_of: dict[tuple[str, ...], tuple[list[str], list[str], list[int]]] = {}
     columns: dict[str, list] = {c: [] for c in ("event_id", "ticker", "exchange", "day0",
                                                 "day0_note", "timing", "day0_uncertain")}
     for ev in events_df.itertuples(index=False):
@@ -176,25 +181,44 @@ def study_inputs(
         timing = getattr(ev, "timing", None) or timing_of(time or "",
                                                           getattr(ev, "time_source", "") or "")
         date = pd.Timestamp(ev.date)
-        exchanges, zeros = [], []
-        for ticker in ev_tickers:  # in order: the first failing listing raises
-            exchange = exchange_of.get(ticker)
-            if exchange is None:
-                exchange = exchange_of[ticker] = exchange_for_ticker(ticker)
+        pattern = pattern_of.get(tuple(ev_tickers))
+        if pattern is None:  # first event with these tickers: in order, the first failing
+            exchanges = []  # listing raises (its exchange, then its day 0)
+            for ticker in ev_tickers:
+                exchange = exchange_of.get(ticker)
+                if exchange is None:
+                    exchange = exchange_of[ticker] = exchange_for_ticker(ticker)
+                if (exchange, date, time) not in day0_of:
+                    day0_of[(exchange, date, time)] = day_zero(
+                        date, time, exchange, timing_policy=timing_policy)
+                exchanges.append(exchange)
+            distinct = list(dict.fromkeys(exchanges))
+            pos = {x: k for k, x in enumerate(distinct)}
+            where = [pos[x] for x in exchanges]
+            pattern = pattern_of[tuple(ev_tickers)] = (
+                exchanges, distinct, itemgetter(*where) if len(where) > 1 else None)
+        exchanges, distinct, spread = pattern
+        zeros = []
+        for exchange in distinct:  # the order in which the tickers first reach them
             dz = day0_of.get((exchange, date, time))
             if dz is None:
                 dz = day0_of[(exchange, date, time)] = day_zero(
                     date, time, exchange, timing_policy=timing_policy)
-            exchanges.append(exchange)
             zeros.append(dz)
         m = len(ev_tickers)
         columns["event_id"] += [str(ev.event_id)] * m
         columns["ticker"] += ev_tickers
         columns["exchange"] += exchanges
-        columns["day0"] += [dz.session for dz in zeros]
-        columns["day0_note"] += [dz.note for dz in zeros]
+        if len(zeros) == 1:
+            dz = zeros[0]
+            columns["day0"] += [dz.session] * m
+            columns["day0_note"] += [dz.note] * m
+            columns["day0_uncertain"] += [dz.uncertain] * m
+        else:  # one day 0 per ticker, picked from the exchanges' (itemgetter: a tuple)
+            columns["day0"] += spread([dz.session for dz in zeros])
+            columns["day0_note"] += spread([dz.note for dz in zeros])
+            columns["day0_uncertain"] += spread([dz.uncertain for dz in zeros])
         columns["timing"] += [timing] * m
-        columns["day0_uncertain"] += [dz.uncertain for dz in zeros]
     if not columns["event_id"]:
         raise StudyConfigError("no events given")
     fe = pd.DataFrame(columns)
@@ -312,3 +336,74 @@ def _event_tickers(ev) -> list[str]:
         return [str(t) for t in tl if str(t)]
     raw = getattr(ev, "tickers", "") or ""
     return [t.strip() for t in str(raw).split(";") if t.strip()]
+
+
+class FirmEventInfo(Mapping):
+    """``(event_id, ticker) -> value`` of per-firm-event columns, as a read-only mapping.
+
+    :meth:`EventStudy.from_events` keeps ``day0_notes`` (one column: the note) and
+    ``firm_event_info`` (three columns: a dict ``{"timing", "day0_uncertain",
+    "confounded_by"}`` per firm-event) as the columns of :func:`study_inputs`. The dict of
+    keys is built on the first look-up, so a study whose mappings are never read allocates
+    no key tuple and no dict per firm-event; :meth:`column` hands out a column as it is
+    (``fit`` reads the outcome columns that way).
+
+    Parameters
+    ----------
+    event_ids, tickers : list of str
+        The keys, one per firm-event (unique pairs).
+    columns : dict of str to list
+        The values, in the same order. One column: the mapping's value is its entry; more:
+        a new dict ``{name: entry}`` per look-up.
+    """
+
+    def __init__(self, event_ids: list[str], tickers: list[str],
+                 columns: dict[str, list]) -> None:
+        self.event_ids, self.tickers, self.columns = event_ids, tickers, columns
+        self._index: dict[tuple[str, str], int] | None = None
+
+    def _positions(self) -> dict[tuple[str, str], int]:
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(zip(self.event_ids, self.tickers))}
+        return self._index
+
+    def __getitem__(self, key: tuple[str, str]):
+        i = self._positions()[key]
+        if len(self.columns) == 1:
+            return next(iter(self.columns.values()))[i]
+        return {name: col[i] for name, col in self.columns.items()}
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._positions())
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def column(self, name: str, event_ids: list[str], tickers: list[str]) -> list | None:
+        """Column ``name`` for firm-events in the order ``event_ids, tickers``: the column
+        itself when the order is this mapping's, else None (look the keys up)."""
+        if event_ids == self.event_ids and tickers == self.tickers:
+            return self.columns[name]
+        return None
+
+
+def outcome_info_columns(study, event_ids: list[str], tickers: list[str]) -> dict[str, list]:
+    """The outcome columns ``day0_note, timing, day0_uncertain, confounded_by`` of the
+    firm-events ``event_ids, tickers``: the columns of :meth:`EventStudy.from_events` as they
+    are (:class:`FirmEventInfo` in the same order), else a look-up per firm-event in
+    ``study.day0_notes`` / ``study.firm_event_info`` (defaults ``""``, ``False``, ``""``)."""
+    out: dict[str, list] = {}
+    notes, info = study.day0_notes, study.firm_event_info
+    got = (notes.column("day0_note", event_ids, tickers)
+           if isinstance(notes, FirmEventInfo) else None)
+    keys = None
+    if got is None:
+        keys = list(zip(event_ids, tickers))
+        got = [notes.get(k, "") for k in keys]
+    out["day0_note"] = got
+    defaults = (("timing", ""), ("day0_uncertain", False), ("confounded_by", ""))
+    if isinstance(info, FirmEventInfo) and info.column("timing", event_ids, tickers) is not None:
+        return out | {col: info.columns[col] for col, _ in defaults}
+    keys = list(zip(event_ids, tickers)) if keys is None else keys
+    rows = [info.get(k, {}) for k in keys]
+    return out | {col: [i.get(col, default) for i in rows] for col, default in defaults}

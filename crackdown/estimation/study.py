@@ -38,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from crackdown.errors import CrackdownError, PriceDataError, StudyConfigError
-from crackdown.estimation.inputs import WORLD_MARKETS, check_windows, resolve_benchmarks
+from crackdown.estimation.inputs import (
+    WORLD_MARKETS,
+    FirmEventInfo,
+    check_windows,
+    outcome_info_columns,
+    resolve_benchmarks,
+)
 from crackdown.estimation.layout import (
     PERFECT_FIT,
     Layout,
@@ -184,12 +190,13 @@ class EventStudy:
         self.factors = self._resolve_factors(factors)
         #: optional explanations for tickers without data, set by :meth:`from_events`
         self.no_data_reasons: dict[str, str] = {}
-        self.day0_notes: dict[tuple[str, str], str] = {}
+        self.day0_notes: Mapping[tuple[str, str], str] = {}
         #: constructed benchmarks (:mod:`crackdown.marketdata.benchmarks`): constituents used,
         #: missing ones, thin days; set by :meth:`from_events`
         self.benchmark_info: dict[str, dict] = {}
-        #: per (event_id, ticker): timing, day0_uncertain, confounded_by (set by from_events)
-        self.firm_event_info: dict[tuple[str, str], dict] = {}
+        #: per (event_id, ticker): timing, day0_uncertain, confounded_by (set by from_events:
+        #: a :class:`crackdown.estimation.inputs.FirmEventInfo` over its columns)
+        self.firm_event_info: Mapping[tuple[str, str], dict] = {}
         self.timing_policy: str | None = None
 
     # ------------------------------------------------------------------ validation
@@ -442,13 +449,17 @@ class EventStudy:
         )
         study.no_data_reasons = missing
         study.benchmark_info = dict(rets.attrs.get("benchmarks", {}))
-        keys = list(zip(fe["event_id"].tolist(), fe["ticker"].tolist()))
-        study.day0_notes = dict(zip(keys, fe["day0_note"].tolist()))
+        # (event_id, ticker) -> note / info: the columns, as mappings built on first look-up
+        event_ids, tickers = fe["event_id"].tolist(), fe["ticker"].tolist()
+        uncertain = fe["day0_uncertain"]
+        study.day0_notes = FirmEventInfo(event_ids, tickers,
+                                         {"day0_note": fe["day0_note"].tolist()})
         study.timing_policy = timing_policy
-        study.firm_event_info = {
-            k: {"timing": t, "day0_uncertain": bool(u), "confounded_by": c}
-            for k, t, u, c in zip(keys, fe["timing"].tolist(), fe["day0_uncertain"].tolist(),
-                                  fe["confounded_by"].tolist())}
+        study.firm_event_info = FirmEventInfo(event_ids, tickers, {
+            "timing": fe["timing"].tolist(),
+            "day0_uncertain": (uncertain.tolist() if uncertain.dtype == bool
+                               else [bool(u) for u in uncertain.tolist()]),
+            "confounded_by": fe["confounded_by"].tolist()})
         return study
 
     def with_firm_events(self, firm_events: pd.DataFrame) -> EventStudy:
@@ -720,8 +731,7 @@ class EventStudy:
             all_missing = ~np.isfinite(ar_event_all[ok_rows]).any(axis=1)
             included[ok_rows[~all_missing]] = True
         flagged = np.isin(status, FLAGGED_STATUSES)
-        keys = list(zip(event_ids.tolist(), tickers.tolist()))  # (event_id, ticker) per row
-        note_of, info_of = self.day0_notes.get, self.firm_event_info.get
+        columns = outcome_info_columns(self, event_ids.tolist(), tickers.tolist())
         outcomes = pd.DataFrame(
             {
                 "event_id": fe["event_id"].to_numpy(),
@@ -734,13 +744,12 @@ class EventStudy:
                 "n_estimation_obs": n_est,
                 "included": included,
                 "flagged": flagged & included,
-                "day0_note": [note_of(k, "") for k in keys],
+                "day0_note": columns["day0_note"],
                 "benchmark": fe["benchmark"].to_numpy(),
             }
         )
-        info = [info_of(k, {}) for k in keys]
-        for col, default in (("timing", ""), ("day0_uncertain", False), ("confounded_by", "")):
-            outcomes[col] = [i.get(col, default) for i in info]
+        for col in ("timing", "day0_uncertain", "confounded_by"):
+            outcomes[col] = columns[col]
         for spec, rows, fit in fits:
             if spec is self.fallback_spec:  # report the days the fallback model used
                 outcomes.loc[rows, "n_estimation_obs"] = fit.n_obs
