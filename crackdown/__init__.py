@@ -22,7 +22,8 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
     inference/                  3. test statistics on (N x L) abnormal-return arrays
         parametric, nonparametric, single_firm, intervals, dummy_regression (SUR),
         placebo (empirical p), simulation (size/power), two_calendars (NY/HK pooled size),
-        grank (GRANK-T), headline (the headline test and its evidence)
+        grank (GRANK-T), headline (the headline test and its evidence),
+        grouped (KP-BMP / portfolio t of many pseudo events in one pass)
     estimation/                 4. model -> EventStudy.fit() -> EventStudyResults
         ols                         batched OLS engine (N masked regressions at once)
         models                      normal-return models and their abnormal returns
@@ -38,7 +39,10 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
                                    spillovers (targets vs rivals, portfolio of differences),
                                    model_choice (the same events under every model),
                                    sweep, sweep_tasks (specification curves, joint test)
-    output/                     6. plots/ (one module per figure family), reports (papermill),
+    output/                     6. plots/ (one module per figure family), reports (the batch),
+                                   notebook_engine (papermill: parameters, the report engine),
+                                   kernel_pool (one reused kernel per worker), html_export
+                                   (the pages), report_cluster (worker pool, Dask),
                                    report_io (atomic folders, signals), report_index (index.html),
                                    tables (one formatting convention per table)
     cli/                        7. the ``crackdown`` command
