@@ -183,19 +183,19 @@ def _to_long(frame: pd.DataFrame, ticker: str, source: str) -> dict:
     arrays of the rows, and the per-ticker values (:data:`_PER_TICKER`) with the row count
     ``n``; stacked once for all tickers by :func:`_stack_long`, not one frame per ticker."""
     column = price_column_of(frame)
-    n = len(frame)
-    volume = (frame["Volume"].to_numpy(dtype=float) if "Volume" in frame.columns
-              else np.full(n, np.nan))
-    return {
-        "n": n,
-        "date": pd.DatetimeIndex(frame.index).astype("datetime64[ns]").to_numpy(),
-        "ticker": ticker,
-        "price": frame[column].to_numpy(dtype=float),
-        "price_column": column,
-        "volume": volume,
-        "source": source,
-        "flat_zero_volume": flat_zero_volume(frame),
-    }
+    volume = (frame["Volume"].to_numpy(dtype=float) if "Volume" in frame.columns else None)
+    return _part(pd.DatetimeIndex(frame.index).astype("datetime64[ns]").to_numpy(), ticker,
+                 frame[column].to_numpy(dtype=float), column, volume, source,
+                 flat_zero_volume(frame))
+
+
+def _part(day: np.ndarray, ticker: str, price: np.ndarray, column: str,
+          volume: np.ndarray | None, source: str, flat: np.ndarray) -> dict:
+    """One ticker's part of the long frame (see :func:`_to_long`); ``volume`` None: NaN."""
+    n = len(day)
+    return {"n": n, "date": day, "ticker": ticker, "price": price, "price_column": column,
+            "volume": np.full(n, np.nan) if volume is None else volume, "source": source,
+            "flat_zero_volume": flat}
 
 
 def _plain(frame: pd.DataFrame) -> np.ndarray | None:
@@ -234,20 +234,11 @@ def _rows_to_long(frame: pd.DataFrame, mask: np.ndarray | None, ticker: str,
     def col(name: str) -> np.ndarray:
         return values[:, names.index(name)]
 
-    n = len(day)
     have = set(names)
     flat = (_flat(*(col(c) for c in _FLAT_COLUMNS)) if have.issuperset(_FLAT_COLUMNS)
-            else np.zeros(n, dtype=bool))
-    return {
-        "n": n,
-        "date": day,
-        "ticker": ticker,
-        "price": col(column),
-        "price_column": column,
-        "volume": col("Volume") if "Volume" in have else np.full(n, np.nan),
-        "source": source,
-        "flat_zero_volume": flat,
-    }
+            else np.zeros(len(day), dtype=bool))
+    return _part(day, ticker, col(column), column, col("Volume") if "Volume" in have else None,
+                 source, flat)
 
 
 def _stack_long(parts: list[dict]) -> pd.DataFrame:
