@@ -66,12 +66,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 import math
 import operator
 import os
 import re
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -309,6 +311,15 @@ def _extract_pngs(nb: Any, folder: Path, label: str) -> list[str]:
     return names
 
 
+#: threads of notebook runs that were aborted (an interruption): their log records are dropped
+_ABORTED_THREADS: set[int | None] = set()
+
+
+def _not_aborted(record: logging.LogRecord) -> bool:
+    """Logging filter: False for the records of an aborted run's thread."""
+    return record.thread not in _ABORTED_THREADS
+
+
 def _is_disk_error(exc: BaseException) -> bool:
     """An OS error of the output folder (full disk, read-only, no permission): stops the batch."""
     return isinstance(exc, OSError) and exc.errno in report_io.DISK_ERRNOS
@@ -397,13 +408,28 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
     if event_id is None:
         injected.pop("event_id", None)
 
+    runner: list[threading.Thread] = []
+
     def execute() -> None:
-        pm.execute_notebook(
-            str(nb_path), str(executed), parameters=injected, kernel_name=kernel_name,
-            engine_name=notebook_engine.register_engine(), progress_bar=False, cwd=str(nb_path.parent), execution_timeout=execution_timeout,
-            start_timeout=start_timeout,
-            kernel_manager_class=_kernel_manager_class(folder / KERNEL_LOG_FILE),
-        )
+        runner.append(threading.current_thread())
+        try:
+            pm.execute_notebook(
+                str(nb_path), str(executed), parameters=injected, kernel_name=kernel_name,
+                engine_name=notebook_engine.register_engine(), progress_bar=False,
+                cwd=str(nb_path.parent), execution_timeout=execution_timeout,
+                start_timeout=start_timeout,
+                kernel_manager_class=_kernel_manager_class(folder / KERNEL_LOG_FILE),
+            )
+        finally:
+            _ABORTED_THREADS.discard(threading.get_ident())
+
+    def abort() -> None:
+        """Kill the kernel of an interrupted run; its thread's "Kernel died ..." log line
+        (papermill's logger, printed on the terminal) is dropped: the batch says it was
+        interrupted, in one line."""
+        if runner and runner[0].is_alive():
+            _ABORTED_THREADS.add(runner[0].ident)
+        report_io.kill_kernel(folder)
 
     previous_env = os.environ.get(REPORT_DIR_ENV)
     os.environ[REPORT_DIR_ENV] = str(folder)
@@ -412,7 +438,8 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
         if kernel is not None:
             kernel.execute(str(nb_path), str(executed), injected, folder, execution_timeout)
         else:
-            report_io.run_in_thread(execute, on_abort=lambda: report_io.kill_kernel(folder))
+            logging.getLogger("papermill").addFilter(_not_aborted)  # once (a set of filters)
+            report_io.run_in_thread(execute, on_abort=abort)
     except Exception as exc:  # noqa: BLE001 - every notebook failure is reported
         if _is_disk_error(exc):
             where = str(getattr(exc, "filename", None) or executed)
