@@ -436,3 +436,37 @@ def test_sigterm_stops_a_parallel_batch_with_exit_143(tmp_path):
     assert len(err.strip().splitlines()) == 1 and "interrupted (SIGTERM)" in err
     assert alive == []  # kernels and worker processes gone
     _check_consistent(out)
+
+
+def test_an_aborted_run_drops_its_threads_papermill_records_until_it_ends(caplog):
+    """``mark_aborted`` silences papermill's logger for the aborted run's thread only (its
+    dying kernel's "Kernel died ..." line), and ``run_ended`` restores it."""
+    import logging
+    import threading
+
+    log = logging.getLogger("papermill")
+    marked, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def run():
+        log.error("before the abort")
+        go.set()
+        marked.wait(10)
+        log.error("Kernel died while waiting for execute reply.")
+        report_io.run_ended()
+        log.error("after the run ended")
+        done.set()
+
+    with caplog.at_level(logging.ERROR, logger="papermill"):
+        worker = threading.Thread(target=run)
+        worker.start()
+        go.wait(10)
+        report_io.mark_aborted(worker)
+        log.error("another thread meanwhile")
+        marked.set()
+        done.wait(10)
+        worker.join(10)
+        report_io.mark_aborted(worker)  # a finished thread: nothing to silence
+        log.error("this thread later")
+    assert [r.getMessage() for r in caplog.records] == [
+        "before the abort", "another thread meanwhile", "after the run ended",
+        "this thread later"]

@@ -87,6 +87,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -334,8 +335,6 @@ class ReusedKernel:
     """
 
     def __init__(self, start_timeout: float = 120.0) -> None:
-        import logging
-
         self.start_timeout = float(start_timeout)
         self._thread = cf.ThreadPoolExecutor(1, thread_name_prefix="crackdown-kernel")
         self._km: Any = None
@@ -346,8 +345,7 @@ class ReusedKernel:
         self._start_env: dict[str, str] = {}
         self.starts = 0
         self.notebooks = 0
-        self._aborting = False
-        logging.getLogger("papermill").addFilter(lambda record: not self._aborting)
+        self._runner: threading.Thread | None = None  # the thread running the notebooks
 
     def __enter__(self) -> Self:
         return self
@@ -463,6 +461,7 @@ class ReusedKernel:
 
         cwd = str(Path(nb_path).parent)
         offset = 0
+        self._runner = threading.current_thread()
         try:
             offset = self._prepare(cwd, folder)
             pm.execute_notebook(nb_path, executed, parameters=parameters,
@@ -483,6 +482,7 @@ class ReusedKernel:
                 self._close_clients()
             self._copy_log(offset, folder)
             report_io.unregister_kernel(folder)
+            report_io.run_ended()
             self.notebooks += 1
 
     def _clean(self) -> None:
@@ -524,10 +524,8 @@ class ReusedKernel:
         On SIGINT/SIGTERM in the calling (main) thread the kernel is killed and
         :class:`~crackdown.output.report_io.ReportInterrupted` propagates.
         """
-        self._aborting = False
-
         def abort() -> None:
-            self._aborting = True  # the dying kernel's "Kernel died ..." log line is dropped
+            report_io.mark_aborted(self._runner)  # its "Kernel died ..." line is dropped
             report_io.kill_kernel(folder)
 
         report_io.run_in_thread(

@@ -331,6 +331,33 @@ def _is_kernel(pid: int) -> bool:
         return False
 
 
+#: threads whose notebook run was aborted (:func:`mark_aborted`) and has not ended yet
+_ABORTED_RUNS: set[int] = set()
+
+
+def _not_aborted(record: Any) -> bool:
+    """Logging filter of papermill's logger: False for the records of an aborted run."""
+    return record.thread not in _ABORTED_RUNS
+
+
+def mark_aborted(thread: threading.Thread | None) -> None:
+    """The notebook run in ``thread`` is being aborted (its kernel is killed next): papermill's
+    records from that thread are dropped until the run ends (:func:`run_ended`), so the dying
+    kernel's "Kernel died while waiting for execute reply." does not precede the batch's one
+    line about the interruption on the terminal."""
+    import logging
+
+    if thread is not None and thread.ident is not None and thread.is_alive():
+        logging.getLogger("papermill").addFilter(_not_aborted)  # once: a logger keeps a set
+        _ABORTED_RUNS.add(thread.ident)
+
+
+def run_ended() -> None:
+    """The notebook run in this thread has ended (call in its ``finally``): see
+    :func:`mark_aborted`."""
+    _ABORTED_RUNS.discard(threading.get_ident())
+
+
 def kill_kernel(folder: Path, *, verify: bool = False) -> None:
     """SIGKILL the process group of the kernel of ``folder`` (if any is known).
 

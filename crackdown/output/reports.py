@@ -66,7 +66,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import logging
 import math
 import operator
 import os
@@ -311,15 +310,6 @@ def _extract_pngs(nb: Any, folder: Path, label: str) -> list[str]:
     return names
 
 
-#: threads of notebook runs that were aborted (an interruption): their log records are dropped
-_ABORTED_THREADS: set[int | None] = set()
-
-
-def _not_aborted(record: logging.LogRecord) -> bool:
-    """Logging filter: False for the records of an aborted run's thread."""
-    return record.thread not in _ABORTED_THREADS
-
-
 def _is_disk_error(exc: BaseException) -> bool:
     """An OS error of the output folder (full disk, read-only, no permission): stops the batch."""
     return isinstance(exc, OSError) and exc.errno in report_io.DISK_ERRNOS
@@ -421,14 +411,10 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
                 kernel_manager_class=_kernel_manager_class(folder / KERNEL_LOG_FILE),
             )
         finally:
-            _ABORTED_THREADS.discard(threading.get_ident())
+            report_io.run_ended()
 
     def abort() -> None:
-        """Kill the kernel of an interrupted run; its thread's "Kernel died ..." log line
-        (papermill's logger, printed on the terminal) is dropped: the batch says it was
-        interrupted, in one line."""
-        if runner and runner[0].is_alive():
-            _ABORTED_THREADS.add(runner[0].ident)
+        report_io.mark_aborted(runner[0] if runner else None)
         report_io.kill_kernel(folder)
 
     previous_env = os.environ.get(REPORT_DIR_ENV)
@@ -438,7 +424,6 @@ def _build_report(nb_path: Path, folder: Path, final: Path, label: str,
         if kernel is not None:
             kernel.execute(str(nb_path), str(executed), injected, folder, execution_timeout)
         else:
-            logging.getLogger("papermill").addFilter(_not_aborted)  # once (a set of filters)
             report_io.run_in_thread(execute, on_abort=abort)
     except Exception as exc:  # noqa: BLE001 - every notebook failure is reported
         if _is_disk_error(exc):
