@@ -8,6 +8,7 @@ import nbformat
 import papermill as pm
 import papermill.engines as pm_engines
 import pytest
+from _notebook_helpers import write_notebook
 from papermill.exceptions import PapermillExecutionError
 
 from crackdown.output import kernel_pool, notebook_engine
@@ -21,16 +22,10 @@ CELLS = [
 
 
 def _notebook(path, sleep=0.0, fail=False):
-    nb = nbformat.v4.new_notebook()
     cells = [c.replace("SLEEP", repr(sleep)) for c in CELLS]
     if fail:
         cells.append("raise ValueError('boom')")
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, cells)
 
 
 @pytest.fixture
@@ -151,17 +146,12 @@ def test_a_reused_kernel_freezes_what_survives_each_clean_up(tmp_path):
     """After a notebook's clean-up the survivors are in the permanent generation (gc.freeze):
     a fresh kernel has none frozen, the next notebook on the reused kernel finds them, and
     what a notebook leaves behind is still collected at its clean-up (not frozen)."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(
-        "import gc, weakref\n"
-        "class Cycle:\n    pass\n"
-        "print(gc.get_freeze_count())\n"
-        "c = Cycle(); c.me = c\n"  # cyclic garbage once the namespace is reset
-        "import builtins\nbuiltins._crackdown_probe = weakref.ref(c)")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    src = tmp_path / "gc.ipynb"
-    nbformat.write(nb, src)
+    probe = ("import gc, weakref\n"
+             "class Cycle:\n    pass\n"
+             "print(gc.get_freeze_count())\n"
+             "c = Cycle(); c.me = c\n"  # cyclic garbage once the namespace is reset
+             "import builtins\nbuiltins._crackdown_probe = weakref.ref(c)")
+    src = write_notebook(tmp_path / "gc.ipynb", [probe], parameters=None)
     frozen, probes = [], []
     with kernel_pool.ReusedKernel() as kernel:
         for label in ("first", "second"):
@@ -170,10 +160,8 @@ def test_a_reused_kernel_freezes_what_survives_each_clean_up(tmp_path):
             kernel.execute(str(src), str(folder / "out.ipynb"), {}, folder)
             out = nbformat.read(folder / "out.ipynb", as_version=4)
             frozen.append(int(out.cells[-1].outputs[0]["text"]))
-        check = tmp_path / "check.ipynb"
-        nb.cells = [nbformat.v4.new_code_cell(
-            "import builtins\nprint(builtins._crackdown_probe() is None)")]
-        nbformat.write(nb, check)
+        check = write_notebook(tmp_path / "check.ipynb", [
+            "import builtins\nprint(builtins._crackdown_probe() is None)"], parameters=None)
         folder = tmp_path / "check"
         folder.mkdir()
         kernel.execute(str(check), str(folder / "out.ipynb"), {}, folder)

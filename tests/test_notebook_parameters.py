@@ -9,6 +9,7 @@ import sys
 import nbformat
 import papermill as pm
 import pytest
+from _notebook_helpers import write_notebook
 
 from crackdown.errors import StudyConfigError
 from crackdown.output import reports
@@ -31,16 +32,9 @@ def test_shipped_notebooks_as_papermill_inspects_them(path):
 
 
 def _write(tmp_path, source, tagged=True):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell(source),
-                nbformat.v4.new_code_cell("x = 1")]
-    if tagged:
-        nb.cells[1].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    path = tmp_path / "nb.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(tmp_path / "nb.ipynb",
+                          [nbformat.v4.new_markdown_cell("# t"), source, "x = 1"],
+                          parameters=1 if tagged else None)
 
 
 def test_annotations_comments_and_what_is_not_a_parameter(tmp_path):

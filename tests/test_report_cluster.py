@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import psutil
 import pytest
+from _notebook_helpers import SLEEPY_BODY, SLEEPY_PARAMETERS, write_notebook
 
 from crackdown import cluster, config
 from crackdown.cli import main
@@ -246,16 +246,7 @@ def test_two_event_report_is_identical_in_process_and_on_a_cluster(prices_dir, t
 
 
 def _sleepy_notebook(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('event_id = "X"\nslow = ""\nreport_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    body = ('import pathlib, time\npathlib.Path(report_dir, "started").touch()\n'
-            'from crackdown.output.reports import record_headline\n'
-            'time.sleep(120 if event_id == slow else 0)\nrecord_headline({"n": len(event_id)})')
-    nb.cells = [params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, str(path))
+    write_notebook(path, [SLEEPY_PARAMETERS, SLEEPY_BODY])
 
 
 def _kernels(processes) -> list:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _notebook_helpers import write_notebook
 
 from crackdown.output import kernel_pool, reports
 from crackdown.output.report_io import pid_alive
@@ -82,13 +83,7 @@ LEAKMOD = "import warnings\n\n\ndef warn():\n    warnings.warn('from a module', 
 
 
 def _probe(folder: Path) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in PROBE_CELLS]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    path = folder / "probe.ipynb"
-    nbformat.write(nb, str(path))
+    path = write_notebook(folder / "probe.ipynb", PROBE_CELLS)
     (folder / "leakmod.py").write_text(LEAKMOD, encoding="utf-8")
     return path
 
@@ -189,13 +184,7 @@ RENDER_CELLS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("fresh", [False, True])
 def test_a_saved_figure_is_drawn_once(tmp_path, fresh):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in RENDER_CELLS]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    path = tmp_path / "figs.ipynb"
-    nbformat.write(nb, str(path))
+    path = write_notebook(tmp_path / "figs.ipynb", RENDER_CELLS)
     result = reports.run_report(path, event_ids=["E1", "E2"], output=tmp_path / "out", jobs=1,
                                 progress=False, fresh_kernels=fresh)
     assert [o.status for o in result.outcomes] == ["ok", "ok"], result.outcomes[0].error

@@ -21,8 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+from _notebook_helpers import SLEEPY_BODY, SLEEPY_PARAMETERS, write_notebook
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,18 +37,7 @@ EVENTS = ["ant_regulators_summon_jack_ma", "ant_ipo_suspended"]  # in the projec
 
 def _notebook(path: Path, *, sleepy: bool = False) -> Path:
     """A per-event notebook: parameters cell, then a cell writing a marker (and sleeping)."""
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('event_id = "X"\nslow = ""\nreport_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    body = ('import pathlib, time\npathlib.Path(report_dir, "started").touch()\n'
-            'from crackdown.output.reports import record_headline\n'
-            'time.sleep(120 if event_id == slow else 0)\nrecord_headline({"n": len(event_id)})'
-            if sleepy else "x = 1")
-    nb.cells = [params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, str(path))
-    return path
+    return write_notebook(path, [SLEEPY_PARAMETERS, SLEEPY_BODY if sleepy else "x = 1"])
 
 
 class FakePapermill:
