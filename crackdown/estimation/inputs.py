@@ -211,16 +211,18 @@ def study_inputs(
         columns["exchange"] += exchanges
         if len(zeros) == 1:
             dz = zeros[0]
-            columns["day0"] += [dz.session] * m
+            columns["day0"] += [_ns(dz.session)] * m
             columns["day0_note"] += [dz.note] * m
             columns["day0_uncertain"] += [dz.uncertain] * m
         else:  # one day 0 per ticker, picked from the exchanges' (itemgetter: a tuple)
-            columns["day0"] += spread([dz.session for dz in zeros])
+            columns["day0"] += spread([_ns(dz.session) for dz in zeros])
             columns["day0_note"] += spread([dz.note for dz in zeros])
             columns["day0_uncertain"] += spread([dz.uncertain for dz in zeros])
         columns["timing"] += [timing] * m
     if not columns["event_id"]:
         raise StudyConfigError("no events given")
+    # day 0s were kept as nanoseconds: one array, not a Timestamp per firm-event to infer
+    columns["day0"] = np.array(columns["day0"], dtype=np.int64).view("datetime64[ns]")
     fe = pd.DataFrame(columns)
     tick_list, exchange_list = columns["ticker"], columns["exchange"]
     if fe["day0_uncertain"].any() and window[1] < 1:
@@ -299,6 +301,11 @@ def study_inputs(
         rets = rets.join(made, how="outer")
         rets.attrs["benchmarks"] = info
     return rets, fe, settings, missing
+
+
+def _ns(session: pd.Timestamp) -> int:
+    """Nanoseconds since the epoch of a naive session date (NaT: numpy's NaT integer)."""
+    return pd.Timestamp(session).value
 
 
 def _exclude_treated(fe: pd.DataFrame, column: str = "benchmark") -> list[str]:

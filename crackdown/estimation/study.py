@@ -611,17 +611,17 @@ class EventStudy:
         n_est = _n_est(self.spec, None)
         tickers = fe["ticker"].to_numpy()
         event_ids = fe["event_id"].to_numpy()
-        for i in np.flatnonzero(~lay.has_any | (lay.first_valid > day0)):
+        for i in np.flatnonzero(~lay.has_any):
             t = tickers[i]
-            if not lay.has_any[i]:
-                status[i] = "no_price_data"
-                detail[i] = self.no_data_reasons.get(t, f"no returns for {t} in the data")
-            elif lay.first_valid[i] > day0[i]:
-                status[i] = "listed_after_event"
-                detail[i] = (
-                    f"first return of {t} on {pd.Timestamp(lay.first_valid[i]):%Y-%m-%d}, after "
-                    f"day 0 {pd.Timestamp(day0[i]):%Y-%m-%d}"
-                )
+            status[i] = "no_price_data"
+            detail[i] = self.no_data_reasons.get(t, f"no returns for {t} in the data")
+        late = np.flatnonzero(lay.has_any & (lay.first_valid > day0))
+        if len(late):  # the dates formatted in one pass, not a Timestamp per firm-event
+            status[late] = "listed_after_event"
+            for i, t, first, zero in zip(late.tolist(), tickers[late].tolist(),
+                                         _day_texts(lay.first_valid[late]),
+                                         _day_texts(day0[late])):
+                detail[i] = f"first return of {t} on {first}, after day 0 {zero}"
         own = own_regressors(self.spec, fe)
         for i in np.flatnonzero((status == "used") & (np.array(own, dtype=object) != "")):
             status[i] = "degenerate_design"
@@ -755,6 +755,11 @@ class EventStudy:
                 outcomes.loc[rows, "n_estimation_obs"] = fit.n_obs
         panel = EventPanel.build(self, lay, fits, included, model_used, flagged)
         return EventStudyResults(self, panel, outcomes)
+
+
+def _day_texts(days: np.ndarray) -> list[str]:
+    """``YYYY-MM-DD`` of each date, as ``f"{pd.Timestamp(d):%Y-%m-%d}"`` writes it."""
+    return np.datetime_as_string(np.asarray(days, dtype="datetime64[ns]"), unit="D").tolist()
 
 
 def _steps_ahead(study, lay: Layout, rows: np.ndarray, y_e: np.ndarray,
