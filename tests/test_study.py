@@ -166,6 +166,9 @@ def test_listed_after_event_and_missing_event_window(real_returns):
     res = EventStudy(real_returns, fe, window=(-1, 25), min_estimation_obs=50).fit()
     out = res.outcomes.set_index("ticker")
     assert out.loc["LI", "status"] == "listed_after_event"
+    first = real_returns["LI"].first_valid_index()  # the detail names both dates in full
+    assert out.loc["LI", "detail"] == (f"first return of LI on {first:%Y-%m-%d}, after day 0 "
+                                       "2020-06-01")
     assert "2020-07-31" in out.loc["LI", "detail"] and not out.loc["LI", "included"]
     assert out.loc["DIDI", "status"] == "missing_event_window"
     assert out.loc["DIDI", "flagged"] and out.loc["DIDI", "included"]
