@@ -51,9 +51,11 @@ Every policy sets ``time_assumed=True`` and says so in the note.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 import warnings
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -90,23 +92,10 @@ SUPPORTED_EXCHANGES: dict[str, str] = {
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 __all__ = [
-    "ASSUMED_TIME",
-    "BEIJING_TZ",
-    "CALENDAR_END",
-    "CALENDAR_START",
-    "CALENDAR_TZ",
-    "SUPPORTED_EXCHANGES",
-    "TIMING_POLICIES",
-    "UNKNOWN_TIME_RANGE",
-    "DayZero",
-    "calendar_tz",
-    "day_zero",
-    "day_zero_table",
-    "early_closes",
-    "get_calendar",
-    "relative_sessions",
-    "session_offset",
-    "sessions",
+    "ASSUMED_TIME", "BEIJING_TZ", "CALENDAR_END", "CALENDAR_START", "CALENDAR_TZ",
+    "SUPPORTED_EXCHANGES", "TIMING_POLICIES", "UNKNOWN_TIME_RANGE", "DayZero", "calendar_tz",
+    "day_zero", "day_zero_table", "early_closes", "get_calendar", "relative_sessions",
+    "session_offset", "sessions",
 ]
 
 
@@ -345,6 +334,13 @@ def _range_text(exchange: str) -> str:
 # --------------------------------------------------------------------------------------------
 def _to_date(value, what: str) -> pd.Timestamp:
     """Parse a calendar date to a naive midnight Timestamp (ns); reject times and time zones."""
+    if type(value) is pd.Timestamp and value.tzinfo is None:  # the common case, < 1 us
+        try:
+            ts = value.as_unit("ns")
+        except ValueError:  # out of the ns range: the checks below say what is wrong first
+            ts = None
+        if ts is not None and ts.value % _DAY_NS == 0:
+            return ts
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
@@ -531,11 +527,6 @@ def _parse_time(time, what: str = "time") -> dt.time | None:
     )
 
 
-def _fmt_local(ts: pd.Timestamp, tz) -> str:
-    local = ts.tz_convert(tz)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
-
-
 def check_timing_policy(policy: str) -> str:
     """Validate ``timing_policy`` (:data:`TIMING_POLICIES`)."""
     if policy not in TIMING_POLICIES:
@@ -546,11 +537,88 @@ def check_timing_policy(policy: str) -> str:
     return policy
 
 
-def _session_after(exchange: str, day: pd.Timestamp, clock: dt.time) -> tuple[int, pd.Timestamp]:
-    announced = pd.Timestamp.combine(day.date(), clock).tz_localize(BEIJING_TZ).as_unit("ns")
-    _, closes = _closes_utc(exchange)
-    instant = np.datetime64(announced.tz_convert("UTC").tz_localize(None).as_unit("ns"))
-    return int(np.searchsorted(closes, instant, side="right")), announced
+_DAY_NS, _MICROSECOND = 86_400 * 10**9, dt.timedelta(microseconds=1)
+_EPOCH_DATE, _BEIJING = dt.date(1970, 1, 1), zoneinfo.ZoneInfo(BEIJING_TZ)
+_CLOCKS: dict[dt.time, tuple[dt.time, dt.time, int]] = {}  # time -> its folds, ns after midnight
+
+
+def _instant_ns(day: pd.Timestamp, clock: dt.time) -> int:
+    """UTC nanoseconds since the epoch of ``day + clock`` in Beijing time.
+
+    ``wall - utcoffset(wall)`` with the offset of :data:`BEIJING_TZ` at that wall time, exact
+    whenever the wall time exists once (both ``fold`` values give the same offset: every time
+    since 1992); otherwise pandas localises it (and raises for a time that does not exist).
+    """
+    folds = _CLOCKS.get(clock)
+    if folds is None:  # the two folds of a time of day and its nanoseconds after midnight
+        if len(_CLOCKS) > 10_000:
+            _CLOCKS.clear()
+        folds = _CLOCKS[clock] = (clock.replace(fold=0), clock.replace(fold=1), 1000 * (
+            ((clock.hour * 60 + clock.minute) * 60 + clock.second) * 10**6 + clock.microsecond))
+    date = day.date()
+    offset = _BEIJING.utcoffset(dt.datetime.combine(date, folds[0]))
+    if offset != _BEIJING.utcoffset(dt.datetime.combine(date, folds[1])):  # DST in 1986-1991
+        return pd.Timestamp.combine(date, clock).tz_localize(BEIJING_TZ).value
+    return day.value + folds[2] - (offset // _MICROSECOND) * 1000
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """One exchange's sessions and closes as Python ints (ns) for :mod:`bisect` (per process)."""
+    closes: np.ndarray  # the array of _closes_utc: a rebuilt calendar is another grid
+    days: list[int]
+    close_ns: list[int]
+    tz: zoneinfo.ZoneInfo
+
+
+_GRIDS: dict[str, _Grid] = {}
+
+
+def _grid(exchange: str) -> _Grid:
+    idx, closes = _closes_utc(exchange)
+    grid = _GRIDS.get(exchange)
+    if grid is None or grid.closes is not closes:
+        grid = _GRIDS[exchange] = _Grid(closes, idx.asi8.tolist(), closes.view("i8").tolist(),
+                                        zoneinfo.ZoneInfo(CALENDAR_TZ[exchange]))
+    return grid
+
+
+def _iso_day(ns: int) -> str:
+    """``f"{pd.Timestamp(ns):%Y-%m-%d}"`` of a midnight (years 1000-9999)."""
+    return (_EPOCH_DATE + dt.timedelta(days=ns // _DAY_NS)).isoformat()
+
+
+def _local_text(ns: int, tz: zoneinfo.ZoneInfo) -> str:
+    """``"YYYY-MM-DD HH:MM TZ"`` of the UTC instant ``ns`` in ``tz`` (wall time, abbreviation).
+
+    The whole second of ``ns`` is converted: transitions fall on whole seconds, so its wall
+    minute and abbreviation are those of ``ns`` itself.
+    """
+    x = dt.datetime.fromtimestamp(ns // 10**9, tz)
+    return f"{x.year:04d}-{x.month:02d}-{x.day:02d} {x.hour:02d}:{x.minute:02d} {x.tzname()}"
+
+
+def _day0_ns(date, time, exchange: str, timing_policy: str = "span") -> int:
+    """``day_zero(date, time, exchange, timing_policy=...).session.value`` without the note.
+
+    The same checks and errors (an announcement outside the calendar raises through
+    :func:`day_zero`); a result already in the :func:`day_zero` memo is read from it.
+    """
+    exchange = _check_exchange(exchange)
+    check_timing_policy(timing_policy)
+    day = _to_date(date, "announcement date")
+    clock = _parse_time(time)
+    time_assumed = clock is None
+    if time_assumed:
+        clock = _POLICY_TIME[timing_policy]
+    grid = _grid(exchange)
+    hit = _DAY_ZERO_MEMO.get((exchange, day.value, clock, time_assumed, timing_policy))
+    if hit is not None and hit[0] is grid.closes:
+        return hit[1].session.value
+    pos = bisect.bisect_right(grid.close_ns, _instant_ns(day, clock))
+    if pos == 0 or pos >= len(grid.days):
+        return day_zero(date, time, exchange, timing_policy=timing_policy).session.value
+    return grid.days[pos]
 
 
 def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
@@ -604,46 +672,48 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
     time_assumed = clock is None
     if time_assumed:
         clock = _POLICY_TIME[timing_policy]
-    idx, closes = _closes_utc(exchange)
+    grid = _grid(exchange)
     key = (exchange, day.value, clock, time_assumed, timing_policy)
     hit = _DAY_ZERO_MEMO.get(key)
-    if hit is not None and hit[0] is closes:  # computed on this very calendar
+    if hit is not None and hit[0] is grid.closes:  # computed on this very calendar
         return hit[1]
-    pos, announced = _session_after(exchange, day, clock)
-    if pos == 0 or pos >= len(idx):
+    # integers and bisect on the grid's lists (exact: _instant_ns); strings from datetime
+    instant = _instant_ns(day, clock)
+    pos = bisect.bisect_right(grid.close_ns, instant)
+    days = grid.days
+    announced = pd.Timestamp(instant, tz=BEIJING_TZ)
+    if pos == 0 or pos >= len(days):
         raise CalendarError(
             f"announcement {announced:%Y-%m-%d %H:%M} Beijing is outside the {exchange} "
             f"calendar range (sessions {_range_text(exchange)}, built for "
             f"{CALENDAR_START:%Y-%m-%d} .. {CALENDAR_END:%Y-%m-%d}); day 0 needs a session close "
             "before and after the announcement"
         )
-    session = idx[pos]
-    tz = calendar_tz(exchange)
-    close = pd.Timestamp(closes[pos]).tz_localize("UTC")
+    session = pd.Timestamp(days[pos])
     where = (
-        f"{exchange} day 0 {session:%Y-%m-%d}: first close after the announcement is "
-        f"{_fmt_local(close, tz)}"
+        f"{exchange} day 0 {_iso_day(days[pos])}: first close after the announcement is "
+        f"{_local_text(grid.close_ns[pos], grid.tz)}"
     )
     alternative, uncertain = None, False
     if time_assumed:
-        first, _ = _session_after(exchange, day, UNKNOWN_TIME_RANGE[0])
-        last, _ = _session_after(exchange, day, UNKNOWN_TIME_RANGE[1])
-        if last != first and last < len(idx):
-            alternative = idx[last] if idx[last] != session else idx[first]
+        first = bisect.bisect_right(grid.close_ns, _instant_ns(day, UNKNOWN_TIME_RANGE[0]))
+        last = bisect.bisect_right(grid.close_ns, _instant_ns(day, UNKNOWN_TIME_RANGE[1]))
+        if last != first and last < len(days):
+            alternative = pd.Timestamp(days[last] if days[last] != days[pos] else days[first])
             uncertain = timing_policy == "span"
         rule = {"span": "the earlier possible session", "same-day": "released before the Hong "
                 "Kong close", "next-session": "released after the Hong Kong close"}[timing_policy]
         note = (
             f"time unknown (timing_policy={timing_policy}: {rule}): assumed {clock:%H:%M} "
-            f"Beijing on {day:%Y-%m-%d}; {where}"
+            f"Beijing on {_iso_day(day.value)}; {where}"
         )
         if alternative is not None:
             note += (f"; a release between {UNKNOWN_TIME_RANGE[0]:%H:%M} and midnight could "
-                     f"also give {alternative:%Y-%m-%d}")
+                     f"also give {_iso_day(alternative.value)}")
     else:
         note = (
-            f"announced {announced:%Y-%m-%d %H:%M} Beijing = {_fmt_local(announced, tz)} local; "
-            f"{where}"
+            f"announced {_iso_day(day.value)} {clock:%H:%M} Beijing = "
+            f"{_local_text(instant, grid.tz)} local; {where}"
         )
     result = DayZero(
         exchange=exchange,
@@ -656,7 +726,7 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
     )
     if len(_DAY_ZERO_MEMO) >= _DAY_ZERO_MEMO_MAX:
         _DAY_ZERO_MEMO.clear()
-    _DAY_ZERO_MEMO[key] = (closes, result)
+    _DAY_ZERO_MEMO[key] = (grid.closes, result)
     return result
 
 

@@ -22,7 +22,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crackdown.timeline.calendars import CALENDAR_END, CALENDAR_START, day_zero, sessions
+from crackdown.timeline.calendars import (
+    CALENDAR_END,
+    CALENDAR_START,
+    SUPPORTED_EXCHANGES,
+    _day0_ns,
+    sessions,
+)
 
 __all__ = ["CLUSTER_COLUMNS", "confounders", "connected_groups", "event_clusters", "listing_day0s"]
 
@@ -33,23 +39,49 @@ CLUSTER_COLUMNS = ("event_id", "cluster_id", "cluster_size", "shares_day0_with")
 def listing_day0s(events: pd.DataFrame, *, timing_policy: str = "span") -> pd.DataFrame:
     """Day 0 of every (event, listing) on the listing's exchange.
 
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        ``event_id, date`` and optionally ``time_beijing`` and ``ticker_list`` (lists) or
+        ``tickers`` (``;``-separated), as :func:`crackdown.timeline.events.load_events` returns.
+    timing_policy : str
+        How unknown times map to day 0 (:data:`crackdown.timeline.calendars.TIMING_POLICIES`).
+
     Returns
     -------
     pandas.DataFrame
         ``event_id, ticker, exchange, day0`` (listings whose exchange cannot be placed on a
-        calendar are left out).
+        calendar are left out); ``day0`` is ``day_zero(date, time, exchange).session``, computed
+        once per (date, time, exchange) without building its note.
+
+    Raises
+    ------
+    CalendarError
+        An announcement :func:`crackdown.timeline.calendars.day_zero` cannot map.
     """
     from crackdown.errors import CrackdownError
     from crackdown.timeline.universe import exchange_for_ticker
 
-    rows, cache = [], {}
+    columns = events.columns
+    if columns.is_unique and "event_id" in columns and "date" in columns:
+        def column(name, default):
+            return events[name] if name in columns else [default] * len(events)
+
+        rows = zip(events["event_id"], events["date"], column("time_beijing", None),
+                   column("ticker_list", None), column("tickers", ""))
+    else:  # what itertuples names (duplicate or missing columns: the same attribute errors)
+        rows = ((ev, ev.date, getattr(ev, "time_beijing", None),
+                 getattr(ev, "ticker_list", None), getattr(ev, "tickers", ""))
+                for ev in events.itertuples(index=False))
+    lazy_id = not isinstance(rows, zip)  # ev.event_id is read for a mapped listing only
+    ids, tickers_out, exchanges, day0s = [], [], [], []
+    cache: dict[tuple, int] = {}
     exchange_of: dict[str, str | None] = {}  # once per ticker (None: no calendar)
-    for ev in events.itertuples(index=False):
-        tickers = getattr(ev, "ticker_list", None)
+    for event_id, date, time, tickers, text in rows:
         if not isinstance(tickers, (list, tuple)):
-            tickers = [t.strip() for t in str(getattr(ev, "tickers", "")).split(";") if t.strip()]
-        time = getattr(ev, "time_beijing", None) or None
-        date = pd.Timestamp(ev.date)
+            tickers = [t.strip() for t in str(text).split(";") if t.strip()]
+        time = time or None
+        date = pd.Timestamp(date)
         for ticker in tickers:
             if ticker not in exchange_of:
                 try:
@@ -61,11 +93,17 @@ def listing_day0s(events: pd.DataFrame, *, timing_policy: str = "span") -> pd.Da
                 continue
             key = (date, time, exchange)
             if key not in cache:
-                cache[key] = day_zero(key[0], time, exchange, timing_policy=timing_policy).session
-            rows.append((str(ev.event_id), ticker, exchange, cache[key]))
-    out = pd.DataFrame(rows, columns=["event_id", "ticker", "exchange", "day0"])
-    out["day0"] = pd.to_datetime(out["day0"]).astype("datetime64[ns]")
-    return out
+                cache[key] = _day0_ns(date, time, exchange, timing_policy)
+            ids.append(str(event_id.event_id if lazy_id else event_id))
+            tickers_out.append(ticker)
+            exchanges.append(exchange)
+            day0s.append(cache[key])
+    if not ids:
+        out = pd.DataFrame([], columns=["event_id", "ticker", "exchange", "day0"])
+        out["day0"] = pd.to_datetime(out["day0"]).astype("datetime64[ns]")
+        return out
+    return pd.DataFrame({"event_id": ids, "ticker": tickers_out, "exchange": exchanges,
+                         "day0": np.array(day0s, dtype=np.int64).view("datetime64[ns]")})
 
 
 def event_clusters(events: pd.DataFrame, *, timing_policy: str = "span") -> pd.DataFrame:
@@ -87,9 +125,14 @@ def event_clusters(events: pd.DataFrame, *, timing_policy: str = "span") -> pd.D
     """
     ids = [str(e) for e in events["event_id"]]
     day0s = listing_day0s(events, timing_policy=timing_policy)
-    roots = connected_groups(ids, (
-        list(dict.fromkeys(group["event_id"]))
-        for _, group in day0s.groupby(["ticker", "exchange", "day0"], sort=False)))
+    # the events of each (listing, day 0), groups and members in order of first appearance
+    # (groupby(..., sort=False) order, with a dict: no DataFrame per group)
+    shared: dict[tuple, dict[str, None]] = {}
+    for event_id, ticker, exchange, day0 in zip(
+            day0s["event_id"], day0s["ticker"], day0s["exchange"],
+            day0s["day0"].to_numpy().view(np.int64).tolist(), strict=True):
+        shared.setdefault((ticker, exchange, day0), {})[event_id] = None
+    roots = connected_groups(ids, (list(members) for members in shared.values()))
     order = {e: i for i, e in enumerate(
         events.assign(_id=ids).sort_values(["date", "_id"], kind="stable")["_id"])}
     members: dict[str, list[str]] = {}
@@ -144,12 +187,25 @@ def confounders(firm_events: pd.DataFrame, others: pd.DataFrame,
     Returns
     -------
     list of str
-        ``;``-separated event ids per row of ``firm_events`` (empty when unconfounded).
+        ``;``-separated event ids per row of ``firm_events`` (empty when unconfounded): row
+        ``i`` lists, once each and in ``others`` row order, the ``event_id`` of every row ``j``
+        of ``others`` with the same (ticker, exchange), a different id and
+        ``lo <= pos_j - pos_i <= hi``, where ``pos`` is ``searchsorted`` of the day 0 on the
+        exchange's sessions (missing tickers or exchanges, and an empty exchange, never match).
+
+    Notes
+    -----
+    All listings at once (sorted keys, two ``searchsorted``; about 3 ms for 23,000
+    firm-events); inputs only the loop per listing defines (non-integer offsets, missing ids in
+    ``others``, exchanges without a calendar, unhashable values) take that loop.
     """
     lo, hi = window
     out = [""] * len(firm_events)
     if len(firm_events) == 0 or len(others) == 0:
         return out
+    fast = _confounders_vectorised(firm_events, others, lo, hi)
+    if fast is not None:
+        return fast
     grids: dict[str, pd.DatetimeIndex] = {}
     by_listing = others.groupby(["ticker", "exchange"], sort=False).indices
     other_ids = others["event_id"].to_numpy()
@@ -172,4 +228,111 @@ def confounders(firm_events: pd.DataFrame, others: pd.DataFrame,
                & (ids[None, :] != fe_ids[rows][:, None]))
         for j in np.flatnonzero(hit.any(axis=1)):
             out[rows[j]] = ";".join(dict.fromkeys(ids[hit[j]]))
+    return out
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, list]:
+    """``pd.factorize`` codes (-1: missing) and the distinct values of a column (as objects)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), list(uniques)
+
+
+def _listings(df: pd.DataFrame) -> tuple[np.ndarray, list[tuple | None]]:
+    """Listing code of each row and the (ticker, exchange) of each code (None: a missing
+    ticker or exchange, rows that ``groupby`` drops)."""
+    t, t_uni = _codes(df["ticker"])
+    x, x_uni = _codes(df["exchange"])
+    width = max(len(x_uni), 1)
+    codes, uniques = pd.factorize(np.where((t >= 0) & (x >= 0), t * width + x, -1))
+    names = [(t_uni[v // width], x_uni[v % width]) if v >= 0 else None
+             for v in uniques.tolist()]
+    return np.asarray(codes, dtype=np.int64), names
+
+
+def _confounders_vectorised(firm_events: pd.DataFrame, others: pd.DataFrame, lo,
+                            hi) -> list[str] | None:
+    """:func:`confounders` with sorted keys and ``searchsorted`` instead of a loop per listing.
+
+    Every pair (firm-event, other event of its listing) whose other session position is in
+    ``p0 + lo .. p0 + hi`` comes out of two ``searchsorted`` on ``listing * 2**22 + position``
+    (positions on the exchange's grid, as the loop takes them); pairs with equal event ids
+    (``!=`` on the same objects as the loop) are dropped and each id is kept once, in
+    ``others`` row order. None (the loop decides) for non-integer or huge offsets, missing
+    event ids in ``others``, missing columns, unhashable keys, exchanges without a calendar.
+    """
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+               and abs(int(v)) < 2**31 for v in (lo, hi)):
+        return None
+    try:  # anything odd (missing columns, unhashable values): the loop raises or copes
+        other_day0 = pd.DatetimeIndex(others["day0"]).as_unit("ns").to_numpy()
+        fe_day0 = pd.DatetimeIndex(firm_events["day0"]).as_unit("ns").to_numpy()
+        fe_listing, fe_names = _listings(firm_events)
+        oth_listing, oth_names = _listings(others)
+        oth_eid, _ = _codes(others["event_id"])
+        fe_ids = firm_events["event_id"].to_numpy()
+        other_ids = others["event_id"].to_numpy()
+        where = {name: k for k, name in enumerate(oth_names) if name is not None}
+        to_other = np.array([-1 if name is None else where.get(name, -1) for name in fe_names],
+                            dtype=np.int64)
+    except Exception:  # noqa: BLE001 - the loop defines the outcome
+        return None
+    if (oth_eid < 0).any():
+        return None  # dict.fromkeys of NaN ids: the loop's own (odd) outcome
+    fe_code = to_other[fe_listing]  # the listing's code in others, -1: none
+    out = [""] * len(firm_events)
+    # each listing's grid: that of its exchange (the loop skips an empty exchange)
+    grid_of: dict = {}
+    listing_grid = np.full(len(oth_names), -1, dtype=np.int64)
+    for code in np.unique(fe_code[fe_code >= 0]).tolist():
+        exchange = oth_names[code][1]
+        if not exchange:
+            continue
+        if not (isinstance(exchange, str) and exchange.strip().upper() in SUPPORTED_EXCHANGES):
+            return None  # the loop's sessions() raises, in its own order
+        if exchange not in grid_of:
+            grid_of[exchange] = len(grid_of)
+        listing_grid[code] = grid_of[exchange]
+    if not grid_of:
+        return out
+    fe_grid = np.where(fe_code >= 0, listing_grid[np.maximum(fe_code, 0)], -1)
+    oth_grid = np.where(oth_listing >= 0, listing_grid[np.maximum(oth_listing, 0)], -1)
+    p0 = np.full(len(firm_events), -1, dtype=np.int64)
+    pos = np.full(len(others), -1, dtype=np.int64)
+    for exchange, g in grid_of.items():  # one searchsorted per exchange and side
+        grid = sessions(exchange, CALENDAR_START, CALENDAR_END).to_numpy()
+        rows, mine = np.flatnonzero(fe_grid == g), np.flatnonzero(oth_grid == g)
+        p0[rows] = np.searchsorted(grid, fe_day0[rows])
+        pos[mine] = np.searchsorted(grid, other_day0[mine])
+    span = 1 << 22  # > every session position (a grid has ~4,300 sessions)
+    oth_rows = np.flatnonzero(oth_grid >= 0)
+    keys = oth_listing[oth_rows] * span + pos[oth_rows]
+    order = np.argsort(keys, kind="stable")
+    oth_rows, keys = oth_rows[order], keys[order]
+    a, b = p0 + int(lo), p0 + int(hi)
+    ok = (fe_grid >= 0) & (b >= 0) & (a < span) & (a <= b)
+    first = np.searchsorted(keys, fe_code * span + np.clip(a, 0, span - 1), side="left")
+    stop = np.searchsorted(keys, fe_code * span + np.clip(b, 0, span - 1), side="right")
+    counts = np.where(ok, stop - first, 0)
+    if not counts.any():
+        return out
+    pair_fe = np.repeat(np.arange(len(firm_events)), counts)
+    offset = np.arange(len(pair_fe)) - np.repeat(np.cumsum(counts) - counts, counts)
+    pair_oth = oth_rows[np.repeat(first, counts) + offset]
+    other = np.asarray(fe_ids[pair_fe] != other_ids[pair_oth], dtype=bool)
+    pair_fe, pair_oth = pair_fe[other], pair_oth[other]
+    # each firm-event's ids in others row order, each id once (its first row)
+    order = np.lexsort((pair_oth, pair_fe))
+    pair_fe, pair_oth = pair_fe[order], pair_oth[order]
+    _, once = np.unique(pair_fe * (int(oth_eid.max()) + 1) + oth_eid[pair_oth],
+                        return_index=True)
+    once = np.sort(once)
+    pair_fe, pair_oth = pair_fe[once], pair_oth[once]
+    if len(pair_fe) == 0:
+        return out
+    ids = other_ids[pair_oth]  # the loop's elements (and its join errors)
+    if ids.dtype == object:
+        ids = ids.tolist()  # the same objects, faster to slice
+    starts = np.flatnonzero(np.r_[True, pair_fe[1:] != pair_fe[:-1]]).tolist()
+    for row, i, j in zip(pair_fe[starts].tolist(), starts, starts[1:] + [len(pair_fe)]):
+        out[row] = ";".join(ids[i:j])
     return out
