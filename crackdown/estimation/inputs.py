@@ -8,7 +8,6 @@ that covers every window and turns them into returns on each exchange's calendar
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Mapping
 from operator import itemgetter
 
@@ -133,8 +132,7 @@ def study_inputs(
     """
     # imported here, not at module level: importing the study (and the CLI) stays cheap
     from crackdown.marketdata.benchmarks import benchmark_returns, is_constructed_benchmark
-    from crackdown.marketdata.prices import load_prices
-    from crackdown.marketdata.returns import compute_returns, returns_matrix
+    from crackdown.marketdata.wide_returns import study_returns
     from crackdown.timeline.calendars import check_timing_policy, day_zero
     from crackdown.timeline.clusters import confounders, listing_day0s
     from crackdown.timeline.events import timing_of
@@ -277,19 +275,10 @@ def study_inputs(
     # benchmarks and explicit tickers must load; an event's own tickers may be missing
     must = bench_tickers + (firm_tickers if explicit else [])
     # (a Hong Kong-only event has no ticker benchmark to load: its proxy is built below)
-    frames = [load_prices(must, start, end, prices_dir=prices_dir)] if must else []
-    missing: dict[str, str] = {}
-    if not explicit:
-        extra = load_prices(firm_tickers, start, end, prices_dir=prices_dir, on_missing="report")
-        missing = dict(extra.attrs.get("missing", {}))
-        frames.append(extra)
-    prices = pd.concat(frames, ignore_index=True)
-    if len(prices):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            rets = returns_matrix(compute_returns(prices, kind=returns_kind))
-    else:  # no listing of the event has prices
-        rets = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), dtype=float)
+    # (wide returns straight from the price files: the load_prices + compute_returns +
+    # returns_matrix chain, same frame, warnings and errors; empty when no listing has prices)
+    rets, missing = study_returns(must, None if explicit else firm_tickers, start, end,
+                                  prices_dir=prices_dir, kind=returns_kind)
     for t in missing:
         rets[t] = np.nan
     for t in firm_tickers:  # prices in the span but no return (e.g. one row, listed late):

@@ -40,10 +40,14 @@ A plain file (``Date`` and canonical columns, ``YYYY-MM-DD`` dates, number cells
 the C parser with the dates decoded from the bytes (:func:`_parse_plain`); anything else goes
 through the general parser, which gives the same frame, warnings and errors (it is the
 reference, ``tests/test_price_memo.py``). :func:`read_price_csv` parses each file once per
-process and hands out copies (:func:`clear_price_memo` forgets them). Across processes, the
-parsed frame is kept on disk (:func:`crackdown.config.parsed_prices_dir`; one file per price
-file: raw arrays and a JSON header, no pickle) and read back while the file's identity and
-the parser are unchanged (:func:`_disk_load`; ``tests/test_price_disk_cache.py``).
+process and hands out copies (shallow under pandas' Copy-on-Write, which protects the memo
+as a deep copy does; :func:`clear_price_memo` forgets them); the loaders that only read the
+frame (:func:`crackdown.marketdata.prices.load_prices`,
+:func:`crackdown.marketdata.wide_returns.study_returns`) read the memoized frame itself.
+Across processes, the parsed frame is kept on disk (:func:`crackdown.config.parsed_prices_dir`;
+one file per price file: raw arrays and a JSON header, no pickle) and read back while the
+file's identity and the parser are unchanged (:func:`_disk_load`;
+``tests/test_price_disk_cache.py``).
 """
 
 from __future__ import annotations
@@ -477,9 +481,21 @@ def _memo_key(path: Path) -> tuple | None:
         return None
 
 
+def _copy_on_write() -> bool:
+    """Whether pandas' Copy-on-Write is on (always from pandas 3; an option in pandas 2)."""
+    if int(pd.__version__.split(".", 1)[0]) >= 3:
+        return True
+    return pd.get_option("mode.copy_on_write") is True
+
+
 def _handed_out(frame: pd.DataFrame) -> pd.DataFrame:
-    """A deep copy of a memoized frame, attrs included: the caller may change it freely."""
-    out = frame.copy(deep=True)
+    """A copy of a memoized frame, attrs included: the caller may change it freely.
+
+    Under Copy-on-Write a shallow copy protects the memo as a deep one does (a change to the
+    copy's values copies them first; its axes are views, so renaming them leaves the memo's);
+    without it the values are copied.
+    """
+    out = frame.copy(deep=not _copy_on_write())
     out.attrs = copy.deepcopy(frame.attrs)
     return out
 
@@ -489,11 +505,20 @@ def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Each file is parsed once per process: the validated frame is memoized under the file's
     identity ``(resolved path, st_mtime_ns, st_size, st_ino, st_dev)``, so a file that is
-    replaced or rewritten is parsed again, and every call returns a deep copy (changing it
-    cannot change a later read). A hit repeats the warning about invalid values. Files
-    modified less than :data:`MEMO_MIN_AGE_NS` before the read are not memoized; errors never
-    are. :func:`clear_price_memo` empties the memo.
+    replaced or rewritten is parsed again, and every call returns a copy (changing it cannot
+    change a later read; :func:`_handed_out`). A hit repeats the warning about invalid values.
+    Files modified less than :data:`MEMO_MIN_AGE_NS` before the read are not memoized; errors
+    never are. :func:`clear_price_memo` empties the memo.
     """
+    return _read_memoized(path, True, 3)
+
+
+def _read_memoized(path: str | os.PathLike[str], hand_out: bool, stacklevel: int
+                   ) -> pd.DataFrame:
+    """:func:`read_price_csv`; ``hand_out`` False returns the memoized frame itself (no copy:
+    the caller only reads it, as :func:`crackdown.marketdata.wide_returns.study_returns`
+    does); the warning of a memo or disk hit is attributed ``stacklevel`` frames up from
+    :func:`_warn_invalid` (3: :func:`read_price_csv`, 2: this function)."""
     path = Path(path)
     key = _memo_key(path)
     with _MEMO_LOCK:
@@ -502,16 +527,13 @@ def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             _MEMO.move_to_end(key)
     if hit is not None:
         if hit.attrs.get("invalid_cells"):
-            _warn_invalid(hit.attrs["invalid_cells"], str(path), stacklevel=2)
-        return _handed_out(hit)
+            _warn_invalid(hit.attrs["invalid_cells"], str(path), stacklevel=stacklevel)
+        return _handed_out(hit) if hand_out else hit
     frame = _disk_load(key) if key is not None else None
     if frame is not None:
         if frame.attrs.get("invalid_cells"):
-            _warn_invalid(frame.attrs["invalid_cells"], str(path), stacklevel=2)
-        with _MEMO_LOCK:
-            _MEMO[key] = _handed_out(frame)
-            while len(_MEMO) > MEMO_MAX_FILES:
-                _MEMO.popitem(last=False)
+            _warn_invalid(frame.attrs["invalid_cells"], str(path), stacklevel=stacklevel)
+        _memoize(key, _handed_out(frame) if hand_out else frame)
         return frame
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -522,11 +544,16 @@ def read_price_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     frame = parse_price_csv(text, str(path))
     if key is not None and time.time_ns() - key[1] >= MEMO_MIN_AGE_NS and key == _memo_key(path):
         _disk_store(key, frame)
-        with _MEMO_LOCK:
-            _MEMO[key] = _handed_out(frame)
-            while len(_MEMO) > MEMO_MAX_FILES:
-                _MEMO.popitem(last=False)
+        _memoize(key, _handed_out(frame) if hand_out else frame)
     return frame
+
+
+def _memoize(key: tuple, frame: pd.DataFrame) -> None:
+    """Keep ``frame`` in the memo under ``key`` (least recently used files dropped)."""
+    with _MEMO_LOCK:
+        _MEMO[key] = frame
+        while len(_MEMO) > MEMO_MAX_FILES:
+            _MEMO.popitem(last=False)
 
 
 # --------------------------------------------------------------------------- disk cache
@@ -649,6 +676,22 @@ def _storable(frame: pd.DataFrame) -> bool:
             and set(frame.attrs) <= {"invalid_cells"})
 
 
+#: ``pd.Index`` of each list of column names the disk cache has read (building one from the
+#: strings is most of a frame's construction); each frame gets its own view of it.
+_COLUMN_INDEXES: dict[tuple, pd.Index] = {}
+
+
+def _column_index(columns: list) -> pd.Index:
+    """``pd.Index(columns)``, as a new view (renaming it leaves the other frames' alone)."""
+    names = tuple(columns)
+    cached = _COLUMN_INDEXES.get(names)
+    if cached is None:
+        if len(_COLUMN_INDEXES) > 64:  # a few layouts in practice; never grows without bound
+            _COLUMN_INDEXES.clear()
+        cached = _COLUMN_INDEXES[names] = pd.Index(list(names))
+    return cached.view()
+
+
 def _disk_load(key: tuple) -> pd.DataFrame | None:
     """The frame cached for the price file of identity ``key``, or None: no cache folder, no
     file, a file written for another identity (the price file was changed, replaced or
@@ -676,7 +719,7 @@ def _disk_load(key: tuple) -> pd.DataFrame | None:
             return None  # truncated or padded: damaged
         index = np.frombuffer(body, dtype="<i8", count=n).astype(np.int64)
         values = np.frombuffer(body, dtype="<f8", offset=8 * n).astype(np.float64)
-        frame = pd.DataFrame(values.reshape(len(columns), n).T, columns=columns,
+        frame = pd.DataFrame(values.reshape(len(columns), n).T, columns=_column_index(columns),
                              index=pd.DatetimeIndex(index.view("datetime64[ns]"), name="Date"))
         frame.attrs["invalid_cells"] = [(int(ln), str(c), str(d), float(v))
                                         for ln, c, d, v in meta["invalid_cells"]]

@@ -59,6 +59,7 @@ from crackdown.marketdata.price_files import (
     CANONICAL_COLUMNS,
     _fmt,
     _range_text,
+    _read_memoized,
     folder_file,
     folder_tickers,
     parse_price_csv,
@@ -137,7 +138,7 @@ def _range_mask(frame: pd.DataFrame, start: pd.Timestamp | None,
         except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
             pass
         else:
-            day = index.to_numpy()
+            day = index.values  # the datetime64[ns] array (to_numpy's, without its overhead)
             mask = np.ones(len(frame), dtype=bool)
             if lo is not None:
                 mask &= day >= lo
@@ -254,10 +255,14 @@ def _stack_long(parts: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _read_folder_csv(path: Path) -> pd.DataFrame:
-    """:func:`read_price_csv`, with undecodable bytes reported as file, line and fix."""
+def _read_folder_csv(path: Path, shared: bool = False) -> pd.DataFrame:
+    """:func:`read_price_csv`, with undecodable bytes reported as file, line and fix.
+
+    ``shared``: the memoized frame itself, not a copy (the same warnings and errors), for a
+    caller that only reads it (:func:`load_prices` copies the rows it keeps).
+    """
     try:
-        return read_price_csv(path)
+        return _read_memoized(path, False, 2) if shared else read_price_csv(path)
     except UnicodeDecodeError as exc:
         raise PriceDataError(decode_error_message(path, exc)) from None
 
@@ -309,17 +314,18 @@ def _request(start: object, end: object, prices_dir) -> tuple:
     return start_ts, end_ts, _range_text(start_ts, end_ts), _resolve_folder(prices_dir)
 
 
-def _load_one(ticker: str, request: tuple, *, cache_dir, offline
+def _load_one(ticker: str, request: tuple, *, cache_dir, offline, shared: bool = False
               ) -> tuple[pd.DataFrame, np.ndarray | None, str]:
     """:func:`load_ticker` of a normalized ticker and a :func:`_request`:
     ``(frame, mask, source)``, the rows in range being ``frame.loc[mask]`` (a folder file:
     the whole parsed file and the mask of its rows in range) or ``frame`` itself (``mask``
-    None: the cache and yfinance frames are sliced already)."""
+    None: the cache and yfinance frames are sliced already). ``shared``: a folder file's
+    frame is the memoized one (read it, never change it; :func:`_read_folder_csv`)."""
     start_ts, end_ts, span, folder = request
     if folder is not None:
         path = folder_file(folder, ticker)
         if path is not None:
-            full = _read_folder_csv(path)
+            full = _read_folder_csv(path, shared)
             mask = _range_mask(full, start_ts, end_ts)
             if not mask.any() or not len(full.columns):  # full.loc[mask].empty
                 raise PriceDataError(
@@ -417,6 +423,21 @@ def load_prices(
         A ticker has no prices in the range from any source (message names ticker, range and
         what to do), or a source file is malformed.
     """
+    loaded, missing = _load_frames(tickers, start, end, prices_dir=prices_dir,
+                                   cache_dir=cache_dir, offline=offline, progress=progress,
+                                   on_missing=on_missing, stacklevel=3)
+    return _long_frame([_rows_to_long(frame, mask, ticker, source)
+                        for ticker, frame, mask, source in loaded], missing)
+
+
+def _load_frames(tickers, start, end, *, prices_dir, cache_dir, offline, progress: bool,
+                 on_missing: str, stacklevel: int
+                 ) -> tuple[list[tuple[str, pd.DataFrame, np.ndarray | None, str]],
+                            dict[str, str]]:
+    """What :func:`load_prices` loads: ``([(ticker, frame, mask, source), ...], missing)``
+    (:func:`_load_one` of each ticker, in order, a folder file's frame being the memoized one:
+    read it, never change it), with the same checks, warnings (``stacklevel`` frames up:
+    3 is the caller of the caller) and errors."""
     if on_missing not in {"raise", "report"}:
         raise PriceDataError(f"on_missing={on_missing!r}; use 'raise' or 'report'")
     names = normalize_tickers(tickers)
@@ -425,7 +446,7 @@ def load_prices(
         from tqdm.auto import tqdm
 
         iterator = tqdm(names, desc="prices", unit="ticker")
-    parts: list[dict] = []
+    loaded: list[tuple[str, pd.DataFrame, np.ndarray | None, str]] = []
     missing: dict[str, str] = {}
     request: tuple | PriceDataError | None = None  # the range and folder, checked once
     for ticker in iterator:  # (names are normalized: load_ticker's check would not change them)
@@ -438,20 +459,26 @@ def load_prices(
             if isinstance(request, PriceDataError):  # every ticker fails as in load_ticker
                 raise PriceDataError(str(request))
             frame, mask, source = _load_one(ticker, request, cache_dir=cache_dir,
-                                            offline=offline)
+                                            offline=offline, shared=True)
         except PriceDataError as exc:
             missing[ticker] = str(exc)
             if on_missing == "raise":
                 continue  # raised below, naming every ticker without prices
-            warnings.warn(str(exc), stacklevel=2)
+            warnings.warn(str(exc), stacklevel=stacklevel)
             continue
-        parts.append(_rows_to_long(frame, mask, ticker, source))
+        loaded.append((ticker, frame, mask, source))
     if on_missing == "raise" and missing:
         if len(missing) == 1:
             raise PriceDataError(next(iter(missing.values())))
         raise PriceDataError(
             f"no prices for {len(missing)} tickers ({', '.join(missing)}): "
             + "; ".join(f"{t}: {m}" for t, m in missing.items()))
+    return loaded, missing
+
+
+def _long_frame(parts: list[dict], missing: dict[str, str]) -> pd.DataFrame:
+    """The frame :func:`load_prices` returns from the parts of :func:`_rows_to_long` (the
+    empty frame of its columns when there is none) and the ``missing`` tickers."""
     if parts:
         result = _stack_long(parts)
     else:
