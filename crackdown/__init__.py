@@ -18,6 +18,7 @@ map (``tests/test_architecture.py`` walks the imports and fails on a cycle or an
         factors                     Ken French daily factors
         benchmarks                  HK_NONTECH_EW: Hong Kong market without the treated sector
         returns                     session returns on each listing's calendar
+        wide_returns                price files straight to a study's (dates x tickers) returns
         quality                     gaps, stale rows, large moves
     inference/                  3. test statistics on (N x L) abnormal-return arrays
         parametric, nonparametric, single_firm, intervals, dummy_regression (SUR),
