@@ -310,14 +310,16 @@ def per_firm_pipeline(events, tickers, bench: dict[str, str], estimation, window
 
 
 class _ParseClock:
-    """Adds up the time spent reading price CSV files (wraps ``read_price_csv`` in place:
-    parsing, or the parsed-price disk cache) and counts the files really parsed."""
+    """Adds up the time spent reading price CSV files (wraps ``prices._read_folder_csv`` in
+    place, the one reader of folder files that ``load_prices`` and the study's
+    ``study_returns`` share: the memo, parsing, or the parsed-price disk cache) and counts the
+    files really parsed."""
 
     def __init__(self) -> None:
         from crackdown.marketdata import price_files, prices
 
         self.module, self.files, self.seconds, self.parsed = prices, price_files, 0.0, 0
-        self.original = prices.read_price_csv
+        self.original = prices._read_folder_csv
         self.original_parse = price_files.parse_price_csv
 
     def __enter__(self):
@@ -332,12 +334,12 @@ class _ParseClock:
             self.parsed += 1
             return self.original_parse(*args, **kwargs)
 
-        self.module.read_price_csv = timed
+        self.module._read_folder_csv = timed
         self.files.parse_price_csv = counted
         return self
 
     def __exit__(self, *exc) -> None:
-        self.module.read_price_csv = self.original
+        self.module._read_folder_csv = self.original
         self.files.parse_price_csv = self.original_parse
 
 

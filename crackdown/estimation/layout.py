@@ -5,7 +5,8 @@ on its listing's session grid and gathers, for the estimation offsets ``T`` and 
 offsets ``L``, the stock's return, its benchmark's (also one session earlier and later, for
 the thin-trading betas of :mod:`crackdown.estimation.thin_trading`), the other market's return
 (the international market model), factors and the risk-free rate. Nothing is filled: a missing
-value is NaN and the fit masks it.
+value is NaN and the fit masks it. The ``(N, T)`` return and benchmark are gathered when first
+read: the fit reads them by rows (:class:`EstimationRows`, :func:`estimation_design`).
 
 Degenerate designs (:func:`own_regressors`, :func:`drop_constant_returns`,
 :func:`flag_perfect_fits`) are found on these arrays: a regressor that is the studied ticker
@@ -15,6 +16,7 @@ returns exactly. :meth:`crackdown.estimation.study.EventStudy.fit` excludes them
 
 from __future__ import annotations
 
+import operator
 import warnings
 from dataclasses import dataclass, field
 
@@ -23,6 +25,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from crackdown.errors import StudyConfigError
+from crackdown.estimation.ols import _NAN_BITS, _Scratch, rows_in_range
 
 #: Benchmark shifts gathered for the thin-trading models (sessions relative to the day).
 BENCHMARK_SHIFTS = (-1, 1)
@@ -64,6 +67,36 @@ class Layout:
     #: exchange and its estimation window's start on the padded grid (see
     #: :meth:`deferred_dates_est`)
     date_windows: tuple | None = field(default=None, repr=False)
+    #: ``(big, {"y_est": rows, "bench_est": rows}, starts)``: the padded returns matrix, the
+    #: row of each firm-event's return and benchmark in it and its estimation window's start
+    #: (``y_est`` and ``bench_est`` are gathered from it when first read; see :meth:`est_rows`)
+    est_windows: tuple | None = field(default=None, repr=False)
+
+    def _windows(self, name: str, rows) -> tuple | None:
+        """Arguments of :func:`_window_rows` giving ``getattr(self, name)[rows]`` (``rows``:
+        int array or slice) when that array was not read yet, else None."""
+        if not isinstance(self.__dict__.get(name), Deferred) or self.est_windows is None:
+            return None
+        big, which, starts = self.est_windows
+        rows = np.arange(len(starts))[rows] if isinstance(rows, slice) else rows
+        return big, which[name][rows], starts[rows], self.clean_mask.shape[1]
+
+    def est_rows(self, name: str, rows) -> np.ndarray:
+        """``getattr(self, name)[rows]`` for ``name`` ``"y_est"`` or ``"bench_est"``, without
+        gathering the whole ``(N, T)`` array when it was not read yet: the rows' windows are
+        gathered from the padded returns (the same values). ``rows``: int array or slice."""
+        args = self._windows(name, rows)
+        return getattr(self, name)[rows] if args is None else _window_rows(*args)
+
+    def deferred_rows(self, name: str, rows: np.ndarray | None = None):
+        """``getattr(self, name)[rows]`` (every row when None) as a :class:`Deferred` (gathered
+        on first read; the array itself when read already and ``rows`` is None)."""
+        if rows is None:
+            return self.__dict__.get(name) if self._windows(name, slice(0)) else \
+                getattr(self, name)
+        args = self._windows(name, rows)
+        return Deferred(operator.getitem, getattr(self, name), rows) if args is None else \
+            Deferred(_window_rows, *args)
 
     def deferred_dates_est(self, rows: np.ndarray | None = None):
         """``dates_est[rows]`` (every row when None) as a :class:`Deferred`: gathered from
@@ -73,7 +106,7 @@ class Layout:
         date_rows, group_of, starts = self.date_windows
         sel = slice(None) if rows is None else rows
         return Deferred(_window_rows, date_rows, group_of[sel], starts[sel],
-                        self.y_est.shape[1])
+                        self.clean_mask.shape[1])
 
 
 class Deferred:
@@ -127,7 +160,36 @@ def deferred_fields(cls, names: tuple[str, ...]):
     return cls
 
 
-deferred_fields(Layout, ("dates_est",))
+deferred_fields(Layout, ("dates_est", "y_est", "bench_est"))
+
+
+class EstimationRows:
+    """The ``(N, T)`` estimation-window array ``name`` of a :class:`Layout` (``"y_est"`` or
+    ``"bench_est"``), read row by row: :meth:`take_rows` gathers rows without the whole array
+    (:meth:`Layout.est_rows`). :func:`crackdown.estimation.ols.fit_batched_ols` takes it in
+    place of an array (as ``y`` or a column of ``X``); anything else gets the array with
+    ``numpy.asarray`` (the same values)."""
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, lay: Layout, name: str) -> None:
+        self.lay, self.name = lay, name
+        self.shape = lay.clean_mask.shape
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take_rows(self, rows) -> np.ndarray:
+        return self.lay.est_rows(self.name, rows)
+
+    def __getitem__(self, key):  # rows (an int array or a slice: a copy); else of the array
+        if isinstance(key, (slice, list, np.ndarray)):
+            return self.take_rows(np.asarray(key) if isinstance(key, list) else key)
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(getattr(self.lay, self.name), dtype=dtype)
 
 
 def _window_rows(series: np.ndarray, which: np.ndarray, starts: np.ndarray,
@@ -151,6 +213,75 @@ def _padded(values: np.ndarray, pad: int, width: int, fill) -> np.ndarray:
     out = np.full((width,) + values.shape[1:], fill, dtype=values.dtype)
     out[pad:pad + len(values)] = values
     return out
+
+
+def _group_columns(tickers: np.ndarray, benchmarks: np.ndarray) -> tuple:
+    """``(cols, ycol, bcol)``: ``cols = list(dict.fromkeys(list(tickers) + [b for b in
+    benchmarks if b]))`` (the distinct tickers, then the distinct non-empty benchmarks not
+    among them, in order of first appearance) and each ticker's and benchmark's position in it
+    (``pd.Index(cols).get_indexer``: -1 for no benchmark). One :func:`pandas.factorize` per
+    array: a hash pass, not a Python loop or a lookup per firm-event (the distinct tickers
+    come first in ``cols``, so a ticker's code is its position)."""
+    t_codes, t_uniq = pd.factorize(tickers, sort=False)
+    b_codes, b_uniq = pd.factorize(benchmarks, sort=False)
+    cols = list(dict.fromkeys(list(t_uniq) + [b for b in b_uniq if b]))
+    index = pd.Index(cols)
+    if (t_codes < 0).any() or (b_codes < 0).any():  # a missing label: as get_indexer does
+        return cols, index.get_indexer(tickers), index.get_indexer(benchmarks)
+    return cols, t_codes.astype(np.intp), index.get_indexer(b_uniq)[b_codes]
+
+
+class _ReturnsSource:
+    """The wide returns of a study as one float matrix, for :func:`build_layout`.
+
+    :meth:`fill` writes ``returns.reindex(index=grid, columns=cols).to_numpy(float).T`` into
+    a block of the layout and :meth:`stray` lists the columns of ``cols`` with a non-NaN return
+    on a date off ``grid`` (``returns.loc[returns.index.difference(grid), cols].notna().any()``);
+    both from positions (``get_indexer``) into the returns' values with a NaN row and column
+    appended for missing labels, not from reindexed frames. Returns whose labels are not unique
+    or whose columns are not all float64 go through pandas as written above (the same values,
+    and pandas' errors).
+    """
+
+    def __init__(self, returns: pd.DataFrame, values: np.ndarray | None) -> None:
+        self.returns, self.values = returns, values  # values: (columns + 1, dates + 1)
+
+    @classmethod
+    def of(cls, returns: pd.DataFrame) -> _ReturnsSource:
+        fast = (returns.index.is_unique and returns.columns.is_unique
+                and all(d == np.float64 for d in returns.dtypes))
+        if not fast:
+            return cls(returns, None)
+        values = np.full((returns.shape[1] + 1, returns.shape[0] + 1), np.nan)
+        values[:-1, :-1] = returns.to_numpy(dtype=float).T
+        return cls(returns, values)
+
+    def fill(self, out: np.ndarray, grid: pd.DatetimeIndex, cols: list) -> None:
+        """``out[:] = returns.reindex(index=grid, columns=cols).to_numpy(float).T`` for an
+        ``out`` that is all NaN (only the grid dates in the returns index are written)."""
+        if self.values is None:
+            out[:] = self.returns.reindex(index=grid, columns=cols).to_numpy(dtype=float).T
+            return
+        ci = self.returns.columns.get_indexer(cols)  # -1 (missing): the NaN row
+        ri = self.returns.index.get_indexer(grid)  # -1 (not a returns date): stays NaN
+        at = np.flatnonzero(ri >= 0)
+        out[:, at] = self.values[ci][:, ri[at]]
+
+    def stray(self, grid: pd.DatetimeIndex, cols: list) -> list:
+        """Columns of ``cols`` (those in the returns, in this order) with a non-NaN return on a
+        date that is not in ``grid``."""
+        returns = self.returns
+        if self.values is None:
+            sub = returns.loc[returns.index.difference(grid),
+                              [c for c in cols if c in returns.columns]]
+            return sub.columns[sub.notna().any()].tolist()
+        ci = returns.columns.get_indexer(cols)
+        present = [c for c, i in zip(cols, ci.tolist(), strict=True) if i >= 0]
+        off = np.flatnonzero(~returns.index.isin(grid))
+        if not len(off) or not present:
+            return []
+        have = ~np.isnan(self.values[np.ix_(ci[ci >= 0], off)])
+        return [c for c, h in zip(present, have.any(axis=1).tolist(), strict=True) if h]
 
 
 def build_layout(study) -> Layout:
@@ -191,24 +322,29 @@ def build_layout(study) -> Layout:
     benchmarks = fe["benchmark"].to_numpy(dtype=object)
     pad = max(abs(e_lo), abs(e_hi), abs(w_lo), abs(w_hi)) + max(BENCHMARK_SHIFTS) + 1
     group_key = fe["exchange"] if study.session_grid == "exchange" else pd.Series("", index=fe.index)
-    groups = list(fe.groupby(group_key.to_numpy(), sort=False).indices.items())
+    # (key, rows) per group in order of first appearance, as groupby(sort=False).indices
+    codes, keys = pd.factorize(group_key.to_numpy(), sort=False)
+    groups = [(keys[c], np.flatnonzero(codes == c)) for c in range(len(keys))]
     grids = {exchange: study_grid(study, exchange) for exchange, _ in groups}
     width = max(len(g) for g in grids.values()) + 2 * pad
-    blocks: list[np.ndarray] = []  # per exchange: (columns + 1, width), padded
     date_rows = np.full((len(groups), width), np.datetime64("NaT"), dtype="datetime64[ns]")
     row_of = np.zeros(n, dtype=np.intp)  # row of the firm-event's return in the blocks
     bench_row = np.zeros(n, dtype=np.intp)  # its benchmark's row (the NaN row if none)
     start = np.zeros(n, dtype=np.intp)  # padded grid position of day 0
     group_of = np.zeros(n, dtype=np.intp)
+    # per exchange: the listings of its firm-events, then their benchmarks (first appearance)
+    group_cols = [_group_columns(tickers[idx], benchmarks[idx]) for _, idx in groups]
+    # every exchange's block (its columns + 1, width) in one padded matrix; last row of a
+    # block: no benchmark
+    big = np.full((sum(len(c) + 1 for c, _, _ in group_cols), width), np.nan)
+    source = _ReturnsSource.of(study.returns)
     offset = 0
     for gi, (exchange, idx) in enumerate(groups):
         grid = grids[exchange]
         g = len(grid)
-        cols = list(dict.fromkeys(list(tickers[idx]) + [b for b in benchmarks[idx] if b]))
+        cols, ycol, bcol = group_cols[gi]
         if study.session_grid == "exchange":
-            off_grid = study.returns.index.difference(grid)
-            sub = study.returns.loc[off_grid, [c for c in cols if c in study.returns.columns]]
-            stray = sub.columns[sub.notna().any()].tolist()
+            stray = source.stray(grid, cols)
             if stray:
                 warnings.warn(
                     f"returns of {', '.join(stray)} on dates that are not {exchange} sessions "
@@ -216,8 +352,8 @@ def build_layout(study) -> Layout:
                     stacklevel=3,
                 )
         # (columns x dates): gathers along the date axis read contiguous memory
-        mat = np.ascontiguousarray(
-            study.returns.reindex(index=grid, columns=cols).to_numpy(dtype=float).T)
+        mat = big[offset:offset + len(cols), pad:pad + g]
+        source.fill(mat, grid, cols)
         p0 = grid.searchsorted(day0[idx])
         on_grid = (p0 < g) & (grid.to_numpy()[np.minimum(p0, g - 1)] == day0[idx])
         for j in np.flatnonzero(~on_grid):
@@ -238,14 +374,9 @@ def build_layout(study) -> Layout:
                 f"day0 {d:%Y-%m-%d} is not in the returns index; used the next date "
                 f"{grid[p0[j]]:%Y-%m-%d}"
             )
-        block = np.full((len(cols) + 1, width), np.nan)  # last row: no benchmark
-        block[:len(cols), pad:pad + g] = mat
-        blocks.append(block)
         gd = grid.to_numpy()
         date_rows[gi, pad:pad + g] = gd
-        col_index = pd.Index(cols)
-        ycol = col_index.get_indexer(tickers[idx])
-        bcol = col_index.get_indexer(benchmarks[idx])  # "" (no benchmark): -1
+        # ycol, bcol: each firm-event's ticker and benchmark in cols ("" (none): -1)
         row_of[idx] = offset + ycol
         bench_row[idx] = offset + np.where(bcol >= 0, bcol, len(cols))
         start[idx] = p0 + pad
@@ -306,12 +437,14 @@ def build_layout(study) -> Layout:
                     hit[:, :, m:] &= (p_other[None, None, m:] != p0[rows][:, None, None])
                 clean_mask[idx[rows]] &= ~hit.any(axis=2)
     # one gather of contiguous slices per array (see the docstring)
-    big = np.concatenate(blocks)
     win_e = sliding_window_view(big, t_len, axis=1)
     win_v = sliding_window_view(big, l_len, axis=1)
     s_e, s_v = start + e_lo, start + w_lo
-    y_est, y_event = win_e[row_of, s_e], win_v[row_of, s_v]
-    b_est, b_event = win_e[bench_row, s_e], win_v[bench_row, s_v]
+    # the (N, T) returns and benchmark are gathered when first read (Layout.est_rows reads
+    # rows of them without gathering the whole arrays)
+    y_est = Deferred(_window_rows, big, row_of, s_e, t_len)
+    b_est = Deferred(_window_rows, big, bench_row, s_e, t_len)
+    y_event, b_event = win_v[row_of, s_v], win_v[bench_row, s_v]
     # the benchmark k sessions later (thin-trading betas)
     bench_shift = {k: (win_e[bench_row, s_e + k], win_v[bench_row, s_v + k]) for k in shifts}
     # the (N, T) dates are gathered when first read (most fits never read them)
@@ -337,6 +470,7 @@ def build_layout(study) -> Layout:
         world_est=world_est,
         world_event=world_event,
         date_windows=(date_rows, group_of, s_e),
+        est_windows=(big, {"y_est": row_of, "bench_est": bench_row}, s_e),
     )
 
 
@@ -433,6 +567,12 @@ def estimation_regressors(study, spec, lay: Layout) -> list[np.ndarray]:
     """The ``(N, T)`` estimation-window arrays of ``spec``'s regressors other than the
     constant, for every row of ``lay`` (views, no copy; the columns of
     :meth:`crackdown.estimation.study.EventStudy._design`, unstacked)."""
+    return _regressors(study, spec, lay, lazy=False)
+
+
+def _regressors(study, spec, lay: Layout, lazy: bool) -> list:
+    """:func:`estimation_regressors`; with ``lazy`` the benchmark is an
+    :class:`EstimationRows` (read by rows, not gathered whole)."""
     fac_cols = study._factor_columns()
     shifted = {"market_lag1": -1, "market_lead1": 1}
     out = []
@@ -440,7 +580,7 @@ def estimation_regressors(study, spec, lay: Layout) -> list[np.ndarray]:
         if r == "const":
             continue
         if r == "market":
-            out.append(lay.bench_est)
+            out.append(EstimationRows(lay, "bench_est") if lazy else lay.bench_est)
         elif r in shifted:
             out.append(lay.bench_shift[shifted[r]][0])
         elif r == "world":
@@ -450,6 +590,18 @@ def estimation_regressors(study, spec, lay: Layout) -> list[np.ndarray]:
     return out
 
 
+def estimation_design(study, spec, lay: Layout) -> tuple:
+    """y and the regressor columns of ``spec`` over the estimation window, every row of
+    ``lay``, for :func:`crackdown.estimation.models.fit_normal_model`: the constant as
+    ``1.0``, the stock's return and the benchmark as :class:`EstimationRows` (the fit
+    gathers the rows it fits, block by block; the whole ``(N, T)`` arrays are not built),
+    ``y - rf`` computed for excess models. The same values as
+    :meth:`crackdown.estimation.study.EventStudy._estimation_design`."""
+    y_e = lay.y_est - lay.rf_est if spec.excess else EstimationRows(lay, "y_est")
+    regs = iter(_regressors(study, spec, lay, lazy=True))
+    return y_e, [1.0 if r == "const" else next(regs) for r in spec.design_columns]
+
+
 def _usable_returns(study, spec, lay: Layout, rows: np.ndarray) -> np.ndarray:
     """The stock's estimation-window returns on the days ``spec`` can use (NaN elsewhere).
 
@@ -457,16 +609,12 @@ def _usable_returns(study, spec, lay: Layout, rows: np.ndarray) -> np.ndarray:
     (:func:`estimation_regressors`) and the clean mask are there; no ``(N, T, k)`` design is
     built.
     """
-    every = len(rows) == len(lay.y_est) and np.array_equal(rows, np.arange(len(rows)))
-
-    def pick(a: np.ndarray) -> np.ndarray:
-        return a if every else a[rows]
-
-    y = lay.y_est[rows]  # a copy
+    rows = np.asarray(rows)
+    y = lay.est_rows("y_est", rows)  # a copy
     use = np.isfinite(y)
-    use &= pick(lay.clean_mask)
-    for x in estimation_regressors(study, spec, lay):
-        use &= np.isfinite(pick(x))
+    use &= lay.clean_mask[rows]
+    for x in _regressors(study, spec, lay, lazy=True):
+        use &= np.isfinite(x.take_rows(rows) if isinstance(x, EstimationRows) else x[rows])
     y[~use] = np.nan
     return y
 
@@ -476,24 +624,82 @@ USABLE_BLOCK = 1024
 
 
 def _usable_blocks(study, spec, lay: Layout, rows: np.ndarray):
-    """:func:`_usable_returns` of ``rows``, block by block: yields ``(sl, y)`` with ``y``
-    the usable returns of ``rows[sl]`` (cache-sized temporaries instead of one
-    ``(len(rows), T)`` copy; each row is computed as in :func:`_usable_returns`)."""
-    regs = estimation_regressors(study, spec, lay)
-    for s in range(0, len(rows), USABLE_BLOCK):
-        sl = slice(s, s + USABLE_BLOCK)
-        r = rows[sl]
-        y = lay.y_est[r]  # a copy
-        use = np.isfinite(y)
-        use &= lay.clean_mask[r]
-        for x in regs:
-            use &= np.isfinite(x[r])
-        y[~use] = np.nan
+    """``(sl, y)`` of :func:`_usable_block_stats` (``y``: use it before the next block)."""
+    for sl, y, _, _ in _usable_block_stats(study, spec, lay, rows):
         yield sl, y
 
 
+def _usable_block_stats(study, spec, lay: Layout, rows: np.ndarray, excess: bool = False):
+    """:func:`_usable_returns` of ``rows``, block by block: yields ``(sl, y, n_use, n_est)``
+    with ``y`` the usable returns of ``rows[sl]``, ``n_use`` their number of usable days per
+    row and ``n_est`` (with ``excess``; else None) the days on which ``y - rf`` is also
+    finite (the usable days of an excess-return model).
+
+    Cache-sized work arrays, allocated once and reused by every block (``y`` is overwritten by
+    the next block: use it before asking for the next one); the return and the benchmark are
+    gathered by rows (:meth:`Layout.est_rows`). Each row is the one of
+    :func:`_usable_returns`: the NaN of an unusable day is set bitwise (the used days' bits
+    ANDed with -1, the others' with 0, then OR-ed with the bits of ``np.nan``).
+    """
+    regs = _regressors(study, spec, lay, lazy=True)
+    src_y = EstimationRows(lay, "y_est")
+    t = lay.clean_mask.shape[1]
+    sc = _Scratch(min(USABLE_BLOCK, max(len(rows), 1)), t,
+                  rows_in_range(rows, len(lay.clean_mask)))
+    for s in range(0, len(rows), USABLE_BLOCK):
+        sl = slice(s, s + USABLE_BLOCK)
+        r = rows[sl]
+        nb = len(r)
+        y = sc.take("y", src_y, r, nb)  # a copy: changed in place below
+        use = np.isfinite(y, out=sc.get("use", nb, bool))
+        use &= sc.take("clean", lay.clean_mask, r, nb)
+        fin = sc.get("fin", nb, bool)
+        for x in regs:
+            use &= np.isfinite(sc.take("x", x, r, nb), out=fin)
+        n_est = None
+        if excess:  # np.isfinite(y - rf) & clean & regressors, as the model's usable days
+            with np.errstate(invalid="ignore", over="ignore"):
+                diff = np.subtract(y, sc.take("rf", lay.rf_est, r, nb),
+                                   out=sc.get("diff", nb, np.float64))
+            ok_e = np.isfinite(diff, out=sc.get("use_e", nb, bool))
+            ok_e &= sc.take("clean", lay.clean_mask, r, nb)
+            for x in regs:
+                ok_e &= np.isfinite(sc.take("x", x, r, nb), out=fin)
+            n_est = np.einsum("nt->n", ok_e.view(np.uint8), dtype=np.int64)
+        bits = sc.get("bits", nb, np.int64)  # -1 on usable days, then the NaN bits elsewhere
+        np.negative(use.view(np.int8), out=bits)
+        np.bitwise_and(y.view(np.int64), bits, out=y.view(np.int64))
+        np.bitwise_and(np.invert(bits, out=bits), _NAN_BITS, out=bits)
+        np.bitwise_or(y.view(np.int64), bits, out=y.view(np.int64))
+        yield sl, y, np.einsum("nt->n", use.view(np.uint8), dtype=np.int64), n_est
+
+
+def usable_day_stats(study, spec, lay: Layout, rows: np.ndarray | None = None) -> dict:
+    """Usable estimation days of the rows of ``lay`` (every row when None) under ``spec``, in
+    one pass over the returns (gathered by rows, :func:`_usable_block_stats`).
+
+    Returns a dict with ``spec``, ``rows``, ``n_est`` (int64, per row: the days on which the
+    model's dependent variable (``r``, or ``r - rf`` for excess models), every regressor and
+    the clean mask are present, the outcomes' ``n_estimation_obs``) and ``n_use``, ``hi``,
+    ``lo``: the usable days of the return itself and its largest and smallest usable value
+    (NaN-ignoring), which :func:`drop_constant_returns` takes as ``usable=`` (``n_use`` is
+    ``n_est`` for a non-excess model).
+    """
+    sel = np.arange(len(lay.clean_mask)) if rows is None else np.asarray(rows)
+    n = len(sel)
+    n_use, n_est = np.empty(n, dtype=np.intp), np.empty(n, dtype=np.int64)
+    hi, lo = np.empty(n), np.empty(n)
+    for sl, y, n_ok, n_e in _usable_block_stats(study, spec, lay, sel, excess=spec.excess):
+        n_use[sl] = n_ok
+        n_est[sl] = n_ok if n_e is None else n_e
+        hi[sl] = np.fmax.reduce(y, axis=1)
+        lo[sl] = np.fmin.reduce(y, axis=1)
+    return {"spec": spec, "rows": rows, "n_est": n_est, "n_use": n_use, "hi": hi, "lo": lo}
+
+
 def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np.ndarray,
-                          detail: list[str], stats: dict | None = None) -> np.ndarray:
+                          detail: list[str], stats: dict | None = None, *,
+                          usable: dict | None = None) -> np.ndarray:
     """Rows of ``rows`` whose return varies; the others get ``insufficient_estimation``.
 
     A return that is the same on all of at least two usable estimation days (a price that
@@ -501,17 +707,24 @@ def drop_constant_returns(study, spec, lay: Layout, rows: np.ndarray, status: np
     model's fit is undefined. ``status`` and ``detail`` are updated in place. With ``stats``
     (a dict), the usable days, largest and smallest usable return of the rows kept are left
     in it (keys ``rows, n_use, hi, lo``) for :func:`flag_perfect_fits`, which then need not
-    compute them again.
+    compute them again. ``usable``: :func:`usable_day_stats` of the same ``spec`` for every
+    row, whose ``n_use``, ``hi`` and ``lo`` are then used instead of a pass over the returns
+    (the same numbers: each row's are computed from that row alone).
     """
     if spec is None or len(rows) == 0:
         return rows
-    n_use = np.empty(len(rows), dtype=np.intp)
-    filled_hi = np.empty(len(rows))
-    filled_lo = np.empty(len(rows))
-    for sl, y in _usable_blocks(study, spec, lay, rows):
-        n_use[sl] = y.shape[1] - np.isnan(y).sum(axis=1)
-        filled_hi[sl] = np.fmax.reduce(y, axis=1)  # NaN-ignoring: the largest usable return
-        filled_lo[sl] = np.fmin.reduce(y, axis=1)
+    if usable is not None and usable.get("spec") is spec and usable.get("rows") is None:
+        rows = np.asarray(rows)
+        n_use, filled_hi, filled_lo = usable["n_use"][rows], usable["hi"][rows], \
+            usable["lo"][rows]
+    else:
+        n_use = np.empty(len(rows), dtype=np.intp)
+        filled_hi = np.empty(len(rows))
+        filled_lo = np.empty(len(rows))
+        for sl, y, n_ok, _ in _usable_block_stats(study, spec, lay, rows):
+            n_use[sl] = n_ok  # = y.shape[1] - np.isnan(y).sum(axis=1)
+            filled_hi[sl] = np.fmax.reduce(y, axis=1)  # NaN-ignoring: the largest usable return
+            filled_lo[sl] = np.fmin.reduce(y, axis=1)
     constant = (n_use >= 2) & (filled_hi == filled_lo)
     if stats is not None:
         keep = ~constant
@@ -555,8 +768,7 @@ def flag_perfect_fits(study, spec, lay: Layout, rows: np.ndarray, fit, status: n
                                         ddof=1)
         _flag(spec, rows, fit, status, detail, maybe, var_y)
         return
-    for sl, y in _usable_blocks(study, spec, lay, rows):
-        n_use = y.shape[1] - np.isnan(y).sum(axis=1)
+    for sl, y, n_use, _ in _usable_block_stats(study, spec, lay, rows):
         top = np.fmax(np.fmax.reduce(y, axis=1), -np.fmin.reduce(y, axis=1))
         s2 = fit.sigma2[sl]
         with np.errstate(invalid="ignore", over="ignore"):

@@ -286,7 +286,10 @@ def fit_normal_model(
     ----------
     spec : ModelSpec
     y_est : ndarray (N, T)
-        Estimation-window dependent variable (``r`` or ``r - rf`` for excess models).
+        Estimation-window dependent variable (``r`` or ``r - rf`` for excess models); or an
+        object read by rows (:class:`crackdown.estimation.layout.EstimationRows`, as the
+        columns of ``X_est`` may be: :func:`crackdown.estimation.layout.estimation_design`),
+        which OLS models read block by block and the others take whole.
     X_est : ndarray (N, T, k), or a sequence of k columns
         Regressors in the order of ``spec.design_columns``; for market-adjusted the single
         column is the market return. As a sequence, each column is an ``(N, T)`` array or a
@@ -311,7 +314,9 @@ def fit_normal_model(
     -------
     NormalModelFit
     """
-    y_est = np.asarray(y_est, dtype=float)
+    by_rows = hasattr(y_est, "take_rows")  # read by rows (layout.EstimationRows): OLS only
+    if not (by_rows and spec.method == "ols" and spec.estimated):
+        y_est = np.asarray(y_est, dtype=float)
     y_event = np.asarray(y_event, dtype=float)
     n = y_event.shape[0]
     X_event = _broadcast_X(X_event, n)

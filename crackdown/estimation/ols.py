@@ -226,12 +226,17 @@ def fit_batched_ols(
     Parameters
     ----------
     y : ndarray (N, T)
-        Dependent variable. NaN entries are treated as masked.
+        Dependent variable. NaN entries are treated as masked. Also an object read by rows
+        (``take_rows(rows) -> ndarray``, ``shape``, ``__array__``: a
+        :class:`crackdown.estimation.layout.EstimationRows`): the closed form gathers the
+        rows of each block from it, other methods and the numba kernel take
+        ``numpy.asarray`` of it (the same fit).
     X : ndarray (N, T, k) or (T, k), or a sequence of k columns
         Regressors (a shared ``(T, k)`` design is broadcast). NaN rows are treated as masked.
-        As a sequence, column ``j`` is an ``(N, T)`` array or a number (a constant column,
-        e.g. ``1.0`` for the intercept): nothing is stacked and no array of ones is built,
-        the fit is the same as on the stacked ``(N, T, k)`` design.
+        As a sequence, column ``j`` is an ``(N, T)`` array, an object read by rows (as
+        ``y``) or a number (a constant column, e.g. ``1.0`` for the intercept): nothing is
+        stacked and no array of ones is built, the fit is the same as on the stacked
+        ``(N, T, k)`` design.
     mask : ndarray of bool (N, T), optional
         ``True`` = row used. Combined with the finiteness of ``y`` and ``X``.
     rank_tol : float
@@ -292,7 +297,7 @@ def fit_batched_ols(
     eigen-decomposition calls; the two agree to rounding (about 1e-15 relative on return
     data, ``tests/test_ols_fast_path.py``).
     """
-    y = np.asarray(y, dtype=float)
+    y = y if _by_rows(y) else np.asarray(y, dtype=float)
     if y.ndim != 2:
         raise ValueError(f"y must have shape (N, T); got {y.shape}")
     n_all, t = y.shape
@@ -319,6 +324,9 @@ def fit_batched_ols(
     else:  # the name is checked, but only the closed form has a compiled kernel
         _engine_name(engine)
         engine_used = "numpy"
+    if engine_used == "numba" or method != "closed":  # these read whole arrays
+        y = np.asarray(y, dtype=float)
+        cols = [np.asarray(c, dtype=float) if _by_rows(c) else c for c in cols]
     out = BatchedOLS(
         params=np.empty((n, k)),
         resid=np.empty((n, t)),
@@ -339,17 +347,74 @@ def fit_batched_ols(
                                 rank_tol, centered_r2, out)
         return out
     step = max(n, 1) if block_size is None else max(int(block_size), 1)
+    if method == "closed":
+        _fit_closed(y, cols, mask, rows, min(step, max(n, 1)), rank_tol, centered_r2, out)
+        return out
     for s in range(0, n, step):
         sl = slice(s, s + step)
         src = sl if rows is None else rows[sl]  # rows of the inputs in this block
         y_b = y[src]
-        cols_b = [_take(c, src, y_b.shape) for c in cols]
         m_sl = None if mask is None else mask[src]
-        if method == "closed":
-            _fit_block_k2(y_b, cols_b[0], cols_b[1], m_sl, rank_tol, centered_r2, out, sl)
-        else:
-            _fit_block(y_b, cols_b, m_sl, rank_tol, centered_r2, method, refine, out, sl)
+        cols_b = [_take(c, src, y_b.shape) for c in cols]
+        _fit_block(y_b, cols_b, m_sl, rank_tol, centered_r2, method, refine, out, sl)
     return out
+
+
+class _Scratch:
+    """Block-sized work arrays (``rows x t``), allocated once per pass and reused by every block
+    (no fresh temporaries per block, no page faults after the first block).
+
+    ``take(name, a, src, nb)``: rows ``src`` of ``a`` gathered into the buffer ``name`` (the
+    values of ``a[src]``; a slice ``src`` gives the view ``a[src]``, no copy). ``valid_rows``:
+    every row number that will be taken is in range (checked once by the caller); otherwise
+    ``a[src]`` is used, which raises numpy's IndexError for a bad row.
+    """
+
+    def __init__(self, rows: int, t: int, valid_rows: bool = True) -> None:
+        self.rows, self.t, self.valid_rows = rows, t, valid_rows
+        self._buf: dict = {}
+
+    def get(self, name: str, nb: int, dtype) -> np.ndarray:
+        buf = self._buf.get(name)
+        if buf is None:
+            buf = self._buf[name] = np.empty((self.rows, self.t), dtype=dtype)
+        return buf[:nb]
+
+    def take(self, name: str, a: np.ndarray, src, nb: int) -> np.ndarray:
+        if hasattr(a, "take_rows"):  # rows read on demand (layout.EstimationRows)
+            return a.take_rows(src)
+        if isinstance(src, slice) or not self.valid_rows:
+            return a[src]
+        # mode="wrap" is the unbuffered gather; the rows are in range (negative ones count
+        # from the end, as in a[src])
+        return np.take(a, src, axis=0, out=self.get(name, nb, a.dtype), mode="wrap")
+
+
+def rows_in_range(rows: np.ndarray | None, n: int) -> bool:
+    """Every entry of ``rows`` is a valid row number of an ``n``-row array (``-n <= r < n``)."""
+    return rows is None or not len(rows) or bool(rows.min() >= -n and rows.max() < n)
+
+
+def _fit_closed(y, cols, mask, rows, step, rank_tol, centered_r2, out: BatchedOLS) -> None:
+    """The closed form (``k == 2``) on numpy, block by block (:func:`_fit_block_k2`)."""
+    n, t = len(out.params), y.shape[1]
+    sc = _Scratch(step, t, rows_in_range(rows, len(y)))
+    const = isinstance(cols[0], float) and cols[0] == 1.0  # the intercept: see _fit_block_k2
+    for s in range(0, n, step):
+        sl = slice(s, s + step)
+        src = sl if rows is None else rows[sl]  # rows of the inputs in this block
+        nb = len(out.params[sl])
+        y_b = sc.take("y", y, src, nb)
+        m_b = None if mask is None else sc.take("mask", mask, src, nb)
+        if const:
+            a_b = 1.0
+        elif isinstance(cols[0], float):
+            a_b = np.full((nb, t), cols[0])
+        else:
+            a_b = sc.take("a", cols[0], src, nb)
+        b_b = (np.full((nb, t), cols[1]) if isinstance(cols[1], float)
+               else sc.take("b", cols[1], src, nb))
+        _fit_block_k2(y_b, a_b, b_b, m_b, rank_tol, centered_r2, out, sl, sc)
 
 
 def _columns(X, n: int, t: int) -> list:
@@ -361,7 +426,7 @@ def _columns(X, n: int, t: int) -> list:
             if np.ndim(c) == 0:
                 cols.append(float(c))
                 continue
-            c = np.asarray(c, dtype=float)
+            c = c if _by_rows(c) else np.asarray(c, dtype=float)
             if c.shape != (n, t):
                 raise ValueError(f"column {j} of X must have shape {(n, t)}; got {c.shape}")
             cols.append(c)
@@ -372,6 +437,12 @@ def _columns(X, n: int, t: int) -> list:
     if X.shape[1] != t:
         raise ValueError(f"X has {X.shape[1]} rows per regression, y has {t}")
     return [X[:, :, j] for j in range(X.shape[2])]
+
+
+def _by_rows(a) -> bool:
+    """``a`` is read by rows on demand (``take_rows``, e.g. a
+    :class:`crackdown.estimation.layout.EstimationRows`) rather than an array."""
+    return hasattr(a, "take_rows")
 
 
 def _take(col, rows, shape: tuple[int, int]) -> np.ndarray:
@@ -386,18 +457,65 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("nt,nt->n", a, b)
 
 
-def _fit_block_k2(y, a, b, mask, rank_tol, centered_r2, out: BatchedOLS, sl: slice) -> None:
-    """Closed-form ``k == 2`` fit of one block (see :func:`fit_batched_ols`, Notes)."""
-    use = np.isfinite(y)
-    use &= np.isfinite(a)
-    use &= np.isfinite(b)
+#: The bits of ``np.nan`` (int64): OR-ed into +0.0 they give exactly ``np.nan``.
+_NAN_BITS = np.array(np.nan).view(np.int64)
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """``a`` (float64) viewed as int64 (no copy): bitwise masking of floats."""
+    return a.view(np.int64)
+
+
+def _masked(x: np.ndarray, keep: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``np.where(use, x, 0.0)`` bit for bit, into ``out``: ``keep`` is -1 (every bit set) on
+    used days and 0 elsewhere, so the AND keeps ``x`` there and gives +0.0 (all bits 0)
+    elsewhere."""
+    np.bitwise_and(_bits(x), keep, out=_bits(out))
+    return out
+
+
+def _fit_block_k2(y, a, b, mask, rank_tol, centered_r2, out: BatchedOLS, sl: slice,
+                  sc: _Scratch | None = None) -> None:
+    """Closed-form ``k == 2`` fit of one block (see :func:`fit_batched_ols`, Notes).
+
+    ``a`` is the block's first column, or the float ``1.0`` for the intercept (then nothing of
+    it is materialised but its masked copy ``am``, which is the used-day indicator; ``S_aa`` is
+    the count of used days, an exact integer in any summation order).
+
+    Every number is the one of the straightforward formulas (masked copies
+    ``ym = where(use, y, 0)`` etc., ``resid = ym - (bm p_b + am p_a)``, ``ssr = resid.resid``,
+    NaN on the unused days), computed with fewer passes: the masked copies are bitwise ANDs with
+    an int64 day mask, ``am p_a`` is ``p_a`` on used days when ``a`` is the constant (``1 x p``
+    is exact) and the residual of an unused day, exactly +0.0 when the coefficients are finite
+    (``+0 - (+-0) = +0``), is set by masking and then OR-ed with the bits of NaN. Rows whose
+    coefficients are not finite (not ``ok``, or an overflow) take the straightforward formulas.
+    The row sums are ``einsum`` over each row's contiguous days, so a row's results do not
+    depend on the other rows of its block (tests/test_fit_paths.py checks it bit for bit).
+    """
+    const = isinstance(a, float)
+    nb = len(y)
+    sc = _Scratch(nb, y.shape[1]) if sc is None else sc
+    use = np.isfinite(y, out=sc.get("use", nb, bool))
+    fin = sc.get("fin", nb, bool)
+    if not const:
+        use &= np.isfinite(a, out=fin)
+    use &= np.isfinite(b, out=fin)
     if mask is not None:
         use &= mask
-    n_obs = np.einsum("nt->n", use.view(np.uint8), dtype=np.int64)
-    ym = np.where(use, y, 0.0)
-    am = np.where(use, a, 0.0)
-    bm = np.where(use, b, 0.0)
-    saa, sab, sbb = _dot(am, am), _dot(am, bm), _dot(bm, bm)
+    keep = sc.get("keep", nb, np.int64)  # -1 (every bit set) on used days, 0 elsewhere
+    np.negative(use.view(np.int8), out=keep)
+    ym = _masked(y, keep, sc.get("ym", nb, np.float64))
+    bm = _masked(b, keep, sc.get("bm", nb, np.float64))
+    if const:  # the intercept: am is 1.0 on used days, 0.0 elsewhere
+        am = sc.get("am", nb, np.float64)
+        np.copyto(am, use)
+        saa = np.einsum("nt->n", am)  # the number of used days (exact)
+        n_obs = saa.astype(np.int64)
+    else:
+        am = _masked(a, keep, sc.get("am", nb, np.float64))
+        n_obs = np.einsum("nt->n", use.view(np.uint8), dtype=np.int64)
+        saa = _dot(am, am)
+    sab, sbb = _dot(am, bm), _dot(bm, bm)
     say, sby, syy = _dot(am, ym), _dot(bm, ym), _dot(ym, ym)
     zero_col = (saa <= 0) | (sbb <= 0)
     da = 1.0 / np.sqrt(np.where(saa > 0, saa, 1.0))
@@ -424,10 +542,25 @@ def _fit_block_k2(y, a, b, mask, rank_tol, centered_r2, out: BatchedOLS, sl: sli
     # (so ssr needs no mask), NaN on every row of the others (their params are NaN)
     resid = out.resid[sl]
     np.multiply(bm, p_b[:, None], out=resid)
-    resid += am * p_a[:, None]
+    if const:
+        np.add(resid, p_a[:, None], out=resid)  # + am * p_a on the used days
+    else:
+        resid += am * p_a[:, None]
     np.subtract(ym, resid, out=resid)
+    np.bitwise_and(_bits(resid), keep, out=_bits(resid))  # +0.0 on unused days (see above)
     ssr = _dot(resid, resid)
-    resid[~use] = np.nan
+    nan_bits = np.invert(keep, out=keep)  # keep is not needed any more
+    np.bitwise_and(nan_bits, _NAN_BITS, out=nan_bits)
+    np.bitwise_or(_bits(resid), nan_bits, out=_bits(resid))
+    odd = np.flatnonzero(~(np.isfinite(p_a) & np.isfinite(p_b)))
+    if len(odd):  # the straightforward formulas, row by row the same numbers
+        with np.errstate(invalid="ignore", over="ignore"):
+            r = bm[odd] * p_b[odd, None]
+            r += am[odd] * p_a[odd, None]
+            np.subtract(ym[odd], r, out=r)
+        ssr[odd] = _dot(r, r)
+        r[~use[odd]] = np.nan
+        resid[odd] = r
     df_resid = n_obs - 2
     with np.errstate(invalid="ignore", divide="ignore"):
         if centered_r2:

@@ -272,12 +272,13 @@ class EventPanel:
         exactly one fit. Nothing is copied that need not be: when one fit holds every
         included row in order, ``ar_est`` is that fit's residual array (every fitted row
         included) or a gather of its rows on first read; ``market_est`` and ``dates_est`` are
-        the layout's arrays when every row is included and otherwise gathered on first read
+        the layout's arrays when every row is included (or, not read yet, gathered on first
+        read as the layout's would be) and otherwise gathered on first read
         (:class:`crackdown.estimation.layout.Deferred`). The values are those of a copy.
         """
         rows = np.flatnonzero(included)
         pos = np.cumsum(included, dtype=np.intp) - 1  # panel row of an included layout row
-        n, t_len = len(rows), lay.y_est.shape[1]
+        n, t_len = len(rows), lay.clean_mask.shape[1]
         l_len = lay.y_event.shape[1]
         ar_event = np.full((n, l_len), np.nan)
         fvf = np.full((n, l_len), np.nan)
@@ -302,13 +303,14 @@ class EventPanel:
             parts.append((fit, sel, prow))
         ar_est = _panel_residuals(parts, n, t_len)
         fe = lay.keys
+        model = model_used.astype(str)[rows]
         keys = pd.DataFrame(
             {
                 "event_id": fe["event_id"].to_numpy()[rows],
                 "ticker": fe["ticker"].to_numpy()[rows],
                 "exchange": fe["exchange"].to_numpy()[rows],
                 "day0": fe["day0"].to_numpy()[rows],
-                "model": model_used.astype(str)[rows],
+                "model": model,
                 "flagged": flagged[rows],
                 "benchmark": fe["benchmark"].to_numpy()[rows],
             }
@@ -328,11 +330,11 @@ class EventPanel:
             df_resid=df_resid,
             sigma2=sigma2,
             forecast_var_factor=fvf,
-            market_est=lay.bench_est if every else Deferred(_take_rows, lay.bench_est, rows),
+            market_est=lay.deferred_rows("bench_est", None if every else rows),
             market_event=lay.bench_event[rows],
             dates_est=lay.deferred_dates_est(None if every else rows),
             dates_event=lay.dates_event[rows],
-            model=model_used.astype(str)[rows],
+            model=model.copy(),
             groups=groups,
             session_grid=study.session_grid,
         )

@@ -50,9 +50,10 @@ from crackdown.estimation.layout import (
     Layout,
     build_layout,
     drop_constant_returns,
-    estimation_regressors,
+    estimation_design,
     flag_perfect_fits,
     own_regressors,
+    usable_day_stats,
 )
 from crackdown.estimation.models import (
     FACTOR_COLUMNS,
@@ -530,9 +531,7 @@ class EventStudy:
         ``lay``: views of the layout (``y - rf`` computed for excess models), the constant as
         ``1.0`` (:func:`crackdown.estimation.ols.fit_batched_ols` takes the columns as they
         are: no ``(N, T, k)`` stack, no array of ones)."""
-        y_e = lay.y_est - lay.rf_est if spec.excess else lay.y_est
-        regs = iter(estimation_regressors(self, spec, lay))
-        return y_e, [1.0 if r == "const" else next(regs) for r in spec.design_columns]
+        return estimation_design(self, spec, lay)
 
     def _event_design(self, spec: ModelSpec, lay: Layout,
                       rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -595,20 +594,8 @@ class EventStudy:
         model_used = np.array([self.model] * n, dtype=object)
         day0 = fe["day0"].to_numpy()
 
-        def _n_est(spec: ModelSpec, rows: np.ndarray | None) -> np.ndarray:
-            """Usable estimation days of ``rows`` (None: every row): the return, every
-            regressor of ``spec`` and the clean mask present (no stacked design)."""
-            def pick(a: np.ndarray) -> np.ndarray:
-                return a if rows is None else a[rows]
-
-            y_e = pick(lay.y_est) - pick(lay.rf_est) if spec.excess else pick(lay.y_est)
-            use = np.isfinite(y_e)
-            use &= pick(lay.clean_mask)
-            for x in estimation_regressors(self, spec, lay):
-                use &= np.isfinite(pick(x))
-            return use.sum(axis=1)
-
-        n_est = _n_est(self.spec, None)
+        days = usable_day_stats(self, self.spec, lay)  # one pass over the returns
+        n_est = days["n_est"]
         tickers = fe["ticker"].to_numpy()
         event_ids = fe["event_id"].to_numpy()
         for i in np.flatnonzero(~lay.has_any):
@@ -650,7 +637,7 @@ class EventStudy:
             short = short[:0]
         fb_rows = np.array([], dtype=int)
         if self.fallback_spec is not None and len(short):
-            n_fb = _n_est(self.fallback_spec, short)
+            n_fb = usable_day_stats(self, self.fallback_spec, lay, rows=short)["n_est"]
             need = self.fallback_spec.n_params + 1 if self.fallback_spec.estimated else 0
             feasible = n_fb >= max(need, 0)
             fb_rows = short[feasible]
@@ -661,7 +648,7 @@ class EventStudy:
         main_rows = np.flatnonzero(np.isin(status, ("used", "short_estimation")))
         usable: tuple[dict, dict] = ({}, {})  # usable-day statistics, for flag_perfect_fits
         main_rows = drop_constant_returns(self, self.spec, lay, main_rows, status, detail,
-                                          stats=usable[0])
+                                          stats=usable[0], usable=days)
         fb_rows = drop_constant_returns(self, self.fallback_spec, lay, fb_rows, status, detail,
                                         stats=usable[1])
         self._check_factor_coverage(self.spec, lay, main_rows)
