@@ -598,12 +598,9 @@ def _local_text(ns: int, tz: zoneinfo.ZoneInfo) -> str:
     return f"{x.year:04d}-{x.month:02d}-{x.day:02d} {x.hour:02d}:{x.minute:02d} {x.tzname()}"
 
 
-def _day0_ns(date, time, exchange: str, timing_policy: str = "span") -> int:
-    """``day_zero(date, time, exchange, timing_policy=...).session.value`` without the note.
-
-    The same checks and errors (an announcement outside the calendar raises through
-    :func:`day_zero`); a result already in the :func:`day_zero` memo is read from it.
-    """
+def _request(date, time, exchange: str, timing_policy: str):
+    """The checked arguments of :func:`day_zero`: ``(exchange, day, clock, time_assumed,
+    grid, memo key)``, the policy's clock when the time is unknown."""
     exchange = _check_exchange(exchange)
     check_timing_policy(timing_policy)
     day = _to_date(date, "announcement date")
@@ -611,8 +608,18 @@ def _day0_ns(date, time, exchange: str, timing_policy: str = "span") -> int:
     time_assumed = clock is None
     if time_assumed:
         clock = _POLICY_TIME[timing_policy]
-    grid = _grid(exchange)
-    hit = _DAY_ZERO_MEMO.get((exchange, day.value, clock, time_assumed, timing_policy))
+    return (exchange, day, clock, time_assumed, _grid(exchange),
+            (exchange, day.value, clock, time_assumed, timing_policy))
+
+
+def _day0_ns(date, time, exchange: str, timing_policy: str = "span") -> int:
+    """``day_zero(date, time, exchange, timing_policy=...).session.value`` without the note.
+
+    The same checks and errors (an announcement outside the calendar raises through
+    :func:`day_zero`); a result already in the :func:`day_zero` memo is read from it.
+    """
+    exchange, day, clock, _assumed, grid, key = _request(date, time, exchange, timing_policy)
+    hit = _DAY_ZERO_MEMO.get(key)
     if hit is not None and hit[0] is grid.closes:
         return hit[1].session.value
     pos = bisect.bisect_right(grid.close_ns, _instant_ns(day, clock))
@@ -665,15 +672,8 @@ def day_zero(date, time: str | dt.time | None = None, exchange: str = "XNYS", *,
     >>> day_zero("2020-11-03", "21:25", "XHKG").session
     Timestamp('2020-11-04 00:00:00')
     """
-    exchange = _check_exchange(exchange)
-    check_timing_policy(timing_policy)
-    day = _to_date(date, "announcement date")
-    clock = _parse_time(time)
-    time_assumed = clock is None
-    if time_assumed:
-        clock = _POLICY_TIME[timing_policy]
-    grid = _grid(exchange)
-    key = (exchange, day.value, clock, time_assumed, timing_policy)
+    exchange, day, clock, time_assumed, grid, key = _request(date, time, exchange,
+                                                             timing_policy)
     hit = _DAY_ZERO_MEMO.get(key)
     if hit is not None and hit[0] is grid.closes:  # computed on this very calendar
         return hit[1]
