@@ -459,3 +459,34 @@ def test_an_aborted_run_drops_its_threads_papermill_records_until_it_ends(caplog
     assert [r.getMessage() for r in caplog.records] == [
         "before the abort", "another thread meanwhile", "after the run ended",
         "this thread later"]
+
+
+def test_a_worker_aborting_its_runs_keeps_papermill_quiet_in_every_thread(caplog, monkeypatch):
+    """``_abort_runs`` (a cluster worker told to abort) drops papermill's records of every
+    thread for its clean-up window, so a dying kernel's "Kernel died ..." line cannot precede
+    the batch's one line, whichever thread logs it; after the window the records pass again."""
+    import asyncio
+    import logging
+    import threading
+
+    from crackdown.output import report_cluster
+
+    log = logging.getLogger("papermill")
+    monkeypatch.setattr(report_io, "_QUIET_UNTIL", [0.0])
+    monkeypatch.setattr(report_cluster, "ABORT_QUIET_EXTRA", 0.3)
+
+    def from_a_thread(message):
+        t = threading.Thread(target=log.error, args=(message,))
+        t.start()
+        t.join(10)
+
+    with caplog.at_level(logging.ERROR, logger="papermill"):
+        from_a_thread("before the abort")
+        assert asyncio.run(report_cluster._abort_runs("no-such-token", 0.0)) == 0
+        from_a_thread("Kernel died while waiting for execute reply.")
+        log.error("this thread, during the clean-up")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < report_io._QUIET_UNTIL[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        from_a_thread("after the window")
+    assert [r.getMessage() for r in caplog.records] == ["before the abort", "after the window"]

@@ -67,6 +67,9 @@ Failed = Callable[[str, BaseException], Any]
 
 #: Seconds the client waits for the workers to clean up aborted runs.
 ABORT_WAIT = 20.0
+#: Seconds after the clean-up wait during which a worker that aborted its runs keeps
+#: papermill's log quiet (its processes are being shut down by then).
+ABORT_QUIET_EXTRA = 30.0
 #: What a run's task returns when it was aborted before or while it ran.
 ABORTED = "crackdown-report-aborted"
 #: Environment variables a cluster run does not take from the client.
@@ -288,6 +291,9 @@ async def _abort_runs(token: str, wait: float) -> int:
     import asyncio
     import ctypes
 
+    # the dying kernels' "Kernel died ..." lines, from whichever thread notices them (the run's,
+    # or this worker's shutdown when the client closes the cluster), stay off the terminal
+    report_io.quiet_papermill(wait + ABORT_QUIET_EXTRA)
     with _REGISTRY_LOCK:
         _ABORTED_TOKENS.add(token)
         idents = sorted(_RUNNING.get(token, ()))

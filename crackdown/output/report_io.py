@@ -39,6 +39,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -335,9 +336,31 @@ def _is_kernel(pid: int) -> bool:
 _ABORTED_RUNS: set[int] = set()
 
 
+#: ``time.monotonic()`` until which papermill's records of every thread are dropped
+#: (:func:`quiet_papermill`).
+_QUIET_UNTIL = [0.0]
+
+
 def _not_aborted(record: Any) -> bool:
-    """Logging filter of papermill's logger: False for the records of an aborted run."""
-    return record.thread not in _ABORTED_RUNS
+    """Logging filter of papermill's logger: False for the records of an aborted run, and for
+    every record while the process aborts its runs (:func:`quiet_papermill`)."""
+    return record.thread not in _ABORTED_RUNS and time.monotonic() >= _QUIET_UNTIL[0]
+
+
+def quiet_papermill(seconds: float) -> None:
+    """Drop papermill's log records of every thread of this process for ``seconds``.
+
+    For a cluster worker told to abort its runs
+    (:func:`crackdown.output.report_cluster._abort_runs`): whichever thread notices a dying
+    kernel first (the run's, or the worker's shutdown once the client closes the cluster), its
+    "Kernel died while waiting for execute reply." must not reach the terminal before the
+    batch's one line about the interruption. The outcomes are unaffected (a failed run is
+    reported by its exception, not by its log).
+    """
+    import logging
+
+    logging.getLogger("papermill").addFilter(_not_aborted)  # once: a logger keeps a set
+    _QUIET_UNTIL[0] = max(_QUIET_UNTIL[0], time.monotonic() + seconds)
 
 
 def mark_aborted(thread: threading.Thread | None) -> None:
