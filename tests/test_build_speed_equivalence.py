@@ -565,7 +565,7 @@ def test_fit_on_columns_and_rows_equals_the_stacked_design(model, prices_dir, mo
         # the usable returns block by block (blocks smaller than the rows) equal one copy
         monkeypatch.setattr(layout_module, "USABLE_BLOCK", 7)
         blocks = np.full((len(rows), lay.y_est.shape[1]), -1.0)
-        for sl, y in layout_module._usable_blocks(study, study.spec, lay, rows):
+        for sl, y, _, _ in layout_module._usable_block_stats(study, study.spec, lay, rows):
             blocks[sl] = y
         assert np.array_equal(blocks, layout_module._usable_returns(study, study.spec, lay,
                                                                     rows), equal_nan=True)

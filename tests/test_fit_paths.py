@@ -372,8 +372,8 @@ def test_usable_day_stats_and_constant_returns_equal_the_straightforward_pass(bl
     assert _bits_equal(days["n_use"], n_use.astype(np.intp))
     assert _bits_equal(days["hi"], hi) and _bits_equal(days["lo"], lo)
     assert _bits_equal(days["n_est"], n_use.astype(np.int64))
-    blocks = [yb.copy() for _, yb in layout_module._usable_blocks(study, study.spec, fresh,
-                                                                     np.arange(n))]
+    blocks = [yb.copy() for _, yb, _, _ in layout_module._usable_block_stats(
+        study, study.spec, fresh, np.arange(n))]
     assert _bits_equal(np.concatenate(blocks), y)
     rows = np.array([0, 1, 2, 3, 4, 6])
     results = []

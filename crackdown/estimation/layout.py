@@ -619,14 +619,8 @@ def _usable_returns(study, spec, lay: Layout, rows: np.ndarray) -> np.ndarray:
     return y
 
 
-#: Rows per block of :func:`_usable_blocks` (2 MB of float64 per block at T = 250).
+#: Rows per block of :func:`_usable_block_stats` (2 MB of float64 per block at T = 250).
 USABLE_BLOCK = 1024
-
-
-def _usable_blocks(study, spec, lay: Layout, rows: np.ndarray):
-    """``(sl, y)`` of :func:`_usable_block_stats` (``y``: use it before the next block)."""
-    for sl, y, _, _ in _usable_block_stats(study, spec, lay, rows):
-        yield sl, y
 
 
 def _usable_block_stats(study, spec, lay: Layout, rows: np.ndarray, excess: bool = False):
